@@ -1,0 +1,4 @@
+//! The `patchbay` command line: wiring only.
+#![forbid(unsafe_code)]
+
+fn main() {}

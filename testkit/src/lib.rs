@@ -1,0 +1,3 @@
+//! Test and trial infrastructure for patchbay: a Kubernetes API emulator, provider simulators
+//! and the sandbox. Never part of the operator's production build.
+#![forbid(unsafe_code)]
