@@ -1,4 +1,118 @@
 //! The `patchbay` command line: wiring only.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const GETTING_STARTED: &str = "\
+Getting started:
+  patchbay crd | kubectl apply --server-side -f -      install the CRDs
+  kubectl apply -f examples/namespaces.yaml              a project tree (patchbay.dev/parent labels)
+  kubectl apply -f examples/connections/github-app.yaml  a Connection and its Secret
+  patchbay run --root-namespace ci                       run the operator
+  kubectl get conn,vat -A                                see Ready, Verified and expiry
+
+Documentation: README.md; every field: kubectl explain connection.spec / vcsauthtoken.spec";
+
+/// patchbay: reusable credential Connections for CI on Kubernetes, and VcsAuthTokens that mint
+/// short-lived credentials from them into Secrets that build pods mount.
+#[derive(Parser)]
+#[command(version, after_help = GETTING_STARTED)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator against the cluster of the current kubeconfig context (or the in-cluster
+    /// service account).
+    ///
+    /// Install the CRDs first: `patchbay crd | kubectl apply --server-side -f -`.
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions as YAML, or write them into a directory.
+    ///
+    /// Example: `patchbay crd | kubectl apply --server-side -f -`
+    Crd {
+        /// Write `connection.yaml` and `vcsauthtoken.yaml` into this directory instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The root project's namespace: every namespace without a `patchbay.dev/parent` label hangs
+    /// under it. Default: the namespace the operator runs in (POD_NAMESPACE), else `patchbay-system`.
+    #[arg(long, env = "PATCHBAY_ROOT_NAMESPACE")]
+    root_namespace: Option<String>,
+    /// Allow aws/ecr Connections with `credentials.defaultChain`, which lend the operator's own
+    /// AWS identity to whoever can create a Connection. Off by default.
+    #[arg(long, env = "PATCHBAY_ALLOW_DEFAULT_CREDENTIAL_CHAIN")]
+    allow_default_credential_chain: bool,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd { out_dir: None } => {
+            print!("{}", patchbay::api::crd::render_stream());
+            ExitCode::SUCCESS
+        }
+        Command::Crd { out_dir: Some(dir) } => match patchbay::api::crd::write_all(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write CRDs into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(args) => run(args),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let client = match kube::Client::try_default().await {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!(
+                    "error: no Kubernetes configuration found ({e}); set KUBECONFIG or run inside a cluster"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = patchbay::install::ensure_crds_served(client).await {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        let root = args
+            .root_namespace
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "patchbay-system".into());
+        tracing::info!(
+            root_namespace = %root,
+            allow_default_credential_chain = args.allow_default_credential_chain,
+            "CRDs are served; this release has no controllers yet, so nothing is reconciled"
+        );
+        ExitCode::SUCCESS
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,303 @@
+//! `VcsAuthToken`: a request to mint a short-lived credential from a Connection visible to the
+//! token's namespace, written into a Secret that build pods mount and renewed before it expires.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::connection::Permissions;
+use super::{Condition, SecretKeyRef, patterns};
+
+/// The CEL rule that admits at most one request block.
+const AT_MOST_ONE_REQUEST: &str = "(has(self.github) ? 1 : 0) + (has(self.aws) ? 1 : 0) + (has(self.ecr) ? 1 : 0) + (has(self.oauth) ? 1 : 0) <= 1";
+
+/// The CEL rule that keeps `secret.format` to the formats the request kind can fill.
+const FORMAT_FITS_REQUEST: &str = concat!(
+    "!has(self.secret) || !has(self.secret.format)",
+    " || (has(self.github) && self.secret.format in ['basic-auth', 'git-credentials', 'opaque'])",
+    " || (has(self.aws) && self.secret.format in ['aws-credentials', 'opaque'])",
+    " || (has(self.ecr) && self.secret.format == 'dockerconfigjson')",
+    " || (has(self.oauth) && self.secret.format in ['basic-auth', 'git-credentials', 'opaque'])",
+    " || (!has(self.github) && !has(self.aws) && !has(self.ecr) && !has(self.oauth))"
+);
+
+/// A request for a short-lived credential minted from a Connection, kept fresh in a Secret.
+///
+/// `spec.connection` is looked up in the token's namespace, then its parent, up to the root
+/// namespace; the nearest match wins.
+// Each printcolumn(...) repeats `type_`; clippy reads them as one duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[kube(
+    group = "patchbay.dev",
+    version = "v1alpha1",
+    kind = "VcsAuthToken",
+    namespaced,
+    status = "VcsAuthTokenStatus",
+    shortname = "vat",
+    category = "patchbay",
+    doc = "A request to mint a short-lived credential from a Connection visible to this namespace, written into a Secret and renewed before it expires.",
+    printcolumn(
+        name = "Connection",
+        type_ = "string",
+        json_path = ".spec.connection",
+        description = "Name of the Connection, resolved up the namespace tree"
+    ),
+    printcolumn(
+        name = "Repositories",
+        type_ = "string",
+        json_path = ".spec.github.repositories",
+        description = "Repositories a GitHub token is scoped to"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "A valid credential is in the Secret"
+    ),
+    printcolumn(
+        name = "Expires",
+        type_ = "date",
+        json_path = ".status.expiresAt",
+        description = "When the current credential expires"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new(AT_MOST_ONE_REQUEST).message("at most one of github, aws, ecr or oauth may be set"),
+    validation = Rule::new(FORMAT_FITS_REQUEST).message("secret.format does not fit the request: github and oauth write basic-auth, git-credentials or opaque; aws writes aws-credentials or opaque; ecr writes dockerconfigjson").field_path(".secret.format")
+)]
+pub struct VcsAuthTokenSpec {
+    /// Name of the Connection to mint from, looked up in this namespace and then up the
+    /// namespace tree.
+    #[schemars(length(min = 1, max = 253), pattern(patterns::DNS_SUBDOMAIN))]
+    pub connection: String,
+    /// Request for a GitHub App installation token (githubApp connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<GithubTokenRequest>,
+    /// Request for AWS STS credentials (aws connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsTokenRequest>,
+    /// Request for an ECR docker login (ecr connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecr: Option<EcrTokenRequest>,
+    /// Request for an OAuth access token from a user's grant (githubOAuth, gitlab,
+    /// bitbucketCloud, bitbucketServer, azureDevOpsOAuth, google, jetbrainsSpace connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthTokenRequest>,
+    /// The Secret the credential is written to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretTemplate>,
+    /// How long before expiry the credential is renewed, as a Go duration (`20m`, `1h`).
+    /// Default: one third of the issued lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), pattern(patterns::GO_DURATION))]
+    #[x_kube(validation = Rule::new("!self.matches('^([0.]+(ns|us|µs|ms|s|m|h))+$')").message("renewBefore must be a positive duration"))]
+    pub renew_before: Option<String>,
+}
+
+/// A GitHub App installation token scoped to named repositories.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubTokenRequest {
+    /// Repository names without the owner (`my-repo`, not `acme/my-repo`); 1 to 500. There are
+    /// no unscoped tokens.
+    #[schemars(
+        length(min = 1, max = 500),
+        inner(length(min = 1, max = 100), pattern(r"^[A-Za-z0-9._-]+$")),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    #[x_kube(validation = Rule::new("self.all(r, r != '.' && r != '..')").message("repositories may not be . or .."))]
+    pub repositories: Vec<String>,
+    /// Account that owns the repositories; default: the connection's `ownerUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 39),
+        pattern(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+    )]
+    pub owner: Option<String>,
+    /// Permissions to request (`contents: read`); default: the installation's, capped by the
+    /// connection's `maxPermissions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.all(p, p.matches('^[a-z][a-z_]{0,63}$'))")
+        .message("permission names are lowercase GitHub permission names such as contents or pull_requests"))]
+    #[schemars(extend("maxProperties" = 64))]
+    pub permissions: Option<Permissions>,
+    /// A GitHub user's token: permissions are lowered to the least this user holds across the
+    /// requested repositories, and `status.personalAccessTokenSource` becomes `UserProvided`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_token: Option<SecretKeyRef>,
+}
+
+/// AWS STS credentials.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsTokenRequest {
+    /// Session lifetime in seconds, 900 to 43200, capped by the connection's
+    /// `maxSessionDuration` (and at 3600 when roles are chained). Default 3600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 900, max = 43200))]
+    pub duration_seconds: Option<i32>,
+    /// A role to assume with the connection's credentials; must match the connection's
+    /// `allowedRoleArns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(patterns::ROLE_ARN))]
+    pub role_arn: Option<String>,
+    /// Role session name; default derived from namespace and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 64), pattern(r"^[\w+=,.@-]+$"))]
+    pub role_session_name: Option<String>,
+    /// Inline session policy (JSON) that further restricts the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub policy: Option<String>,
+    /// Managed policy ARNs that further restrict the session (at most 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 10),
+        inner(length(max = 2048), pattern(patterns::POLICY_ARN))
+    )]
+    pub policy_arns: Option<Vec<String>>,
+    /// Extra session tags; `patchbay.dev/namespace` and `patchbay.dev/name` are always added.
+    /// At most 48 (STS allows 50), keys up to 128 and values up to 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 48))]
+    #[x_kube(validation = Rule::new(r"self.all(k, k.size() <= 128 && k.matches('^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+$'))")
+        .message("session tag keys are 1 to 128 letters, digits, spaces or _.:/=+-@"))]
+    #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 256)").message("session tag values may be at most 256 characters"))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.lowerAscii().startsWith('patchbay.dev/'))").message("session tag keys under patchbay.dev/ are reserved"))]
+    pub session_tags: Option<BTreeMap<String, String>>,
+}
+
+/// An ECR docker login; the registry comes from the connection.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+pub struct EcrTokenRequest {}
+
+/// An OAuth access token refreshed from a user's grant.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthTokenRequest {
+    /// The user's refresh token; rotated refresh tokens are written back to this key.
+    pub refresh_token: SecretKeyRef,
+}
+
+/// Layout of the Secret that holds the credential.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretFormat {
+    /// `kubernetes.io/basic-auth` with `username` and `password` (plus `token`, `expires_at`).
+    BasicAuth,
+    /// A `.git-credentials` file (plus `token`, `expires_at`).
+    GitCredentials,
+    /// Opaque: only `token` and `expires_at` (or the AWS keys).
+    Opaque,
+    /// AWS environment keys, an INI `credentials` file and `expiration`.
+    AwsCredentials,
+    /// `kubernetes.io/dockerconfigjson` for image pulls and docker login.
+    #[serde(rename = "dockerconfigjson")]
+    DockerConfigJson,
+    /// An `.npmrc` file.
+    Npmrc,
+}
+
+/// What happens to the Secret when its VcsAuthToken is deleted.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    /// Owned through an ownerReference and deleted with the token.
+    #[default]
+    Delete,
+    /// Left in place (without an ownerReference).
+    Retain,
+}
+
+/// The Secret a VcsAuthToken writes.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    /// Name of the Secret; default the VcsAuthToken's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), pattern(patterns::DNS_SUBDOMAIN))]
+    pub name: Option<String>,
+    /// Layout of the Secret; default per provider (basic-auth for GitHub, aws-credentials for
+    /// AWS, dockerconfigjson for ECR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<SecretFormat>,
+    /// Labels copied onto the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations copied onto the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// `Delete` (default): the Secret is owned by the token and deleted with it. `Retain`: left
+    /// in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// Where a personal access token for permission lowering came from.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonalAccessTokenSource {
+    /// `spec.github.userToken` was given.
+    UserProvided,
+    /// No user token; permissions were not lowered for a user.
+    None,
+}
+
+/// Where a token's connection was found.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionRef {
+    /// Namespace the Connection lives in.
+    pub namespace: String,
+    /// Name of the Connection.
+    pub name: String,
+}
+
+/// The observed state of a VcsAuthToken (mirrors the installationToken endpoint's response).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VcsAuthTokenStatus {
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, and the kstatus conditions `Reconciling` / `Stalled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The Connection the namespace tree resolved `spec.connection` to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ref: Option<ConnectionRef>,
+    /// Fingerprint of the current credential (`sha256:...`); never the credential itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    /// Permissions as the provider granted them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permissions: BTreeMap<String, String>,
+    /// Repositories the credential can access, as the provider granted them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    /// `UserProvided` when permissions were lowered to a user's, `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_access_token_source: Option<PersonalAccessTokenSource>,
+    /// When the current credential was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<Time>,
+    /// When the current credential expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// When patchbay will renew the credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_at: Option<Time>,
+    /// Number of credentials minted so far.
+    #[serde(default)]
+    pub revision: i64,
+    /// Name of the Secret holding the credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+}
