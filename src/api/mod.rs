@@ -43,9 +43,10 @@ pub mod patterns {
     /// An AWS region name such as `eu-west-1` or `us-gov-west-1`.
     pub const AWS_REGION: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$";
     /// An IAM role ARN in any partition.
-    pub const ROLE_ARN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$";
+    pub const ROLE_ARN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
     /// An IAM policy ARN in any partition (customer or AWS managed).
-    pub const POLICY_ARN: &str = r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\w+=,.@/-]{1,512}$";
+    pub const POLICY_ARN: &str =
+        r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9_+=,.@/-]+$";
     /// A positive Go duration such as `20m`, `1h30m` or `90s`.
     pub const GO_DURATION: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
 }

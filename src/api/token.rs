@@ -24,6 +24,10 @@ const FORMAT_FITS_REQUEST: &str = concat!(
     " || (!has(self.github) && !has(self.aws) && !has(self.ecr) && !has(self.oauth))"
 );
 
+/// The CEL rule that keeps users' Secret labels and annotations off patchbay's own keys.
+const RESERVED_KEYS: &str =
+    "self.all(k, k != 'app.kubernetes.io/managed-by' && !k.startsWith('patchbay.dev/'))";
+
 /// A request for a short-lived credential minted from a Connection, kept fresh in a Secret.
 ///
 /// `spec.connection` is looked up in the token's namespace, then its parent, up to the root
@@ -153,7 +157,7 @@ pub struct AwsTokenRequest {
     pub role_arn: Option<String>,
     /// Role session name; default derived from namespace and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 64), pattern(r"^[\w+=,.@-]+$"))]
+    #[schemars(length(min = 2, max = 64), pattern(r"^[A-Za-z0-9_+=,.@-]+$"))]
     pub role_session_name: Option<String>,
     /// Inline session policy (JSON) that further restricts the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,7 +223,7 @@ pub enum DeletionPolicy {
 }
 
 /// The Secret a VcsAuthToken writes.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretTemplate {
     /// Name of the Secret; default the VcsAuthToken's name.
@@ -230,11 +234,14 @@ pub struct SecretTemplate {
     /// AWS, dockerconfigjson for ECR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<SecretFormat>,
-    /// Labels copied onto the Secret.
+    /// Labels copied onto the Secret; `app.kubernetes.io/managed-by` and keys under
+    /// `patchbay.dev/` are patchbay's own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new(RESERVED_KEYS).message("labels app.kubernetes.io/managed-by and patchbay.dev/* are set by patchbay"))]
     pub labels: BTreeMap<String, String>,
-    /// Annotations copied onto the Secret.
+    /// Annotations copied onto the Secret; keys under `patchbay.dev/` are patchbay's own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new(RESERVED_KEYS).message("annotations patchbay.dev/* are set by patchbay"))]
     pub annotations: BTreeMap<String, String>,
     /// `Delete` (default): the Secret is owned by the token and deleted with it. `Retain`: left
     /// in place.

@@ -67,7 +67,7 @@ pub struct IamRole {
     /// External ID the role's trust policy requires. When empty, patchbay generates a stable one
     /// and shows it in `status.externalId`; add it to the trust policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 1224), pattern(r"^[\w+=,.@:/-]+$"))]
+    #[schemars(length(min = 2, max = 1224), pattern(r"^[A-Za-z0-9_+=,.@:/-]+$"))]
     pub external_id: Option<String>,
 }
 
@@ -104,7 +104,7 @@ pub struct Aws {
         length(max = 100),
         inner(
             length(max = 2048),
-            pattern(r"^arn:aws[a-z-]*:iam::[0-9*?]{1,12}:role/[\w+=,.@/*?-]+$")
+            pattern(r"^arn:aws[a-z-]*:iam::[0-9*?]{1,12}:role/[A-Za-z0-9_+=,.@/*?-]+$")
         )
     )]
     pub allowed_role_arns: Option<Vec<String>>,

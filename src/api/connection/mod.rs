@@ -297,3 +297,6 @@ impl ConnectionSpec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+use kube::CustomResourceExt;
+use serde_json::json;
+
+use super::*;
+
+fn spec(value: serde_json::Value) -> ConnectionSpec {
+    serde_json::from_value(value).expect("spec deserialises")
+}
+
+fn secret(name: &str) -> serde_json::Value {
+    json!({"name": name, "key": "value"})
+}
+
+#[test]
+fn the_kind_is_the_one_provider_block_that_is_set() {
+    let s = spec(json!({"google": {"clientId": "id", "clientSecret": secret("g")}}));
+    assert_eq!(s.kind(), Some(ConnectionKind::Google));
+}
+
+#[test]
+fn two_provider_blocks_have_no_kind() {
+    let s = spec(json!({
+        "google": {"clientId": "id", "clientSecret": secret("g")},
+        "slack": {"clientId": "id", "clientSecret": secret("s"), "botToken": secret("b")},
+    }));
+    assert_eq!(
+        s.kinds(),
+        vec![ConnectionKind::Google, ConnectionKind::Slack]
+    );
+    assert_eq!(s.kind(), None);
+}
+
+#[test]
+fn aws_and_ecr_are_not_available_to_sub_projects_unless_asked() {
+    let creds = json!({"defaultChain": {}});
+    let aws = spec(json!({"aws": {"region": "eu-west-1", "credentials": creds}}));
+    let ecr = spec(json!({"ecr": {"region": "eu-west-1", "credentials": creds}}));
+    assert!(!aws.effective_available_for_sub_projects());
+    assert!(!ecr.effective_available_for_sub_projects());
+
+    let shared = spec(json!({
+        "availableForSubProjects": true,
+        "aws": {"region": "eu-west-1", "credentials": creds},
+    }));
+    assert!(shared.effective_available_for_sub_projects());
+}
+
+#[test]
+fn other_kinds_are_available_to_sub_projects_unless_forbidden() {
+    let open = spec(json!({"google": {"clientId": "id", "clientSecret": secret("g")}}));
+    assert!(open.effective_available_for_sub_projects());
+    let closed = spec(json!({
+        "availableForSubProjects": false,
+        "google": {"clientId": "id", "clientSecret": secret("g")},
+    }));
+    assert!(!closed.effective_available_for_sub_projects());
+}
+
+#[test]
+fn field_names_follow_the_design_spelling() {
+    let names: Vec<&str> = ConnectionKind::ALL.iter().map(|k| k.field_name()).collect();
+    let schema = serde_json::to_value(Connection::crd().spec.versions[0].schema.clone()).unwrap();
+    let props = schema["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        .as_object()
+        .unwrap();
+    for name in names {
+        assert!(props.contains_key(name), "spec has no {name} block");
+    }
+}
+
+#[test]
+fn defaults_fill_server_urls_and_session_settings() {
+    let s = spec(json!({
+        "githubApp": {"appId": "1", "privateKey": secret("k")},
+    }));
+    assert_eq!(s.github_app.unwrap().server_url, "https://github.com");
+
+    let s = spec(
+        json!({"aws": {"region": "eu-west-1", "credentials": {"accessKeys": {
+            "accessKeyId": secret("a"), "secretAccessKey": secret("a"),
+        }}}}),
+    );
+    let aws = s.aws.unwrap();
+    assert!(aws.available_for_build_steps);
+    assert!(aws.credentials.access_keys.unwrap().use_session_credentials);
+}
+
+#[test]
+fn serialising_omits_unset_blocks() {
+    let s = spec(json!({"gitlab": {"applicationId": "app", "secret": secret("gl")}}));
+    let back = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        back,
+        json!({"gitlab": {"serverUrl": "https://gitlab.com", "applicationId": "app", "secret": secret("gl")}})
+    );
+}

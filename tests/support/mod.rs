@@ -1,0 +1,23 @@
+//! Helpers shared by the integration tests.
+
+use patchbay::api::crd;
+use serde_json::Value;
+use testkit::admission::{self, FieldError};
+
+/// The `openAPIV3Schema` of the CRD serving `kind`.
+pub fn schema_for(kind: &str) -> Value {
+    let (_, crd) = crd::all()
+        .into_iter()
+        .find(|(_, c)| c.spec.names.kind == kind)
+        .unwrap_or_else(|| panic!("patchbay serves no kind {kind}"));
+    let schema = crd.spec.versions[0].schema.clone().unwrap();
+    serde_json::to_value(schema.open_api_v3_schema.unwrap()).unwrap()
+}
+
+/// Runs a manifest through the admission an API server applies (pruning, defaults, schema,
+/// CEL) and returns the admitted object or the field errors.
+pub fn admit(manifest: &Value) -> Result<Value, Vec<FieldError>> {
+    let kind = manifest["kind"].as_str().expect("manifest has a kind");
+    let mut object = manifest.clone();
+    admission::admit(&schema_for(kind), &mut object, None).map(|()| object)
+}
