@@ -163,10 +163,13 @@ fn invalid_cases() -> Vec<Case> {
             "spec.githubApp.maxPermissions.contents",
         ),
         case(
-            "a permission name that is not GitHub's shape",
+            "a permission ceiling with more than 64 entries",
             github_app(),
             |m| {
-                m["spec"]["githubApp"]["maxPermissions"] = json!({"Contents!": "read"});
+                m["spec"]["githubApp"]["maxPermissions"] = (0..65)
+                    .map(|i| (format!("perm_{i}"), json!("read")))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
             },
             "spec.githubApp.maxPermissions",
         ),
@@ -471,10 +474,18 @@ fn invalid_cases() -> Vec<Case> {
             "spec.aws.sessionTags",
         ),
         case(
-            "a session tag key with a character STS refuses",
+            "an empty session tag key",
             aws_token(),
             |m| {
-                m["spec"]["aws"]["sessionTags"] = json!({"team!": "a"});
+                m["spec"]["aws"]["sessionTags"] = json!({"": "a"});
+            },
+            "spec.aws.sessionTags",
+        ),
+        case(
+            "a session tag key longer than 128 characters",
+            aws_token(),
+            |m| {
+                m["spec"]["aws"]["sessionTags"] = json!({ "k".repeat(129): "a" });
             },
             "spec.aws.sessionTags",
         ),

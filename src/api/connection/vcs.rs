@@ -73,8 +73,6 @@ pub struct GithubApp {
     pub installation_id: Option<i64>,
     /// Ceiling for the permissions of every token minted from this connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.all(p, p.matches('^[a-z][a-z_]{0,63}$'))")
-        .message("permission names are lowercase GitHub permission names such as contents or pull_requests"))]
     #[schemars(extend("maxProperties" = 64))]
     pub max_permissions: Option<Permissions>,
     /// Ceiling for the repositories tokens may name: repository names or globs (`app-*`).
