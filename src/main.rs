@@ -91,19 +91,23 @@ fn run(args: RunArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = patchbay::install::ensure_crds_served(client).await {
+        if let Err(e) = patchbay::install::ensure_crds_served(client.clone()).await {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
-        let root = args
-            .root_namespace
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "patchbay-system".into());
+        let options = patchbay::controller::Options {
+            root_namespace: args
+                .root_namespace
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "patchbay-system".into()),
+            allow_default_credential_chain: args.allow_default_credential_chain,
+        };
         tracing::info!(
-            root_namespace = %root,
-            allow_default_credential_chain = args.allow_default_credential_chain,
-            "CRDs are served; this release has no controllers yet, so nothing is reconciled"
+            root_namespace = %options.root_namespace,
+            allow_default_credential_chain = options.allow_default_credential_chain,
+            "starting patchbay"
         );
+        patchbay::controller::run(client, options, patchbay::terminated()).await;
         ExitCode::SUCCESS
     })
 }

@@ -3,10 +3,12 @@
 
 mod aws;
 mod other;
+mod refs;
 mod vcs;
 
 pub use aws::{AccessKeys, Aws, AwsCredentials, DefaultChain, Ecr, EcrRepositoryType, IamRole};
 pub use other::{DockerRegistry, NpmRegistry, PerforceAdmin, Slack};
+pub use refs::SecretUse;
 pub use vcs::{
     AzureDevOpsOAuth, AzureDevOpsPat, BitbucketCloud, BitbucketServer, GithubApp, GithubOAuth,
     Gitlab, Google, JetbrainsSpace, PermissionLevel, Permissions, SpaceMode,

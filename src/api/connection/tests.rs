@@ -94,3 +94,36 @@ fn serialising_omits_unset_blocks() {
         json!({"gitlab": {"serverUrl": "https://gitlab.com", "applicationId": "app", "secret": secret("gl")}})
     );
 }
+
+#[test]
+fn secret_refs_name_each_reference_by_its_field() {
+    let s = spec(json!({"githubApp": {
+        "appId": "1",
+        "privateKey": {"name": "app", "key": "key.pem"},
+        "webhookSecret": {"name": "hooks", "key": "secret"},
+    }}));
+    let fields: Vec<String> = s.secret_refs().into_iter().map(|u| u.field).collect();
+    assert_eq!(
+        fields,
+        ["spec.githubApp.privateKey", "spec.githubApp.webhookSecret"]
+    );
+    assert_eq!(s.secret_names(), ["app", "hooks"]);
+}
+
+#[test]
+fn aws_access_keys_are_secret_refs_and_other_credentials_are_not() {
+    let keys = spec(
+        json!({"aws": {"region": "eu-west-1", "credentials": {"accessKeys": {
+            "accessKeyId": secret("keys"), "secretAccessKey": secret("keys"),
+        }}}}),
+    );
+    assert_eq!(keys.secret_refs().len(), 2);
+    assert_eq!(keys.secret_names(), ["keys"]);
+    let role = spec(
+        json!({"ecr": {"region": "eu-west-1", "credentials": {"iamRole": {
+            "connection": "src", "roleArn": "arn:aws:iam::123456789012:role/r",
+        }}}}),
+    );
+    assert!(role.secret_refs().is_empty());
+    assert!(role.aws_credentials().unwrap().iam_role.is_some());
+}

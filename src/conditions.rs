@@ -1,0 +1,154 @@
+//! Setting status conditions the way `meta.SetStatusCondition` does: the transition time moves
+//! only when the status changes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::{Condition, ConditionStatus};
+
+/// The condition types patchbay sets.
+pub mod types {
+    /// The object's configuration is valid and its credential (if any) is usable.
+    pub const READY: &str = "Ready";
+    /// A live check against the provider succeeded.
+    pub const VERIFIED: &str = "Verified";
+    /// kstatus: the controller is working towards the desired state.
+    pub const RECONCILING: &str = "Reconciling";
+    /// kstatus: the controller cannot make progress without a change from the user.
+    pub const STALLED: &str = "Stalled";
+}
+
+/// One condition to set, without its bookkeeping fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired<'a> {
+    /// Condition type.
+    pub type_: &'a str,
+    /// Condition status.
+    pub status: ConditionStatus,
+    /// CamelCase reason.
+    pub reason: &'a str,
+    /// Message; never secret material.
+    pub message: String,
+}
+
+/// Sets a condition: updates it in place (keeping its transition time unless the status
+/// changes) or appends it. Returns whether the status changed (a transition).
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    desired: Desired<'_>,
+    generation: Option<i64>,
+    now: &Time,
+) -> bool {
+    if let Some(existing) = conditions.iter_mut().find(|c| c.type_ == desired.type_) {
+        let transition = existing.status != desired.status;
+        if transition {
+            existing.last_transition_time = now.clone();
+        }
+        existing.status = desired.status;
+        existing.reason = desired.reason.to_string();
+        existing.message = desired.message;
+        existing.observed_generation = generation;
+        return transition;
+    }
+    conditions.push(Condition {
+        type_: desired.type_.to_string(),
+        status: desired.status,
+        reason: desired.reason.to_string(),
+        message: desired.message,
+        last_transition_time: now.clone(),
+        observed_generation: generation,
+    });
+    true
+}
+
+/// Removes the condition of `type_`, if present.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn ready(status: ConditionStatus, reason: &str) -> Desired<'_> {
+        Desired {
+            type_: types::READY,
+            status,
+            reason,
+            message: format!("{reason} happened"),
+        }
+    }
+
+    #[test]
+    fn a_new_condition_is_appended_as_a_transition() {
+        let mut cs = Vec::new();
+        assert!(set(
+            &mut cs,
+            ready(ConditionStatus::True, "Valid"),
+            Some(1),
+            &at(10)
+        ));
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].last_transition_time, at(10));
+    }
+
+    #[test]
+    fn the_transition_time_stays_while_the_status_stays() {
+        let mut cs = Vec::new();
+        set(
+            &mut cs,
+            ready(ConditionStatus::False, "SecretNotFound"),
+            Some(1),
+            &at(10),
+        );
+        let changed = set(
+            &mut cs,
+            ready(ConditionStatus::False, "SecretKeyNotFound"),
+            Some(2),
+            &at(20),
+        );
+        assert!(!changed);
+        assert_eq!(cs[0].last_transition_time, at(10));
+        assert_eq!(cs[0].reason, "SecretKeyNotFound");
+        assert_eq!(cs[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn a_status_change_moves_the_transition_time() {
+        let mut cs = Vec::new();
+        set(
+            &mut cs,
+            ready(ConditionStatus::False, "SecretNotFound"),
+            Some(1),
+            &at(10),
+        );
+        assert!(set(
+            &mut cs,
+            ready(ConditionStatus::True, "Valid"),
+            Some(1),
+            &at(30)
+        ));
+        assert_eq!(cs[0].last_transition_time, at(30));
+    }
+
+    #[test]
+    fn removing_drops_only_that_type() {
+        let mut cs = Vec::new();
+        set(&mut cs, ready(ConditionStatus::True, "Valid"), None, &at(1));
+        set(
+            &mut cs,
+            Desired {
+                type_: types::STALLED,
+                ..ready(ConditionStatus::True, "X")
+            },
+            None,
+            &at(1),
+        );
+        remove(&mut cs, types::STALLED);
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].type_, "Ready");
+    }
+}

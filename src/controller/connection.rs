@@ -1,0 +1,200 @@
+//! The Connection reconciler: reads the referenced Secrets, decides the status, writes it when
+//! it changed, and publishes an Event on every Ready transition.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, instrument, warn};
+
+use super::connection_status::{Facts, decide};
+use super::{Context, Error, FIELD_MANAGER};
+use crate::api::{Connection, ConnectionSpec};
+use crate::providers::SecretValues;
+
+/// How often a Connection is re-checked without any change (Secrets rotate, roles change).
+const RECHECK: Duration = Duration::from_secs(600);
+
+/// Reconciles one Connection.
+#[instrument(skip(conn, ctx), fields(namespace = conn.namespace().unwrap_or_default(), name = conn.name_any()))]
+pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = key(&conn);
+    ctx.count_reconcile(&key);
+    let namespace = conn.namespace().unwrap_or_default();
+    let secrets = read_secrets(&ctx, &namespace, &conn.spec).await?;
+    let tree = ctx.tree();
+    let store = ctx.connections.clone();
+    let others: Vec<Arc<Connection>> = store.state();
+    let lookup = |ns: &str, name: &str| {
+        others
+            .iter()
+            .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
+            .map(|c| &c.spec)
+    };
+    let uid = conn.uid().unwrap_or_default();
+    let decision = decide(
+        &Facts {
+            namespace: &namespace,
+            name: &conn.name_any(),
+            uid: &uid,
+            generation: conn.meta().generation,
+            spec: &conn.spec,
+            previous: conn.status.as_ref(),
+            secrets: &secrets,
+            tree: &tree,
+            lookup: &lookup,
+            allow_default_chain: ctx.options.allow_default_credential_chain,
+        },
+        &ctx.now(),
+    );
+    if conn.status.as_ref() != Some(&decision.status) {
+        let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
+        let patch = json!({
+            "apiVersion": Connection::api_version(&()),
+            "kind": Connection::kind(&()),
+            "status": decision.status,
+        });
+        api.patch_status(
+            &conn.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|e| Error::kube("write the status of", &key, e))?;
+    }
+    if let Some((reason, message)) = decision.transition {
+        let type_ = if decision.ready {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        if decision.ready {
+            info!(%reason, "connection is ready");
+        } else {
+            warn!(%reason, %message, "connection is not ready");
+        }
+        let event = Event {
+            type_,
+            reason,
+            note: Some(message),
+            action: "Check".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &conn.object_ref(&())).await {
+            debug!(error = %e, "could not publish an event");
+        }
+    }
+    ctx.succeeded(&key);
+    Ok(Action::requeue(RECHECK))
+}
+
+/// Retries a failed reconcile with exponential backoff.
+pub fn error_policy(conn: Arc<Connection>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff(&key(&conn));
+    warn!(error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+fn key(conn: &Connection) -> String {
+    format!(
+        "Connection {}/{}",
+        conn.namespace().unwrap_or_default(),
+        conn.name_any()
+    )
+}
+
+/// Reads the data of every Secret the spec references; absent Secrets stay absent.
+async fn read_secrets(
+    ctx: &Context,
+    namespace: &str,
+    spec: &ConnectionSpec,
+) -> Result<SecretValues, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut values = SecretValues::default();
+    for name in spec.secret_names() {
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::kube("read Secret", &format!("{namespace}/{name}"), e))?;
+        if let Some(secret) = found {
+            let data: BTreeMap<String, Vec<u8>> = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .chain(
+                    secret
+                        .string_data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into_bytes())),
+                )
+                .collect();
+            values.insert(name, data);
+        }
+    }
+    Ok(values)
+}
+
+/// The Connections in the Secret's namespace that reference it.
+pub fn connections_for_secret(
+    ctx: &Context,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<Connection>> {
+    let (Some(ns), Some(name)) = (&secret.metadata.namespace, &secret.metadata.name) else {
+        return Vec::new();
+    };
+    ctx.connections
+        .state()
+        .iter()
+        .filter(|c| {
+            c.namespace().as_ref() == Some(ns) && c.spec.secret_names().contains(&name.as_str())
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+/// The iamRole Connections whose source is named `name` (any namespace: the tree decides).
+pub fn connections_using_source(ctx: &Context, name: &str) -> Vec<ObjectRef<Connection>> {
+    ctx.connections
+        .state()
+        .iter()
+        .filter(|c| {
+            c.spec
+                .aws_credentials()
+                .and_then(|cr| cr.iam_role.as_ref())
+                .is_some_and(|r| r.connection == name)
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+/// The iamRole Connections a namespace change may affect (their source resolves up the tree).
+pub fn connections_for_namespace(
+    ctx: &Context,
+    ns: &PartialObjectMeta<Namespace>,
+) -> Vec<ObjectRef<Connection>> {
+    let Some(name) = &ns.metadata.name else {
+        return Vec::new();
+    };
+    let subtree = ctx.tree().subtree(name);
+    ctx.connections
+        .state()
+        .iter()
+        .filter(|c| {
+            c.spec
+                .aws_credentials()
+                .is_some_and(|cr| cr.iam_role.is_some())
+                && c.namespace().is_some_and(|n| subtree.contains(&n))
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}

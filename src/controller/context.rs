@@ -1,0 +1,127 @@
+//! What the reconcilers share: the client, the event recorder, the caches, the clock, the
+//! operator's options and per-object retry state.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Client;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use crate::api::Connection;
+use crate::hierarchy::Tree;
+
+/// How the operator was started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The root project's namespace.
+    pub root_namespace: String,
+    /// Whether `defaultChain` AWS credentials are allowed.
+    pub allow_default_credential_chain: bool,
+}
+
+/// The state both reconcilers share.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Publishes Events on the reconciled objects.
+    pub recorder: Recorder,
+    /// How the operator was started.
+    pub options: Options,
+    /// Namespaces (metadata only): their labels form the tree.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// Every Connection in the cluster.
+    pub connections: Store<Connection>,
+    /// Failure counts per object, for exponential backoff on errors.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// Reconcile counts per object (`Kind ns/name`), for tests and diagnostics.
+    pub reconciles: Mutex<HashMap<String, u64>>,
+}
+
+impl Context {
+    /// The current time.
+    pub fn now(&self) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::now())
+    }
+
+    /// The namespace tree as the namespace cache holds it now.
+    pub fn tree(&self) -> Tree {
+        let mut tree = Tree::new(self.options.root_namespace.clone());
+        for ns in self.namespaces.state() {
+            if let Some(name) = &ns.metadata.name {
+                tree.upsert(name.clone(), ns.metadata.labels.clone().unwrap_or_default());
+            }
+        }
+        tree
+    }
+
+    /// Counts one reconcile of `key`.
+    pub fn count_reconcile(&self, key: &str) {
+        let mut counts = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(key.to_string()).or_default() += 1;
+    }
+
+    /// How many times `key` was reconciled.
+    pub fn reconcile_count(&self, key: &str) -> u64 {
+        let counts = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
+        counts.get(key).copied().unwrap_or_default()
+    }
+
+    /// Records a failure of `key` and returns how long to wait before the next attempt:
+    /// exponential from 5 s to 5 min, with jitter.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        backoff_delay(*n, jitter_seed(key, *n))
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn succeeded(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(key);
+    }
+}
+
+/// The delay after `failures` consecutive failures: 5 s doubling up to 5 min, plus up to 10 %
+/// jitter derived from `seed`.
+pub fn backoff_delay(failures: u32, seed: u64) -> Duration {
+    let base = 5u64
+        .saturating_mul(1u64 << failures.saturating_sub(1).min(16))
+        .min(300);
+    let jitter_ms = seed % (base * 100 + 1);
+    Duration::from_millis(base * 1000 + jitter_ms)
+}
+
+fn jitter_seed(key: &str, n: u32) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one((key, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_five_seconds_and_caps_at_five_minutes() {
+        let secs = |n| backoff_delay(n, 0).as_secs();
+        assert_eq!([secs(1), secs(2), secs(3), secs(4)], [5, 10, 20, 40]);
+        assert_eq!(secs(7), 300);
+        assert_eq!(secs(40), 300);
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_tenth() {
+        for seed in [0, 1, 7, u64::MAX] {
+            let d = backoff_delay(3, seed);
+            assert!(
+                d >= Duration::from_secs(20) && d <= Duration::from_secs(22),
+                "{d:?}"
+            );
+        }
+    }
+}

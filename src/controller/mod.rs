@@ -1,0 +1,191 @@
+//! The reconcilers and what they share: reading references, deciding status, writing it.
+//!
+//! ```text
+//!  Namespaces (metadata) ─┐ reflector → tree ──┬─▶ Connection controller ◀── Secrets (metadata)
+//!  Connections ───────────┘ reflector → store ─┴─▶ VcsAuthToken controller
+//! ```
+//!
+//! The namespace and connection caches are fed by one watch each; every event updates the cache
+//! first and is then handed to the controllers as a trigger, so a reconcile never sees a cache
+//! older than the event that woke it.
+
+pub mod connection;
+pub mod connection_status;
+mod context;
+pub mod token;
+pub mod token_status;
+
+pub use context::{Context, Options, backoff_delay};
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{Controller, WatchStreamExt};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::api::{Connection, VcsAuthToken};
+
+/// The field manager patchbay writes with.
+pub const FIELD_MANAGER: &str = "patchbay";
+
+/// A reconcile that failed for a reason worth retrying (the API server, a provider).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("cannot {action} {object}: {message}")]
+    Kube {
+        /// What patchbay tried to do.
+        action: &'static str,
+        /// Which object.
+        object: String,
+        /// The API error.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A failed Kubernetes call: `action` on `object`.
+    pub fn kube(action: &'static str, object: &str, e: kube::Error) -> Self {
+        Self::Kube {
+            action,
+            object: object.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A cache fed by one watch, whose events are then passed on to `consumers` trigger streams.
+fn shared_cache<K>(
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    consumers: usize,
+) -> (
+    Store<K>,
+    Vec<impl Stream<Item = Result<K, watcher::Error>> + Send + 'static>,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..consumers).map(|_| mpsc::channel(1024)).unzip();
+    let mut events = reflector::reflector(writer, stream)
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(obj) => {
+                    for tx in &senders {
+                        let _ = tx.send(obj.clone()).await;
+                    }
+                }
+                Err(e) => warn!(error = %e, "watch failed; retrying"),
+            }
+        }
+    });
+    let streams = receivers
+        .into_iter()
+        .map(|rx| {
+            futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|o| (Ok(o), rx)) })
+        })
+        .collect();
+    (store, streams)
+}
+
+/// Runs both controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (namespaces, ns_triggers) = shared_cache(
+        watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+        2,
+    );
+    let (connections, conn_triggers) = shared_cache(
+        watcher(
+            Api::<Connection>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+        2,
+    );
+    let [ns_for_conns, ns_for_tokens]: [_; 2] =
+        ns_triggers.try_into().unwrap_or_else(|_| unreachable!());
+    let [conn_for_conns, conn_for_tokens]: [_; 2] =
+        conn_triggers.try_into().unwrap_or_else(|_| unreachable!());
+
+    let reporter = Reporter {
+        controller: "patchbay".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        options,
+        namespaces: namespaces.clone(),
+        connections: connections.clone(),
+        failures: Mutex::new(HashMap::new()),
+        reconciles: Mutex::new(HashMap::new()),
+    });
+    if namespaces.wait_until_ready().await.is_err() || connections.wait_until_ready().await.is_err()
+    {
+        warn!("the namespace or connection cache stopped before it synced");
+        return;
+    }
+    info!("caches synced; starting controllers");
+
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let secrets = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
+    let connection_controller = Controller::new(
+        Api::<Connection>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches_stream(secrets, move |s| {
+        connection::connections_for_secret(&c1, &s)
+    })
+    .watches_stream(ns_for_conns, move |ns| {
+        connection::connections_for_namespace(&c2, &ns)
+    })
+    .watches_stream(conn_for_conns, move |c| {
+        connection::connections_using_source(&c3, &kube::ResourceExt::name_any(&c))
+    })
+    .graceful_shutdown_on(shutdown.clone())
+    .run(connection::reconcile, connection::error_policy, ctx.clone())
+    .for_each(|_| async {});
+
+    let tokens = Controller::new(Api::<VcsAuthToken>::all(client), watcher::Config::default());
+    let (store_a, store_b) = (tokens.store(), tokens.store());
+    let (c4, c5) = (ctx.clone(), ctx.clone());
+    let token_controller = tokens
+        .watches_stream(conn_for_tokens, move |c| {
+            token::tokens_for_connection(&c4, &store_a, &c)
+        })
+        .watches_stream(ns_for_tokens, move |ns| {
+            token::tokens_for_namespace(&c5, &store_b, &ns)
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(token::reconcile, token::error_policy, ctx)
+        .for_each(|_| async {});
+    futures::join!(connection_controller, token_controller);
+    info!("controllers stopped");
+}

@@ -1,0 +1,118 @@
+use serde_json::json;
+use testkit::keys::RsaKey;
+
+use super::*;
+use crate::providers::testing::{secrets, spec};
+use crate::providers::validate;
+
+fn app(extra: serde_json::Value) -> ConnectionSpec {
+    let mut block = json!({"appId": "123456", "privateKey": {"name": "app", "key": "key.pem"}});
+    block
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    spec(json!({ "githubApp": block }))
+}
+
+#[test]
+fn github_com_in_any_spelling_uses_the_public_api() {
+    for url in [
+        "https://github.com",
+        "https://github.com/",
+        "https://www.github.com",
+        "https://api.github.com",
+    ] {
+        let e = github_endpoints("f", url).unwrap();
+        assert_eq!(
+            (e.web.as_str(), e.api.as_str(), e.enterprise),
+            ("https://github.com", "https://api.github.com", false)
+        );
+    }
+}
+
+#[test]
+fn an_enterprise_server_api_lives_under_api_v3() {
+    for url in [
+        "https://ghe.example.com",
+        "https://ghe.example.com/",
+        "https://ghe.example.com/api/v3/",
+    ] {
+        let e = github_endpoints("f", url).unwrap();
+        assert_eq!(e.api, "https://ghe.example.com/api/v3");
+        assert_eq!(e.web, "https://ghe.example.com");
+        assert!(e.enterprise);
+    }
+}
+
+#[test]
+fn the_owner_is_the_first_path_segment_on_the_same_server() {
+    let e = github_endpoints("f", "https://github.com").unwrap();
+    assert_eq!(
+        owner_from_url(&e, "https://github.com/acme").unwrap(),
+        "acme"
+    );
+    assert_eq!(
+        owner_from_url(&e, "https://github.com/acme/").unwrap(),
+        "acme"
+    );
+    let err = owner_from_url(&e, "https://gitlab.com/acme").unwrap_err();
+    assert_eq!(err.reason, "InvalidOwnerUrl");
+    assert!(owner_from_url(&e, "https://github.com/acme/repo").is_err());
+    assert!(owner_from_url(&e, "https://github.com").is_err());
+}
+
+#[test]
+fn pkcs1_and_pkcs8_keys_are_accepted() {
+    let key = RsaKey::generate();
+    for pem in [key.private_pkcs1_pem(), key.private_pkcs8_pem().to_string()] {
+        let values = secrets(&[("app", "key.pem", &pem)]);
+        let validated = validate(
+            &app(json!({"ownerUrl": "https://github.com/acme"})),
+            &values,
+        )
+        .unwrap();
+        assert_eq!(
+            validated.summary,
+            "GitHub App 123456 at https://api.github.com, installed on acme"
+        );
+    }
+}
+
+#[test]
+fn a_fake_key_is_an_invalid_private_key_without_echoing_it() {
+    let fake =
+        "-----BEGIN RSA PRIVATE KEY-----\nFAKE-KEY-REPLACE-ME\n-----END RSA PRIVATE KEY-----\n";
+    let err = validate(&app(json!({})), &secrets(&[("app", "key.pem", fake)])).unwrap_err();
+    assert_eq!(err.reason, "InvalidPrivateKey");
+    assert!(
+        err.message.starts_with("spec.githubApp.privateKey: "),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains("FAKE-KEY"), "{}", err.message);
+}
+
+#[test]
+fn a_missing_secret_or_key_is_reported_on_the_field() {
+    let err = validate(&app(json!({})), &secrets(&[])).unwrap_err();
+    assert_eq!(err.reason, "SecretNotFound");
+    assert_eq!(
+        err.message,
+        "spec.githubApp.privateKey: Secret \"app\" does not exist in this namespace"
+    );
+    let err = validate(&app(json!({})), &secrets(&[("app", "other", "x")])).unwrap_err();
+    assert_eq!(err.reason, "SecretKeyNotFound");
+}
+
+#[test]
+fn permission_names_must_be_githubs() {
+    let key = RsaKey::generate();
+    let values = secrets(&[("app", "key.pem", key.private_pkcs8_pem())]);
+    let err = validate(
+        &app(json!({"maxPermissions": {"Contents": "read"}})),
+        &values,
+    )
+    .unwrap_err();
+    assert_eq!(err.reason, "InvalidPermissions");
+    assert!(err.message.contains("spec.githubApp.maxPermissions"));
+}

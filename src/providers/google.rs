@@ -1,0 +1,19 @@
+//! Google OAuth clients.
+
+use super::{ConfigError, Provider, SecretValues, Validated, block};
+use crate::api::{ConnectionKind, ConnectionSpec};
+
+pub(super) struct GoogleProvider;
+
+impl Provider for GoogleProvider {
+    fn kind(&self) -> ConnectionKind {
+        ConnectionKind::Google
+    }
+
+    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+        let google = block(&spec.google, "google")?;
+        Ok(Validated {
+            summary: format!("Google OAuth client {}", google.client_id),
+        })
+    }
+}

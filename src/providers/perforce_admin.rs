@@ -1,0 +1,19 @@
+//! Perforce Helix Core administrator logins.
+
+use super::{ConfigError, Provider, SecretValues, Validated, block};
+use crate::api::{ConnectionKind, ConnectionSpec};
+
+pub(super) struct PerforceAdminProvider;
+
+impl Provider for PerforceAdminProvider {
+    fn kind(&self) -> ConnectionKind {
+        ConnectionKind::PerforceAdmin
+    }
+
+    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+        let p4 = block(&spec.perforce_admin, "perforceAdmin")?;
+        Ok(Validated {
+            summary: format!("Perforce {} as {}", p4.host, p4.user),
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! Slack apps.
+
+use super::{ConfigError, Provider, SecretValues, Validated, block};
+use crate::api::{ConnectionKind, ConnectionSpec};
+
+pub(super) struct SlackProvider;
+
+impl Provider for SlackProvider {
+    fn kind(&self) -> ConnectionKind {
+        ConnectionKind::Slack
+    }
+
+    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+        let slack = block(&spec.slack, "slack")?;
+        Ok(Validated {
+            summary: format!("Slack app {}", slack.client_id),
+        })
+    }
+}
