@@ -2,5 +2,6 @@
 //! and the sandbox. Never part of the operator's production build.
 #![forbid(unsafe_code)]
 pub mod admission;
+pub mod github;
 
 pub mod keys;
