@@ -1,3 +1,5 @@
 //! Test and trial infrastructure for patchbay: a Kubernetes API emulator, provider simulators
 //! and the sandbox. Never part of the operator's production build.
 #![forbid(unsafe_code)]
+
+pub mod apiserver;
