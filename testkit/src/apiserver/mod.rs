@@ -18,6 +18,7 @@
 
 mod admit;
 mod crd;
+mod deletion;
 mod discovery;
 pub mod error;
 mod fields;
