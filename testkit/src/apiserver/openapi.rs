@@ -55,6 +55,46 @@ fn schema(ri: &ResourceInfo) -> Value {
     s
 }
 
+/// One object path per resource, with the operations kubectl inspects: a PATCH carrying the
+/// kind and the query parameters the server supports (kubectl checks for `fieldValidation`
+/// before it trusts the server to validate).
+fn paths(resources: &[std::sync::Arc<ResourceInfo>]) -> Value {
+    let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let mut out = serde_json::Map::new();
+    for r in resources {
+        let prefix = if r.group.is_empty() {
+            format!("/api/{}", r.version)
+        } else {
+            format!("/apis/{}/{}", r.group, r.version)
+        };
+        let ns = if r.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
+        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+        let schema_ref = json!({"$ref": format!("#/components/schemas/{}", schema_name(r))});
+        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref}}}});
+        let op = |action: &str, params: Vec<Value>| json!({"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk, "parameters": params, "responses": ok});
+        let writes = || {
+            ["dryRun", "fieldManager", "fieldValidation"]
+                .map(param)
+                .to_vec()
+        };
+        let mut patch_params = writes();
+        patch_params.push(param("force"));
+        out.insert(
+            format!("{prefix}{ns}/{}/{{name}}", r.plural),
+            json!({"get": op("get", vec![]), "put": op("put", writes()), "patch": op("patch", patch_params), "delete": op("delete", vec![])}),
+        );
+        out.insert(
+            format!("{prefix}{ns}/{}", r.plural),
+            json!({"get": op("list", vec![]), "post": op("post", writes())}),
+        );
+    }
+    Value::Object(out)
+}
+
 /// `/openapi/v3/{api/v1 | apis/g/v}`, or None when not served.
 pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let resources = reg.resources(group, version);
@@ -68,7 +108,7 @@ pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.33.0"},
-        "paths": {},
+        "paths": paths(&resources),
         "components": {"schemas": schemas},
     }))
 }
@@ -116,5 +156,15 @@ mod tests {
         let doc = group_version(&Registry::with_builtins(), "coordination.k8s.io", "v1").unwrap();
         let s = &doc["components"]["schemas"]["io.k8s.coordination.v1.Lease"];
         assert_eq!(s["x-kubernetes-group-version-kind"][0]["kind"], "Lease");
+        let patch = &doc["paths"]["/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"]
+            ["patch"];
+        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Lease");
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
     }
 }

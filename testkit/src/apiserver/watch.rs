@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::request::ApiRequest;
 use super::resources::ResourceInfo;
 use super::store::{Change, ChangeType, Obj, Store};
+use super::table;
 use super::verbs::{ListFilter, object_bytes};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::json;
@@ -30,6 +31,8 @@ pub struct WatchSpec {
     pub initial_events: bool,
     /// `timeoutSeconds`
     pub timeout: Option<Duration>,
+    /// When the client asked for Tables (`kubectl get -w`): the `includeObject` choice.
+    pub table: Option<String>,
 }
 
 impl WatchSpec {
@@ -66,6 +69,9 @@ impl WatchSpec {
                 .param("timeoutSeconds")
                 .and_then(|t| t.parse().ok())
                 .map(Duration::from_secs),
+            table: req
+                .wants_table()
+                .then(|| req.param("includeObject").unwrap_or("Metadata").to_string()),
         })
     }
 
@@ -75,7 +81,14 @@ impl WatchSpec {
     }
 
     fn event_line(&self, kind: &str, obj: &Obj) -> Bytes {
-        let body = object_bytes(&self.ri, obj);
+        let body = match &self.table {
+            None => object_bytes(&self.ri, obj),
+            Some(include) => {
+                let rv = super::meta::meta_str(&obj.value, "resourceVersion");
+                let t = table::table(&self.ri, &[&obj.value], rv, None, include);
+                Bytes::from(serde_json::to_vec(&t).unwrap_or_default())
+            }
+        };
         let mut b = BytesMut::with_capacity(body.len() + 32);
         b.put_slice(b"{\"type\":\"");
         b.put_slice(kind.as_bytes());

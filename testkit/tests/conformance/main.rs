@@ -3,6 +3,7 @@
 
 mod controller;
 mod crud;
+mod kubectl;
 mod patching;
 mod watching;
 
