@@ -138,7 +138,9 @@ impl Store {
         }
         if gr.group == "apiextensions.k8s.io" && gr.resource == "customresourcedefinitions" {
             for served in crd::served_resources(&gone.value) {
-                self.registry.remove_resource(&served);
+                if !self.dry_run {
+                    self.registry.remove_resource(&served);
+                }
             }
         } else if self.registry.any_version(gr).is_some_and(|r| r.custom) {
             self.maybe_finish_crd(gr);

@@ -3,6 +3,7 @@
 //! registration. Pure: no I/O, no clock except timestamps.
 
 use super::admit;
+use super::builtins;
 use super::crd;
 use super::error::{ApiError, ApiResult, Subject};
 use super::fields;
@@ -198,6 +199,7 @@ impl Store {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
         }
+        builtins::normalize(ri, &mut obj);
         if ri.custom {
             obj = admit::admit_custom_object(ri, obj, None)?;
         }
@@ -308,6 +310,7 @@ impl Store {
                 return Err(ApiError::invalid(&ri.kind, subj, &[cause]));
             }
         }
+        builtins::normalize(ri, &mut new);
         if ri.custom {
             new = admit::admit_custom_object(ri, new, Some(old))?;
         }
@@ -343,6 +346,9 @@ impl Store {
 
     /// Registers the resources a CRD serves and marks it Established when not yet.
     pub(super) fn sync_crd(&mut self, stored: &Obj) -> Obj {
+        if self.dry_run {
+            return stored.clone();
+        }
         for served in crd::served_resources(&stored.value) {
             self.registry.remove_resource(&served);
         }

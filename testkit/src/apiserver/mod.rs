@@ -17,6 +17,7 @@
 //! conversion webhooks, running pods, and built-in kinds other than those above.
 
 mod admit;
+mod builtins;
 mod crd;
 mod deletion;
 mod discovery;

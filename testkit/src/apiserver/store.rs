@@ -100,6 +100,8 @@ pub struct Store {
     pub(super) dependents: HashMap<String, HashSet<(GroupResource, ObjectKey)>>,
     pub(super) ns_counts: HashMap<String, usize>,
     pub(super) ids: IdGen,
+    /// While true (a `dryRun=All` request), writes are computed and returned but not kept.
+    pub(super) dry_run: bool,
 }
 
 impl Store {
@@ -118,6 +120,7 @@ impl Store {
             dependents: HashMap::new(),
             ns_counts: HashMap::new(),
             ids: IdGen::new(),
+            dry_run: false,
         }
     }
 
@@ -159,6 +162,9 @@ impl Store {
 
     /// Writes an object (create or update), stamping the next resourceVersion.
     pub(super) fn put(&mut self, gr: &GroupResource, key: ObjectKey, mut value: Value) -> Obj {
+        if self.dry_run {
+            return StoredObject::new(value);
+        }
         self.rv += 1;
         meta::meta_mut(&mut value)
             .insert("resourceVersion".into(), Value::String(self.rv.to_string()));
@@ -180,6 +186,9 @@ impl Store {
 
     /// Removes an object for good, recording a `DELETED` change with a fresh resourceVersion.
     pub(super) fn remove(&mut self, gr: &GroupResource, key: &ObjectKey) -> Option<Obj> {
+        if self.dry_run {
+            return self.get(gr, key);
+        }
         let old = self.objects.get_mut(gr)?.remove(key)?;
         self.rv += 1;
         let mut value = old.value.clone();

@@ -68,8 +68,31 @@ fn body_json(req: &ApiRequest) -> ApiResult<Value> {
     })
 }
 
-/// Runs one verb on a resource path.
+/// Runs one verb on a resource path; with `dryRun=All` nothing is kept.
 pub fn handle(
+    store: &mut Store,
+    req: &ApiRequest,
+    p: &ResourcePath,
+    ri: &ResourceInfo,
+) -> ApiResult<Reply> {
+    if let Some(d) = req.param("dryRun").filter(|d| *d != "All") {
+        return Err(ApiError::bad_request(format!(
+            "unsupported dry run value {d:?}, only \"All\" is supported"
+        )));
+    }
+    let in_body = req.method == super::request::Method::Delete
+        && serde_json::from_slice::<Value>(&req.body).is_ok_and(|b| {
+            b["dryRun"]
+                .as_array()
+                .is_some_and(|d| d.contains(&json!("All")))
+        });
+    store.dry_run = req.param("dryRun").is_some() || in_body;
+    let reply = dispatch(store, req, p, ri);
+    store.dry_run = false;
+    reply
+}
+
+fn dispatch(
     store: &mut Store,
     req: &ApiRequest,
     p: &ResourcePath,

@@ -5,6 +5,7 @@ mod controller;
 mod crud;
 mod kubectl;
 mod patching;
+mod semantics;
 mod watching;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
