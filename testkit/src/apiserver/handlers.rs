@@ -1,5 +1,6 @@
 //! Request dispatch: routes a request to discovery, OpenAPI, a resource verb or a watch.
 
+use super::convert;
 use super::discovery;
 use super::error::ApiError;
 use super::openapi;
@@ -64,7 +65,8 @@ pub fn handle(store: &mut Store, req: &ApiRequest, address: &str) -> Outcome {
                 if ri.namespaced != p.namespace.is_some() && p.namespace.is_some() {
                     return Reply::error(&ApiError::no_route(&req.path)).into();
                 }
-                return match WatchSpec::from_request(req, ri, p.namespace.clone()) {
+                let storage = convert::storage_of(&store.registry, &ri).group_resource();
+                return match WatchSpec::from_request(storage, req, ri, p.namespace.clone()) {
                     Ok(spec) => Outcome::Watch(spec),
                     Err(e) => Reply::error(&e).into(),
                 };

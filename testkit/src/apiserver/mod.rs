@@ -18,6 +18,7 @@
 
 mod admit;
 mod builtins;
+mod convert;
 mod crd;
 mod deletion;
 mod discovery;
@@ -25,7 +26,9 @@ pub mod error;
 mod fields;
 mod handlers;
 mod lifecycle;
+mod listing;
 mod meta;
+mod modify;
 mod openapi;
 mod patch;
 mod request;

@@ -3,12 +3,14 @@
 //! `ERROR` event carrying a Status, as the real server sends it) for a compacted
 //! resourceVersion or a watcher too slow to keep up.
 
+use super::convert;
 use super::error::{ApiError, ApiResult};
+use super::listing::ListFilter;
 use super::request::ApiRequest;
-use super::resources::ResourceInfo;
+use super::resources::{GroupResource, ResourceInfo};
 use super::store::{Change, ChangeType, Obj, Store};
 use super::table;
-use super::verbs::{ListFilter, object_bytes};
+use super::verbs::object_bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::json;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 pub struct WatchSpec {
     /// The watched resource, at the version requested.
     pub ri: Arc<ResourceInfo>,
+    /// Where its objects are stored (differs for converted resources).
+    pub storage: GroupResource,
     /// Namespace from the path, or None for all namespaces.
     pub namespace: Option<String>,
     /// Label and field selectors.
@@ -38,6 +42,7 @@ pub struct WatchSpec {
 impl WatchSpec {
     /// From a watch request on a resource.
     pub fn from_request(
+        storage: GroupResource,
         req: &ApiRequest,
         ri: Arc<ResourceInfo>,
         namespace: Option<String>,
@@ -60,6 +65,7 @@ impl WatchSpec {
         }
         Ok(WatchSpec {
             ri,
+            storage,
             namespace,
             filter: ListFilter::from_request(req)?,
             from,
@@ -85,7 +91,8 @@ impl WatchSpec {
             None => object_bytes(&self.ri, obj),
             Some(include) => {
                 let rv = super::meta::meta_str(&obj.value, "resourceVersion");
-                let t = table::table(&self.ri, &[&obj.value], rv, None, include);
+                let v = convert::from_storage(&self.ri, &obj.value);
+                let t = table::table(&self.ri, &[&v], rv, None, include);
                 Bytes::from(serde_json::to_vec(&t).unwrap_or_default())
             }
         };
@@ -100,7 +107,7 @@ impl WatchSpec {
 
     /// The line for a change, if this watch sees it (selector transitions become ADDED/DELETED).
     fn change_line(&self, c: &Change) -> Option<Bytes> {
-        if c.resource.group != self.ri.group || c.resource.resource != self.ri.plural {
+        if c.resource != self.storage {
             return None;
         }
         let now = self.visible(&c.object);
@@ -158,7 +165,7 @@ pub fn start(store: &Store, spec: &WatchSpec) -> ApiResult<Started> {
         }
         _ => {
             let mut first: Vec<Bytes> = store
-                .iter(&spec.ri.group_resource(), spec.namespace.as_deref(), None)
+                .iter(&spec.storage, spec.namespace.as_deref(), None)
                 .filter(|(_, o)| spec.filter.matches(&o.value))
                 .map(|(_, o)| spec.event_line("ADDED", o))
                 .collect();

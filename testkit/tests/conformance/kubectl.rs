@@ -214,8 +214,30 @@ async fn kubectl_get_prints_printer_columns_by_short_name_and_category_across_na
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_describe_and_explain_show_the_object_and_its_schema() {
-    let (_emu, _client, k) = installed("4").await;
+    let (_emu, client, k) = installed("4").await;
+    let g = gadgets(&client, "team-a").get("g1").await.unwrap();
+    let ar = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+        "example.com",
+        "v1",
+        "Gadget",
+    ));
+    let recorder = kube::runtime::events::Recorder::new(client.clone(), "gadget-controller".into());
+    let ev = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: "TooSmall".into(),
+        note: Some("size 4 is too small".into()),
+        action: "Check".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&ev, &kube::Resource::object_ref(&g, &ar))
+        .await
+        .unwrap();
     let out = k.run(&["describe", "gadget", "g1", "-n", "team-a"]).await;
+    assert!(
+        out.contains("TooSmall") && out.contains("size 4 is too small"),
+        "{out}"
+    );
     assert!(
         out.contains("Name:         g1") && out.contains("Size:  4"),
         "{out}"

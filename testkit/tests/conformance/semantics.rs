@@ -68,3 +68,41 @@ async fn a_dry_run_create_or_delete_changes_nothing() {
     .unwrap();
     assert!(api.get_opt("c").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn events_published_by_kubes_recorder_are_visible_as_core_events() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder};
+    let emu = emulator().await;
+    let client = emu.client();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
+    let cm = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let recorder = Recorder::new(client.clone(), "test-controller".into());
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Minted".into(),
+        note: Some("minted a token".into()),
+        action: "Mint".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let fields = format!(
+        "involvedObject.name=c,involvedObject.uid={}",
+        cm.uid().unwrap()
+    );
+    let found = core
+        .list(&ListParams::default().fields(&fields))
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1, "{found:?}");
+    let e = &found.items[0];
+    assert_eq!(
+        (e.reason.as_deref(), e.message.as_deref()),
+        (Some("Minted"), Some("minted a token"))
+    );
+    assert_eq!(e.series.as_ref().map(|s| s.count), Some(Some(2)));
+}
