@@ -1,6 +1,7 @@
 //! Test and trial infrastructure for patchbay: a Kubernetes API emulator, provider simulators
 //! and the sandbox. Never part of the operator's production build.
 #![forbid(unsafe_code)]
-pub mod admission;
 
+pub mod admission;
+pub mod apiserver;
 pub mod keys;
