@@ -82,9 +82,18 @@ fn invalid(e: kube::Error) -> Box<kube::core::Status> {
 #[tokio::test]
 async fn an_object_breaking_the_schema_is_refused_with_causes_naming_the_field() {
     let (_emu, api) = with_gadgets().await;
-    let err = api.create(&PostParams::default(), &gadget(json!({"size": 12}))).await.unwrap_err();
+    let err = api
+        .create(&PostParams::default(), &gadget(json!({"size": 12})))
+        .await
+        .unwrap_err();
     let status = invalid(err);
-    assert!(status.message.starts_with("Gadget.example.com \"g\" is invalid: spec.size"), "{}", status.message);
+    assert!(
+        status
+            .message
+            .starts_with("Gadget.example.com \"g\" is invalid: spec.size"),
+        "{}",
+        status.message
+    );
     let causes = status.details.unwrap().causes;
     assert_eq!(causes[0].field, "spec.size");
 }
@@ -92,22 +101,37 @@ async fn an_object_breaking_the_schema_is_refused_with_causes_naming_the_field()
 #[tokio::test]
 async fn a_missing_required_field_is_refused() {
     let (_emu, api) = with_gadgets().await;
-    let status = invalid(api.create(&PostParams::default(), &gadget(json!({}))).await.unwrap_err());
+    let status = invalid(
+        api.create(&PostParams::default(), &gadget(json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(status.details.unwrap().causes[0].field, "spec.size");
 }
 
 #[tokio::test]
 async fn a_cel_rule_refuses_with_its_message() {
     let (_emu, api) = with_gadgets().await;
-    let status = invalid(api.create(&PostParams::default(), &gadget(json!({"size": 3}))).await.unwrap_err());
-    assert!(status.message.contains("size must be even"), "{}", status.message);
+    let status = invalid(
+        api.create(&PostParams::default(), &gadget(json!({"size": 3})))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        status.message.contains("size must be even"),
+        "{}",
+        status.message
+    );
 }
 
 #[tokio::test]
 async fn admitted_objects_are_defaulted_and_pruned() {
     let (_emu, api) = with_gadgets().await;
     let created = api
-        .create(&PostParams::default(), &gadget(json!({"size": 4, "typo": true})))
+        .create(
+            &PostParams::default(),
+            &gadget(json!({"size": 4, "typo": true})),
+        )
         .await
         .unwrap();
     assert_eq!(created.data["spec"], json!({"size": 4, "color": "red"}));
@@ -116,12 +140,25 @@ async fn admitted_objects_are_defaulted_and_pruned() {
 #[tokio::test]
 async fn updates_and_status_writes_are_admitted_too() {
     let (_emu, api) = with_gadgets().await;
-    api.create(&PostParams::default(), &gadget(json!({"size": 4}))).await.unwrap();
+    api.create(&PostParams::default(), &gadget(json!({"size": 4})))
+        .await
+        .unwrap();
     let bad_spec = Patch::Merge(json!({"spec": {"color": "green"}}));
-    invalid(api.patch("g", &PatchParams::default(), &bad_spec).await.unwrap_err());
+    invalid(
+        api.patch("g", &PatchParams::default(), &bad_spec)
+            .await
+            .unwrap_err(),
+    );
     let bad_status = Patch::Merge(json!({"status": {"phase": "much-too-long"}}));
-    invalid(api.patch_status("g", &PatchParams::default(), &bad_status).await.unwrap_err());
+    invalid(
+        api.patch_status("g", &PatchParams::default(), &bad_status)
+            .await
+            .unwrap_err(),
+    );
     let ok_status = Patch::Merge(json!({"status": {"phase": "ok"}}));
-    let patched = api.patch_status("g", &PatchParams::default(), &ok_status).await.unwrap();
+    let patched = api
+        .patch_status("g", &PatchParams::default(), &ok_status)
+        .await
+        .unwrap();
     assert_eq!(patched.data["status"]["phase"], "ok");
 }
