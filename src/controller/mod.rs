@@ -109,6 +109,17 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let (_, operator) = start(client, options, shutdown);
+    operator.await;
+}
+
+/// Builds the shared context and returns it with the future that runs both controllers until
+/// `shutdown` resolves (after the caches have synced). Tests keep the context to observe it.
+pub fn start(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> (Arc<Context>, impl Future<Output = ()> + Send + 'static) {
     let (namespaces, ns_triggers) = shared_cache(
         watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
@@ -123,11 +134,6 @@ pub async fn run(
         ),
         2,
     );
-    let [ns_for_conns, ns_for_tokens]: [_; 2] =
-        ns_triggers.try_into().unwrap_or_else(|_| unreachable!());
-    let [conn_for_conns, conn_for_tokens]: [_; 2] =
-        conn_triggers.try_into().unwrap_or_else(|_| unreachable!());
-
     let reporter = Reporter {
         controller: "patchbay".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -136,12 +142,31 @@ pub async fn run(
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         options,
-        namespaces: namespaces.clone(),
-        connections: connections.clone(),
+        namespaces,
+        connections,
         failures: Mutex::new(HashMap::new()),
         reconciles: Mutex::new(HashMap::new()),
     });
-    if namespaces.wait_until_ready().await.is_err() || connections.wait_until_ready().await.is_err()
+    let operator = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
+    (ctx, operator)
+}
+
+async fn run_controllers<N, C>(
+    client: Client,
+    ctx: Arc<Context>,
+    ns_triggers: Vec<N>,
+    conn_triggers: Vec<C>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) where
+    N: Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static,
+    C: Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
+{
+    let [ns_for_conns, ns_for_tokens]: [N; 2] =
+        ns_triggers.try_into().unwrap_or_else(|_| unreachable!());
+    let [conn_for_conns, conn_for_tokens]: [C; 2] =
+        conn_triggers.try_into().unwrap_or_else(|_| unreachable!());
+    if ctx.namespaces.wait_until_ready().await.is_err()
+        || ctx.connections.wait_until_ready().await.is_err()
     {
         warn!("the namespace or connection cache stopped before it synced");
         return;

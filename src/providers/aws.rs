@@ -110,6 +110,7 @@ pub fn check_aws_credentials<'a>(
     let mut credentials = spec
         .aws_credentials()
         .ok_or_else(|| ConfigError::new("InvalidSpec", "spec: not an aws or ecr connection"))?;
+    let own_field = format!("spec.{block}.credentials.iamRole.connection");
     let mut field = format!("spec.{block}.credentials");
     let mut at = (namespace.to_string(), name.to_string());
     let mut sources = Vec::new();
@@ -172,7 +173,7 @@ pub fn check_aws_credentials<'a>(
             ));
         };
         credentials = &aws.credentials;
-        field = format!("{source_ref}: spec.aws.credentials");
+        field = format!("{own_field} → {source_ref} spec.aws.credentials");
         at = (found.namespace, role.connection.clone());
     }
 }

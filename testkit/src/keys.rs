@@ -51,7 +51,12 @@ fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     } else {
         let n = usize::from(first & 0x7f);
         let (bytes, rest) = (rest.get(..n)?, rest.get(n..)?);
-        (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+        (
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+            rest,
+        )
     };
     Some((tag, rest.get(..len)?, rest.get(len..)?))
 }
@@ -59,10 +64,18 @@ fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo`
 /// (SEQUENCE { version INTEGER, algorithm SEQUENCE, privateKey OCTET STRING, ... }).
 fn pkcs1_from_pkcs8(der: &[u8]) -> Option<&[u8]> {
-    let (0x30, info, _) = der_element(der)? else { return None };
-    let (0x02, _, rest) = der_element(info)? else { return None };
-    let (0x30, _, rest) = der_element(rest)? else { return None };
-    let (0x04, key, _) = der_element(rest)? else { return None };
+    let (0x30, info, _) = der_element(der)? else {
+        return None;
+    };
+    let (0x02, _, rest) = der_element(info)? else {
+        return None;
+    };
+    let (0x30, _, rest) = der_element(rest)? else {
+        return None;
+    };
+    let (0x04, key, _) = der_element(rest)? else {
+        return None;
+    };
     Some(key)
 }
 

@@ -1,7 +1,8 @@
 //! Test and trial infrastructure for patchbay: a Kubernetes API emulator, provider simulators
 //! and the sandbox. Never part of the operator's production build.
 #![forbid(unsafe_code)]
-pub mod admission;
-pub mod github;
 
+pub mod admission;
+pub mod apiserver;
+pub mod github;
 pub mod keys;

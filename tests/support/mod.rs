@@ -1,4 +1,7 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests; each test binary uses some of them.
+#![allow(dead_code)]
+
+pub mod cluster;
 
 use patchbay::api::crd;
 use serde_json::Value;

@@ -1,0 +1,106 @@
+//! What the real API server does to built-in kinds on every write, where clients notice:
+//! a Secret's `stringData` is folded into base64 `data` and its `type` defaults to `Opaque`;
+//! a Namespace carries the immutable `kubernetes.io/metadata.name` label.
+
+use super::resources::ResourceInfo;
+use serde_json::{Map, Value, json};
+
+/// Standard base64 with padding (what Secret `data` holds).
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Applies the built-in kind's write-time defaulting to `obj` (no-op for other kinds).
+pub fn normalize(ri: &ResourceInfo, obj: &mut Value) {
+    if !ri.group.is_empty() || ri.custom {
+        return;
+    }
+    match ri.kind.as_str() {
+        "Secret" => {
+            if let Some(Value::Object(plain)) =
+                obj.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                if !obj.get("data").is_some_and(Value::is_object) {
+                    obj["data"] = Value::Object(Map::new());
+                }
+                for (k, v) in plain {
+                    let text = v.as_str().map_or_else(|| v.to_string(), String::from);
+                    obj["data"][k.as_str()] = json!(base64(text.as_bytes()));
+                }
+            }
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                obj["type"] = json!("Opaque");
+            }
+        }
+        "Namespace" => {
+            let name = super::meta::meta_str(obj, "name").to_string();
+            let meta = super::meta::meta_mut(obj);
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            labels["kubernetes.io/metadata.name"] = json!(name);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources::Registry;
+
+    #[test]
+    fn base64_pads_like_the_standard_alphabet() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"hello world"), "aGVsbG8gd29ybGQ=");
+    }
+
+    #[test]
+    fn a_secrets_string_data_becomes_base64_data_and_its_type_defaults_to_opaque() {
+        let ri = Registry::with_builtins().get("", "v1", "secrets").unwrap();
+        let mut s =
+            json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "foo"}});
+        normalize(&ri, &mut s);
+        assert_eq!(s["data"], json!({"a": "eA==", "b": "Zm9v"}));
+        assert!(s.get("stringData").is_none());
+        assert_eq!(s["type"], "Opaque");
+    }
+
+    #[test]
+    fn a_namespace_is_labelled_with_its_own_name() {
+        let ri = Registry::with_builtins()
+            .get("", "v1", "namespaces")
+            .unwrap();
+        let mut n = json!({"metadata": {"name": "team-a", "labels": {"x": "y"}}});
+        normalize(&ri, &mut n);
+        assert_eq!(
+            n["metadata"]["labels"],
+            json!({"x": "y", "kubernetes.io/metadata.name": "team-a"})
+        );
+    }
+}

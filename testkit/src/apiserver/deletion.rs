@@ -1,0 +1,197 @@
+//! Deletion and what follows from it: finalizers, namespace termination, CRD deletion, and
+//! ownerReference garbage collection (background and orphan propagation).
+
+use super::crd;
+use super::error::{ApiError, ApiResult};
+use super::lifecycle::{DeleteOptions, Deleted, namespaces, subject};
+use super::meta::{self, meta_mut, meta_str};
+use super::resources::{GroupResource, ResourceInfo};
+use super::store::{Obj, ObjectKey, Store};
+use serde_json::{Value, json};
+
+impl Store {
+    /// Deletes an object: at once, or by marking it when finalizers are pending.
+    pub fn delete(
+        &mut self,
+        ri: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
+        let current = self.get_object(ri, ns, name)?;
+        let subj = subject(ri, name);
+        if let Some(uid) = opts
+            .uid
+            .as_deref()
+            .filter(|u| *u != meta_str(&current.value, "uid"))
+        {
+            let why = format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta_str(&current.value, "uid")
+            );
+            return Err(ApiError::conflict(subj, &why));
+        }
+        if let Some(rv) = opts
+            .resource_version
+            .as_deref()
+            .filter(|r| *r != meta_str(&current.value, "resourceVersion"))
+        {
+            let why = format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta_str(&current.value, "resourceVersion")
+            );
+            return Err(ApiError::conflict(subj, &why));
+        }
+        let gr = ri.group_resource();
+        if opts.orphan {
+            self.orphan_dependents(meta_str(&current.value, "uid"));
+        }
+        let key: ObjectKey = (ns.to_string(), name.to_string());
+        Ok(self.delete_key(&gr, &key).unwrap_or(Deleted {
+            object: current,
+            pending: false,
+        }))
+    }
+
+    /// Deletes by key, honouring finalizers and the namespace / CRD cascades.
+    fn delete_key(&mut self, gr: &GroupResource, key: &ObjectKey) -> Option<Deleted> {
+        let current = self.get(gr, key)?;
+        let is_ns = *gr == namespaces();
+        let is_crd =
+            gr.group == "apiextensions.k8s.io" && gr.resource == "customresourcedefinitions";
+        let contents = is_ns || is_crd;
+        if meta::is_deleting(&current.value) {
+            return Some(Deleted {
+                object: current,
+                pending: true,
+            });
+        }
+        if meta::finalizers(&current.value).is_empty() && !contents {
+            return self.finish_removal(gr, key).map(|object| Deleted {
+                object,
+                pending: false,
+            });
+        }
+        let mut v = current.value.clone();
+        let m = meta_mut(&mut v);
+        m.insert("deletionTimestamp".into(), json!(meta::now()));
+        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if let Some(g) = m.get("generation").and_then(Value::as_i64) {
+            m.insert("generation".into(), json!(g + 1));
+        }
+        if is_ns {
+            v["status"]["phase"] = json!("Terminating");
+        }
+        let marked = self.put(gr, key.clone(), v);
+        if is_ns {
+            self.delete_namespace_contents(&key.1);
+            self.maybe_finish_namespace(&key.1);
+        } else if is_crd {
+            for served in crd::served_resources(&marked.value) {
+                let keys: Vec<ObjectKey> = self
+                    .iter(&served, None, None)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in keys {
+                    self.delete_key(&served, &k);
+                }
+                self.maybe_finish_crd(&served);
+            }
+        }
+        let object = self.get(gr, key).unwrap_or(marked);
+        let pending = self.get(gr, key).is_some();
+        Some(Deleted { object, pending })
+    }
+
+    fn delete_namespace_contents(&mut self, ns: &str) {
+        let resources: Vec<GroupResource> = self.objects.keys().cloned().collect();
+        for gr in resources {
+            let keys: Vec<ObjectKey> = self
+                .iter(&gr, Some(ns), None)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in keys {
+                self.delete_key(&gr, &k);
+            }
+        }
+    }
+
+    /// Removes an object whose finalizers are done, then runs what depends on its absence.
+    pub(super) fn finish_removal(&mut self, gr: &GroupResource, key: &ObjectKey) -> Option<Obj> {
+        let gone = self.remove(gr, key)?;
+        let uid = meta_str(&gone.value, "uid").to_string();
+        if let Some(deps) = self.dependents.get(&uid).cloned() {
+            for (dgr, dkey) in deps {
+                let Some(dep) = self.get(&dgr, &dkey) else {
+                    continue;
+                };
+                if !meta::owner_uids(&dep.value)
+                    .iter()
+                    .any(|u| self.uid_exists(u))
+                {
+                    self.delete_key(&dgr, &dkey);
+                }
+            }
+        }
+        if !key.0.is_empty() {
+            self.maybe_finish_namespace(&key.0);
+        }
+        if gr.group == "apiextensions.k8s.io" && gr.resource == "customresourcedefinitions" {
+            for served in crd::served_resources(&gone.value) {
+                if !self.dry_run {
+                    self.registry.remove_resource(&served);
+                }
+            }
+        } else if self.registry.any_version(gr).is_some_and(|r| r.custom) {
+            self.maybe_finish_crd(gr);
+        }
+        Some(gone)
+    }
+
+    fn maybe_finish_namespace(&mut self, ns: &str) {
+        let key: ObjectKey = (String::new(), ns.to_string());
+        let Some(n) = self.get(&namespaces(), &key) else {
+            return;
+        };
+        let empty = self.ns_counts.get(ns).copied().unwrap_or(0) == 0;
+        if meta::is_deleting(&n.value) && empty && meta::finalizers(&n.value).is_empty() {
+            self.finish_removal(&namespaces(), &key);
+        }
+    }
+
+    fn maybe_finish_crd(&mut self, served: &GroupResource) {
+        let crds = crd::crd_resource();
+        let key: ObjectKey = (
+            String::new(),
+            format!("{}.{}", served.resource, served.group),
+        );
+        let Some(c) = self.get(&crds, &key) else {
+            return;
+        };
+        if meta::is_deleting(&c.value)
+            && self.count(served) == 0
+            && meta::finalizers(&c.value).is_empty()
+        {
+            self.finish_removal(&crds, &key);
+        }
+    }
+
+    fn orphan_dependents(&mut self, uid: &str) {
+        let Some(deps) = self.dependents.get(uid).cloned() else {
+            return;
+        };
+        for (gr, key) in deps {
+            let Some(dep) = self.get(&gr, &key) else {
+                continue;
+            };
+            let mut v = dep.value.clone();
+            if let Some(refs) = v
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
+                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+            }
+            self.put(&gr, key, v);
+        }
+    }
+}

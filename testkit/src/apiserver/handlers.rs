@@ -1,0 +1,80 @@
+//! Request dispatch: routes a request to discovery, OpenAPI, a resource verb or a watch.
+
+use super::convert;
+use super::discovery;
+use super::error::ApiError;
+use super::openapi;
+use super::request::{ApiRequest, Method, Route};
+use super::store::Store;
+use super::verbs::{self, Reply};
+use super::watch::WatchSpec;
+
+/// What the HTTP layer must do with a request.
+pub enum Outcome {
+    /// Send this reply.
+    Reply(Reply),
+    /// Start this watch.
+    Watch(WatchSpec),
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Self {
+        Outcome::Reply(r)
+    }
+}
+
+fn found(v: Option<serde_json::Value>, req: &ApiRequest) -> Outcome {
+    match v {
+        Some(v) => Reply::json(200, &v).into(),
+        None => Reply::error(&ApiError::no_route(&req.path)).into(),
+    }
+}
+
+/// Handles one request against the (locked) store. `address` is the server's host:port.
+pub fn handle(store: &mut Store, req: &ApiRequest, address: &str) -> Outcome {
+    let route = Route::parse(&req.path);
+    if req.method != Method::Get && !matches!(route, Route::Resource(_)) {
+        return Reply::error(&ApiError::method_not_allowed(format!(
+            "{:?} is not allowed on {}",
+            req.method, req.path
+        )))
+        .into();
+    }
+    match route {
+        Route::Root => Reply::json(200, &discovery::root_paths(&store.registry)).into(),
+        Route::Version => Reply::json(200, &discovery::version()).into(),
+        Route::Health => Reply {
+            code: 200,
+            body: bytes::Bytes::from_static(b"ok"),
+        }
+        .into(),
+        Route::CoreVersions => Reply::json(200, &discovery::core_versions(address)).into(),
+        Route::Groups => Reply::json(200, &discovery::groups(&store.registry)).into(),
+        Route::Group(g) => found(discovery::group(&store.registry, &g), req),
+        Route::GroupVersion(g, v) => found(discovery::resource_list(&store.registry, &g, &v), req),
+        Route::OpenApiV2 => Reply::error(&ApiError::no_route(&req.path)).into(),
+        Route::OpenApiV3Root => Reply::json(200, &openapi::root(&store.registry)).into(),
+        Route::OpenApiV3(g, v) => found(openapi::group_version(&store.registry, &g, &v), req),
+        Route::Unknown => Reply::error(&ApiError::no_route(&req.path)).into(),
+        Route::Resource(p) => {
+            let Some(ri) = store.registry.get(&p.group, &p.version, &p.plural) else {
+                return Reply::error(&ApiError::no_route(&req.path)).into();
+            };
+            let watching = req.method == Method::Get && p.name.is_none() && req.flag("watch");
+            if watching {
+                if ri.namespaced != p.namespace.is_some() && p.namespace.is_some() {
+                    return Reply::error(&ApiError::no_route(&req.path)).into();
+                }
+                let storage = convert::storage_of(&store.registry, &ri).group_resource();
+                return match WatchSpec::from_request(storage, req, ri, p.namespace.clone()) {
+                    Ok(spec) => Outcome::Watch(spec),
+                    Err(e) => Reply::error(&e).into(),
+                };
+            }
+            match verbs::handle(store, req, &p, &ri) {
+                Ok(r) => r.into(),
+                Err(e) => Reply::error(&e).into(),
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! A Kubernetes API emulator: an in-memory API server on 127.0.0.1 that the unmodified kube
+//! client, `kube::runtime::Controller` and `kubectl` use through an ordinary kubeconfig.
+//!
+//! ```text
+//!   kube::Client / kubectl ──HTTP/1.1──▶ server.rs (hyper) ──▶ handlers.rs ─┬─ discovery.rs, openapi.rs
+//!                                                                        ├─ verbs.rs ─▶ lifecycle.rs ─▶ store.rs
+//!                                                                        │              (patch.rs, fields.rs, crd.rs, admit.rs)
+//!                                                                        └─ watch.rs ◀── store change history + broadcast
+//! ```
+//!
+//! Emulated: discovery, the built-in kinds Namespace, Secret, ConfigMap, ServiceAccount, Event
+//! (core and events.k8s.io), Lease and CustomResourceDefinition, custom resources served from
+//! CRDs, get/list/watch/create/update/patch/apply/delete with the real server's Status errors,
+//! finalizers, namespace termination and ownerReference garbage collection.
+//!
+//! Not emulated: authentication and RBAC (every request is allowed), admission webhooks,
+//! conversion webhooks, running pods, and built-in kinds other than those above.
+
+mod admit;
+mod builtins;
+mod convert;
+mod crd;
+mod deletion;
+mod discovery;
+pub mod error;
+mod fields;
+mod handlers;
+mod lifecycle;
+mod listing;
+mod meta;
+mod modify;
+mod openapi;
+mod patch;
+mod request;
+mod resources;
+mod selector;
+mod server;
+mod store;
+mod table;
+mod verbs;
+mod watch;
+
+#[cfg(test)]
+mod lifecycle_tests;
+
+use serde_json::json;
+use server::Shared;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::{Store, StoreOptions};
+use tokio::sync::watch as signal;
+
+/// How to run an [`Emulator`].
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// How many changes are kept for watches to resume from; a watch from an older
+    /// resourceVersion gets 410 Gone.
+    pub history_window: usize,
+    /// How often a watch that allows bookmarks receives one.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            port: 0,
+            history_window: StoreOptions::default().history_window,
+            bookmark_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: signal::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+const NAME: &str = "patchbay-emulator";
+
+impl Emulator {
+    /// Starts an emulator with the namespaces a fresh cluster has (`default`, `kube-system`,
+    /// `kube-public`, `kube-node-lease`).
+    pub async fn start(opts: EmulatorOptions) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+        let addr = listener.local_addr()?;
+        let mut store = Store::new(StoreOptions {
+            history_window: opts.history_window,
+        });
+        let ns = store
+            .registry
+            .get("", "v1", "namespaces")
+            .expect("namespaces are built in");
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = json!({"metadata": {"name": name}});
+            store
+                .create(&ns, "", obj, lifecycle::Manager::Update("kube-apiserver"))
+                .map_err(|e| std::io::Error::other(format!("creating namespace {name}: {e}")))?;
+        }
+        let (stop, shutdown) = signal::channel(false);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            address: addr.to_string(),
+            bookmark_interval: opts.bookmark_interval,
+            shutdown,
+        });
+        let task = tokio::spawn(server::serve(listener, shared.clone()));
+        Ok(Emulator {
+            shared,
+            addr,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The server URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig (context `patchbay-emulator`, namespace `default`, no credentials).
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {NAME}\n  cluster:\n    server: {url}\n\
+             contexts:\n- name: {NAME}\n  context:\n    cluster: {NAME}\n    user: {NAME}\n    namespace: default\n\
+             current-context: {NAME}\nusers:\n- name: {NAME}\n  user: {{}}\npreferences: {{}}\n",
+            url = self.url()
+        )
+    }
+
+    /// Writes [`Emulator::kubeconfig_yaml`] to `path`, creating parent directories.
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// A kube client for this emulator (default namespace `default`).
+    pub fn client(&self) -> kube::Client {
+        let uri: hyper::Uri = self
+            .url()
+            .parse()
+            .expect("a socket address forms a valid URI");
+        let config = kube::Config::new(uri);
+        kube::Client::try_from(config).expect("a plain-HTTP loopback client needs no TLS setup")
+    }
+
+    /// The latest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().resource_version()
+    }
+
+    /// Forgets the change history: watches resuming from any earlier resourceVersion get 410.
+    pub fn compact_history(&self) {
+        self.shared.lock().compact();
+    }
+
+    /// Stops accepting requests, ends watches and waits for open connections (at most ~5 s).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

@@ -1,0 +1,113 @@
+//! PATCH: JSON, merge and strategic merge patches, and server-side apply (which creates).
+//! Patches apply to the object as served and are converted back to storage form.
+
+use super::convert;
+use super::error::{ApiError, ApiResult};
+use super::fields;
+use super::lifecycle::{Manager, Part, subject};
+use super::patch::{self, PatchError, PatchKind};
+use super::request::ApiRequest;
+use super::resources::ResourceInfo;
+use super::store::Store;
+use super::verbs::{Reply, body_json, object_reply};
+use serde_json::json;
+
+/// The served resource and the storing one.
+type Pair<'a> = (&'a ResourceInfo, &'a ResourceInfo);
+
+/// Patches (or applies) one object.
+pub fn patch(
+    store: &mut Store,
+    req: &ApiRequest,
+    (ri, sri): Pair<'_>,
+    ns: &str,
+    name: &str,
+    part: Part,
+) -> ApiResult<Reply> {
+    let kind = PatchKind::from_content_type(&req.content_type)
+        .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type))?;
+    if kind == PatchKind::Strategic && ri.custom {
+        return Err(ApiError::unsupported_media_type(
+            "application/strategic-merge-patch+json is not supported for custom resources",
+        ));
+    }
+    if kind == PatchKind::Apply {
+        return apply(store, req, (ri, sri), ns, name, part);
+    }
+    let current = store.get_object(sri, ns, name)?;
+    let served = convert::from_storage(ri, &current.value);
+    let patched = patch::apply_patch(kind, &served, &req.body).map_err(|e| match e {
+        PatchError::Malformed(m) => ApiError::bad_request(m),
+        PatchError::Failed(m) => {
+            ApiError::invalid(&ri.kind, subject(ri, name), &[("patch".into(), m)])
+        }
+    })?;
+    let obj = store.update(
+        sri,
+        ns,
+        name,
+        convert::to_storage(ri, patched),
+        part,
+        Manager::Update(&req.field_manager()),
+    )?;
+    Ok(object_reply(200, ri, &obj, req, store.resource_version()))
+}
+
+fn apply(
+    store: &mut Store,
+    req: &ApiRequest,
+    (ri, sri): Pair<'_>,
+    ns: &str,
+    name: &str,
+    part: Part,
+) -> ApiResult<Reply> {
+    let manager = req
+        .param("fieldManager")
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "PATCH, application/apply-patch+yaml requests must supply fieldManager",
+            )
+        })?
+        .to_string();
+    let applied = body_json(req)?;
+    let applied_name = super::meta::meta_str(&applied, "name");
+    if !applied_name.is_empty() && applied_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({applied_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let current = store.get(&sri.group_resource(), &(ns.to_string(), name.to_string()));
+    let live = match &current {
+        Some(c) => convert::from_storage(ri, &c.value),
+        None if part == Part::Status => return Err(ApiError::not_found(subject(ri, name))),
+        None => json!({}),
+    };
+    let status_only = part == Part::Status;
+    let merged = fields::apply(&live, &applied, &manager, req.flag("force"), &ri.api_version(), status_only, ri.has_status)
+        .map_err(|conflicts| {
+            let fields: Vec<String> = conflicts.iter().map(|c| format!("conflict with \"{}\": {}", c.manager, c.field)).collect();
+            let why = format!("Apply failed with {} conflict{}: {}", conflicts.len(), if conflicts.len() == 1 { "" } else { "s" }, fields.join("\n"));
+            let mut e = ApiError::conflict(subject(ri, name), "");
+            e.message = why;
+            e.details["causes"] = conflicts
+                .iter()
+                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\"", c.manager), "field": c.field}))
+                .collect();
+            e
+        })?;
+    if current.is_none() {
+        let mut obj = merged;
+        super::meta::meta_mut(&mut obj).insert("name".into(), json!(name));
+        let created = store.create(sri, ns, convert::to_storage(ri, obj), Manager::Precomputed)?;
+        return Ok(object_reply(
+            201,
+            ri,
+            &created,
+            req,
+            store.resource_version(),
+        ));
+    }
+    let merged = convert::to_storage(ri, merged);
+    let obj = store.update(sri, ns, name, merged, part, Manager::Precomputed)?;
+    Ok(object_reply(200, ri, &obj, req, store.resource_version()))
+}

@@ -1,0 +1,189 @@
+//! The resource verbs: get, create, update, delete, and dispatch to list and patch. Each takes
+//! the locked store and a request, and returns a [`Reply`].
+//!
+//! `ri` is the resource as served (what the client sees), `sri` the resource that stores the
+//! objects; they differ only for converted resources (see `convert.rs`).
+
+use super::convert;
+use super::error::{ApiError, ApiResult};
+use super::lifecycle::{DeleteOptions, Manager, Part};
+use super::listing;
+use super::modify;
+use super::patch::{self, PatchError};
+use super::request::{ApiRequest, ResourcePath};
+use super::resources::ResourceInfo;
+use super::store::{Obj, Store};
+use super::table;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A finished response: status code and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status code.
+    pub code: u16,
+    /// JSON body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A JSON value with a status code.
+    pub fn json(code: u16, v: &Value) -> Reply {
+        Reply {
+            code,
+            body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+        }
+    }
+
+    /// An error's Status body.
+    pub fn error(e: &ApiError) -> Reply {
+        Reply::json(e.code, &e.to_status())
+    }
+}
+
+/// The stored bytes, converted or with `apiVersion` rewritten when served differently.
+pub fn object_bytes(ri: &ResourceInfo, obj: &Obj) -> Bytes {
+    if convert::converted(ri) {
+        let v = convert::from_storage(ri, &obj.value);
+        return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+    }
+    let av = ri.api_version();
+    if obj.value.get("apiVersion").and_then(Value::as_str) == Some(av.as_str()) {
+        return obj.json.clone();
+    }
+    let mut v = obj.value.clone();
+    v["apiVersion"] = json!(av);
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+}
+
+/// An object reply: the object, or a one-row Table when the client asked for Tables.
+pub fn object_reply(code: u16, ri: &ResourceInfo, obj: &Obj, req: &ApiRequest, rv: u64) -> Reply {
+    if req.wants_table() {
+        let include = req.param("includeObject").unwrap_or("Metadata");
+        let v = convert::from_storage(ri, &obj.value);
+        return Reply::json(
+            code,
+            &table::table(ri, &[&v], &rv.to_string(), None, include),
+        );
+    }
+    Reply {
+        code,
+        body: object_bytes(ri, obj),
+    }
+}
+
+/// The request body as JSON (or YAML).
+pub fn body_json(req: &ApiRequest) -> ApiResult<Value> {
+    patch::parse_json_or_yaml(&req.body).map_err(|e| match e {
+        PatchError::Malformed(m) | PatchError::Failed(m) => ApiError::bad_request(m),
+    })
+}
+
+/// Runs one verb on a resource path; with `dryRun=All` nothing is kept.
+pub fn handle(
+    store: &mut Store,
+    req: &ApiRequest,
+    p: &ResourcePath,
+    ri: &Arc<ResourceInfo>,
+) -> ApiResult<Reply> {
+    if let Some(d) = req.param("dryRun").filter(|d| *d != "All") {
+        return Err(ApiError::bad_request(format!(
+            "unsupported dry run value {d:?}, only \"All\" is supported"
+        )));
+    }
+    let in_body = req.method == super::request::Method::Delete
+        && serde_json::from_slice::<Value>(&req.body).is_ok_and(|b| {
+            b["dryRun"]
+                .as_array()
+                .is_some_and(|d| d.contains(&json!("All")))
+        });
+    store.dry_run = req.param("dryRun").is_some() || in_body;
+    let reply = dispatch(store, req, p, ri);
+    store.dry_run = false;
+    reply
+}
+
+fn dispatch(
+    store: &mut Store,
+    req: &ApiRequest,
+    p: &ResourcePath,
+    ri: &Arc<ResourceInfo>,
+) -> ApiResult<Reply> {
+    use super::request::Method::*;
+    let sri = convert::storage_of(&store.registry, ri);
+    let ns = p.namespace.clone().unwrap_or_default();
+    let part = match p.subresource.as_deref() {
+        None => Part::Main,
+        Some("status") if ri.has_status => Part::Status,
+        Some(other) => return Err(ApiError::no_route(&format!("{}/{other}", ri.plural))),
+    };
+    if ri.namespaced && p.namespace.is_none() && (p.name.is_some() || req.method != Get) {
+        return Err(ApiError::no_route(&req.path));
+    }
+    if !ri.namespaced && p.namespace.is_some() {
+        return Err(ApiError::no_route(&req.path));
+    }
+    match (req.method, p.name.as_deref()) {
+        (Get, Some(name)) => {
+            let obj = store.get_object(&sri, &ns, name)?;
+            Ok(object_reply(200, ri, &obj, req, store.resource_version()))
+        }
+        (Get, None) => listing::list(store, req, p.namespace.as_deref(), ri, &sri),
+        (Post, None) => {
+            let obj = store.create(
+                &sri,
+                &ns,
+                convert::to_storage(ri, body_json(req)?),
+                Manager::Update(&req.field_manager()),
+            )?;
+            Ok(object_reply(201, ri, &obj, req, store.resource_version()))
+        }
+        (Put, Some(name)) => {
+            let obj = store.update(
+                &sri,
+                &ns,
+                name,
+                convert::to_storage(ri, body_json(req)?),
+                part,
+                Manager::Update(&req.field_manager()),
+            )?;
+            Ok(object_reply(200, ri, &obj, req, store.resource_version()))
+        }
+        (Patch, Some(name)) => modify::patch(store, req, (ri, &sri), &ns, name, part),
+        (Delete, Some(name)) => {
+            let d = store.delete(&sri, &ns, name, &delete_options(req)?)?;
+            Ok(Reply {
+                code: if d.pending { 202 } else { 200 },
+                body: object_bytes(ri, &d.object),
+            })
+        }
+        (Delete, None) => listing::delete_collection(store, req, &ns, ri, &sri),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{:?} is not supported on {}",
+            req.method, req.path
+        ))),
+    }
+}
+
+/// DeleteOptions from the query and body.
+pub fn delete_options(req: &ApiRequest) -> ApiResult<DeleteOptions> {
+    let body: Value = if req.body.is_empty() {
+        json!({})
+    } else {
+        body_json(req)?
+    };
+    let policy = req
+        .param("propagationPolicy")
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str));
+    let pre = |k: &str| {
+        body.pointer(&format!("/preconditions/{k}"))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    Ok(DeleteOptions {
+        uid: pre("uid"),
+        resource_version: pre("resourceVersion"),
+        orphan: policy == Some("Orphan"),
+    })
+}

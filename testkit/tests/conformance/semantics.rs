@@ -1,0 +1,108 @@
+//! Write-time behaviour of built-in kinds and dry runs.
+
+use crate::emulator;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_secrets_string_data_is_stored_as_base64_data() {
+    let emu = emulator().await;
+    let api: Api<Secret> = Api::namespaced(emu.client(), "default");
+    let s: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "s"},
+        "stringData": {"token": "hunter2"}
+    }))
+    .unwrap();
+    let made = api.create(&PostParams::default(), &s).await.unwrap();
+    assert_eq!(made.type_.as_deref(), Some("Opaque"));
+    assert!(made.string_data.is_none());
+    assert_eq!(made.data.unwrap()["token"], ByteString(b"hunter2".to_vec()));
+}
+
+#[tokio::test]
+async fn namespaces_carry_their_name_as_a_label_for_selectors() {
+    let emu = emulator().await;
+    let api: Api<Namespace> = Api::all(emu.client());
+    let ns = api.get("kube-system").await.unwrap();
+    assert_eq!(ns.labels()["kubernetes.io/metadata.name"], "kube-system");
+    let picked = api
+        .list(&ListParams::default().labels("kubernetes.io/metadata.name in (default)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        picked
+            .items
+            .iter()
+            .map(|n| n.name_any())
+            .collect::<Vec<_>>(),
+        vec!["default"]
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_create_or_delete_changes_nothing() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let rv = emu.resource_version();
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let shown = api.create(&dry, &cm).await.unwrap();
+    assert_eq!(shown.name_any(), "c");
+    assert!(api.get_opt("c").await.unwrap().is_none());
+    assert_eq!(emu.resource_version(), rv);
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    api.delete(
+        "c",
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(api.get_opt("c").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn events_published_by_kubes_recorder_are_visible_as_core_events() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder};
+    let emu = emulator().await;
+    let client = emu.client();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
+    let cm = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let recorder = Recorder::new(client.clone(), "test-controller".into());
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Minted".into(),
+        note: Some("minted a token".into()),
+        action: "Mint".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let fields = format!(
+        "involvedObject.name=c,involvedObject.uid={}",
+        cm.uid().unwrap()
+    );
+    let found = core
+        .list(&ListParams::default().fields(&fields))
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1, "{found:?}");
+    let e = &found.items[0];
+    assert_eq!(
+        (e.reason.as_deref(), e.message.as_deref()),
+        (Some("Minted"), Some("minted a token"))
+    );
+    assert_eq!(e.series.as_ref().map(|s| s.count), Some(Some(2)));
+}

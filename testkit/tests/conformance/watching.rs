@@ -1,0 +1,240 @@
+//! Watches: events from a resourceVersion, selectors, bookmarks, timeouts, 410 Gone, and
+//! kube's `watcher` with both initial-list strategies.
+
+use crate::emulator;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use std::time::Duration;
+use testkit::apiserver::{Emulator, EmulatorOptions};
+
+fn cm(name: &str, app: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}}})).unwrap()
+}
+
+fn kind_and_name(e: &WatchEvent<ConfigMap>) -> (String, String) {
+    match e {
+        WatchEvent::Added(o) => ("ADDED".into(), o.name_any()),
+        WatchEvent::Modified(o) => ("MODIFIED".into(), o.name_any()),
+        WatchEvent::Deleted(o) => ("DELETED".into(), o.name_any()),
+        WatchEvent::Bookmark(b) => ("BOOKMARK".into(), b.metadata.resource_version.clone()),
+        WatchEvent::Error(e) => ("ERROR".into(), e.code.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn a_watch_from_a_resource_version_sees_later_changes_in_order() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let first = api
+        .create(&PostParams::default(), &cm("before", "x"))
+        .await
+        .unwrap();
+    let from = first.resource_version().unwrap();
+    api.create(&PostParams::default(), &cm("a", "x"))
+        .await
+        .unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v"}})),
+    )
+    .await
+    .unwrap();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    let stream = api
+        .watch(&WatchParams::default().timeout(2), &from)
+        .await
+        .unwrap();
+    let events: Vec<_> = stream
+        .take(3)
+        .map(|e| kind_and_name(&e.unwrap()))
+        .collect()
+        .await;
+    assert_eq!(
+        events,
+        vec![
+            ("ADDED".into(), "a".into()),
+            ("MODIFIED".into(), "a".into()),
+            ("DELETED".into(), "a".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_watch_with_a_label_selector_sees_objects_entering_and_leaving_it() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let rv = emu.resource_version().to_string();
+    let stream = api
+        .watch(&WatchParams::default().labels("app=web").timeout(2), &rv)
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("other", "db"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("w", "web"))
+        .await
+        .unwrap();
+    api.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "db"}}})),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "other",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "web"}}})),
+    )
+    .await
+    .unwrap();
+    let events: Vec<_> = stream
+        .take(3)
+        .map(|e| kind_and_name(&e.unwrap()))
+        .collect()
+        .await;
+    assert_eq!(
+        events,
+        vec![
+            ("ADDED".into(), "w".into()),
+            ("DELETED".into(), "w".into()),
+            ("ADDED".into(), "other".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bookmarks_arrive_when_allowed_and_the_watch_ends_at_its_timeout() {
+    let opts = EmulatorOptions {
+        bookmark_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let emu = Emulator::start(opts).await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let rv = emu.resource_version().to_string();
+    let started = tokio::time::Instant::now();
+    let events: Vec<_> = api
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900)
+            && started.elapsed() < Duration::from_secs(3)
+    );
+    assert!(events.len() >= 3, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, Ok(WatchEvent::Bookmark(b)) if b.metadata.resource_version == rv))
+    );
+}
+
+#[tokio::test]
+async fn a_watch_from_a_compacted_resource_version_gets_410_gone_as_an_error_event() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let old = api
+        .create(&PostParams::default(), &cm("a", "x"))
+        .await
+        .unwrap()
+        .resource_version()
+        .unwrap();
+    api.create(&PostParams::default(), &cm("b", "x"))
+        .await
+        .unwrap();
+    emu.compact_history();
+    let events: Vec<_> = api
+        .watch(&WatchParams::default().timeout(2), &old)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(events.len(), 1);
+    match &events[0] {
+        Ok(WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_small_history_window_expires_old_resource_versions() {
+    let emu = Emulator::start(EmulatorOptions {
+        history_window: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let old = api
+        .create(&PostParams::default(), &cm("a", "x"))
+        .await
+        .unwrap()
+        .resource_version()
+        .unwrap();
+    for i in 0..5 {
+        api.create(&PostParams::default(), &cm(&format!("n{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    let events: Vec<_> = api
+        .watch(&WatchParams::default().timeout(1), &old)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert!(
+        matches!(events.as_slice(), [Ok(WatchEvent::Error(e))] if e.code == 410),
+        "{events:?}"
+    );
+}
+
+async fn watcher_sees(emu: &Emulator, config: watcher::Config) {
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    api.create(&PostParams::default(), &cm("existing", "x"))
+        .await
+        .unwrap();
+    let mut stream = watcher(api.clone(), config).boxed();
+    let mut seen = Vec::new();
+    let writer = api.clone();
+    let write = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        writer
+            .create(&PostParams::default(), &cm("later", "x"))
+            .await
+            .unwrap();
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !seen.contains(&"later".to_string()) {
+        let ev = tokio::time::timeout_at(deadline, stream.try_next())
+            .await
+            .expect("watcher timed out")
+            .unwrap()
+            .unwrap();
+        match ev {
+            watcher::Event::InitApply(o) | watcher::Event::Apply(o) => seen.push(o.name_any()),
+            watcher::Event::InitDone => seen.push("<init-done>".into()),
+            _ => {}
+        }
+    }
+    write.await.unwrap();
+    assert_eq!(seen, vec!["existing", "<init-done>", "later"]);
+}
+
+#[tokio::test]
+async fn kubes_watcher_lists_then_watches() {
+    let emu = emulator().await;
+    watcher_sees(&emu, watcher::Config::default()).await;
+}
+
+#[tokio::test]
+async fn kubes_watcher_can_use_streaming_lists() {
+    let emu = emulator().await;
+    watcher_sees(&emu, watcher::Config::default().streaming_lists()).await;
+}
