@@ -8,6 +8,8 @@ pub mod controller;
 pub mod hierarchy;
 pub mod install;
 pub mod providers;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 
 /// Resolves when the process receives SIGINT or SIGTERM.
 pub async fn terminated() {

@@ -1,6 +1,8 @@
 //! The `patchbay` command line: wiring only.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "sandbox")]
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,6 +42,17 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Try patchbay without a cluster: starts a local Kubernetes API, installs the CRDs and the
+    /// examples, runs the operator, and prints the kubectl commands to try. Ctrl-C stops it.
+    #[cfg(feature = "sandbox")]
+    Sandbox {
+        /// Directory for the sandbox's kubeconfig.
+        #[arg(long, value_name = "DIR", default_value = ".sandbox")]
+        dir: PathBuf,
+        /// Port of the local Kubernetes API on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
 }
 
 #[derive(clap::Args)]
@@ -70,7 +83,47 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => run(args),
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox { dir, port } => sandbox(patchbay::sandbox::SandboxOptions { dir, port }),
     }
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox(opts: patchbay::sandbox::SandboxOptions) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let sandbox = match patchbay::sandbox::Sandbox::start(&opts).await {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let kubeconfig = sandbox.kubeconfig().display().to_string();
+        println!(
+            "patchbay sandbox is running: a local Kubernetes API at {url}, with the CRDs, the example\n\
+             namespaces and connections installed, and the operator reconciling them.\n\n\
+             kubeconfig: {kubeconfig}\n\n\
+             Try:\n\
+             \x20 export KUBECONFIG={kubeconfig}\n\
+             \x20 kubectl get conn,vat -A\n\
+             \x20 kubectl describe conn -n ci acme-github\n\
+             \x20 kubectl apply -f examples/tokens/github.yaml\n\
+             \x20 kubectl explain vcsauthtoken.spec.github\n\n\
+             Press Ctrl-C to stop.",
+            url = sandbox.url()
+        );
+        sandbox.run(patchbay::terminated()).await;
+        // stdout may be gone by now (a closed pipe); stopping cleanly matters more than the note.
+        let _ = writeln!(std::io::stdout(), "patchbay sandbox stopped.");
+        ExitCode::SUCCESS
+    })
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -113,10 +166,14 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // kube-runtime's per-object spans are useful when debugging (RUST_LOG=debug), noise otherwise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,kube_runtime=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

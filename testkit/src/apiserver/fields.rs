@@ -74,13 +74,20 @@ fn set_at(v: &mut Value, path: &[String], new: Value) {
     cur[last.as_str()] = new;
 }
 
+/// Removes the field at `path`, then every parent map the removal left empty (as
+/// structured-merge-diff does: a map that only held a manager's removed fields goes with them).
 fn remove_at(v: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let parent = parents.iter().try_fold(v, |cur, seg| cur.get_mut(seg));
-    if let Some(Value::Object(m)) = parent {
-        m.remove(last);
+    let parent = parents
+        .iter()
+        .try_fold(&mut *v, |cur, seg| cur.get_mut(seg));
+    let Some(Value::Object(m)) = parent else {
+        return;
+    };
+    if m.remove(last).is_some() && m.is_empty() && !parents.is_empty() {
+        remove_at(v, parents);
     }
 }
 

@@ -87,6 +87,31 @@ fn fields_a_manager_stops_applying_are_removed() {
 }
 
 #[test]
+fn a_map_left_empty_by_removed_fields_is_removed_too() {
+    let first = apply(
+        &json!({}),
+        &json!({"status": {"ref": {"namespace": "ci", "name": "x"}, "phase": "a"}}),
+        "me",
+        false,
+        "v1",
+        true,
+        true,
+    )
+    .unwrap();
+    let second = apply(
+        &first,
+        &json!({"status": {"phase": "b"}}),
+        "me",
+        false,
+        "v1",
+        true,
+        true,
+    )
+    .unwrap();
+    assert_eq!(second["status"], json!({"phase": "b"}));
+}
+
+#[test]
 fn applying_a_different_value_to_anothers_field_conflicts_unless_forced() {
     let first = apply(
         &json!({}),

@@ -1,0 +1,184 @@
+//! `patchbay sandbox` as a new user runs it: the printed kubectl commands work, the example
+//! connections become Ready, tokens resolve, and Ctrl-C (SIGTERM) stops it cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sandbox {
+    child: Child,
+    /// Kept open so the sandbox's later output has somewhere to go.
+    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    kubeconfig: String,
+    printed: String,
+}
+
+impl Sandbox {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+            .args(["sandbox", "--dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the sandbox starts");
+        let mut printed = String::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        let kubeconfig = dir
+            .join("kubeconfig")
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string();
+        Self {
+            child,
+            _stdout: lines,
+            kubeconfig,
+            printed,
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("kubectl runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+
+    fn kubectl_ok(&self, args: &[&str]) -> String {
+        let (ok, text) = self.kubectl(args);
+        assert!(ok, "kubectl {args:?} failed: {text}");
+        text
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
+    let dir = std::env::temp_dir().join(format!("patchbay-sandbox-{}", std::process::id()));
+    let mut sandbox = Sandbox::start(&dir);
+    assert!(
+        sandbox
+            .printed
+            .contains(&format!("export KUBECONFIG={}", sandbox.kubeconfig)),
+        "{}",
+        sandbox.printed
+    );
+    assert!(sandbox.printed.contains("kubectl get conn,vat -A"));
+
+    // Every example connection becomes Ready, as kubectl wait sees it.
+    sandbox.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "connection",
+        "--all",
+        "-n",
+        "ci",
+        "--timeout=30s",
+    ]);
+    sandbox.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "connection",
+        "--all",
+        "-n",
+        "platform",
+        "--timeout=30s",
+    ]);
+    let table = sandbox.kubectl_ok(&["get", "conn,vat", "-A"]);
+    assert!(
+        table.contains("TYPE") && table.contains("READY") && table.contains("VERIFIED"),
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" True ")).count(),
+        16,
+        "{table}"
+    );
+    let described = sandbox.kubectl_ok(&["describe", "conn", "-n", "ci", "acme-github"]);
+    assert!(described.contains("GitHub App 123456"), "{described}");
+    let explained = sandbox.kubectl_ok(&["explain", "vcsauthtoken.spec.github"]);
+    assert!(explained.contains("repositories"), "{explained}");
+
+    // A user applies a token: it resolves to the root's connection through the tree.
+    sandbox.kubectl_ok(&["apply", "-f", "examples/tokens/github.yaml"]);
+    eventually(20, "the token to resolve its connection", || {
+        let (_, out) = sandbox.kubectl(&[
+            "get",
+            "vat",
+            "-n",
+            "team-a",
+            "app-checkout",
+            "-o",
+            "jsonpath={.status.connectionRef.namespace}/{.status.connectionRef.name}",
+        ]);
+        out.trim() == "ci/acme-github"
+    });
+    // Relabelling team-a out of the tree (its parent becomes a new root-level project) keeps the
+    // token on the root connection; a label that allowedNamespaces does not select refuses it.
+    sandbox.kubectl_ok(&["label", "ns", "team-a", "acme.example/team-", "--overwrite"]);
+    eventually(20, "the token to be refused by allowedNamespaces", || {
+        let (_, out) = sandbox.kubectl(&[
+            "get",
+            "vat",
+            "-n",
+            "team-a",
+            "app-checkout",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+        ]);
+        out.trim() == "ConnectionNotAvailable"
+    });
+
+    // SIGTERM stops it cleanly.
+    let pid = sandbox.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = sandbox.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
