@@ -7,9 +7,12 @@ pub mod conditions;
 pub mod controller;
 pub mod hierarchy;
 pub mod install;
+pub mod output;
 pub mod providers;
+pub mod renewal;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod scope;
 
 /// Resolves when the process receives SIGINT or SIGTERM.
 pub async fn terminated() {
