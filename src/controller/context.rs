@@ -38,8 +38,13 @@ pub struct Context {
     pub connections: Store<Connection>,
     /// Failure counts per object, for exponential backoff on errors.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Per object, the earliest time a provider may be called again after a failure, so that
+    /// events in between (our own status writes, Secret changes) do not bypass the backoff.
+    pub not_before: Mutex<HashMap<String, std::time::Instant>>,
     /// Reconcile counts per object (`Kind ns/name`), for tests and diagnostics.
     pub reconciles: Mutex<HashMap<String, u64>>,
+    /// The GitHub client: one connection pool, cached App JWTs and installation ids.
+    pub github: crate::providers::github_app::client::GithubClient,
 }
 
 impl Context {
@@ -80,10 +85,27 @@ impl Context {
         backoff_delay(*n, jitter_seed(key, *n))
     }
 
+    /// Holds provider calls for `key` back until `delay` has passed.
+    pub fn hold(&self, key: &str, delay: Duration) {
+        let mut held = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert(key.to_string(), std::time::Instant::now() + delay);
+    }
+
+    /// How long provider calls for `key` are still held back, if they are.
+    pub fn held_for(&self, key: &str) -> Option<Duration> {
+        let held = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        let until = *held.get(key)?;
+        until
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+    }
+
     /// Forgets the failures of `key` after a success.
     pub fn succeeded(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.remove(key);
+        let mut held = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(key);
     }
 }
 

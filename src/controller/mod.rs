@@ -12,6 +12,8 @@
 pub mod connection;
 pub mod connection_status;
 mod context;
+pub mod github;
+pub mod mint;
 pub mod token;
 pub mod token_status;
 
@@ -49,6 +51,14 @@ pub enum Error {
         /// Which object.
         object: String,
         /// The API error.
+        message: String,
+    },
+    /// Adding or removing the finalizer failed, or the work behind it did.
+    #[error("finalizer of {object}: {message}")]
+    Finalizer {
+        /// Which object.
+        object: String,
+        /// What went wrong.
         message: String,
     },
 }
@@ -145,7 +155,9 @@ pub fn start(
         namespaces,
         connections,
         failures: Mutex::new(HashMap::new()),
+        not_before: Mutex::new(HashMap::new()),
         reconciles: Mutex::new(HashMap::new()),
+        github: crate::providers::github_app::client::GithubClient::new(),
     });
     let operator = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
     (ctx, operator)
@@ -198,6 +210,13 @@ async fn run_controllers<N, C>(
     .run(connection::reconcile, connection::error_policy, ctx.clone())
     .for_each(|_| async {});
 
+    // The Secrets patchbay writes, metadata only: a deleted or edited one wakes its token.
+    let owned = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default().labels("app.kubernetes.io/managed-by=patchbay"),
+    )
+    .default_backoff()
+    .touched_objects();
     let tokens = Controller::new(Api::<VcsAuthToken>::all(client), watcher::Config::default());
     let (store_a, store_b) = (tokens.store(), tokens.store());
     let (c4, c5) = (ctx.clone(), ctx.clone());
@@ -208,6 +227,7 @@ async fn run_controllers<N, C>(
         .watches_stream(ns_for_tokens, move |ns| {
             token::tokens_for_namespace(&c5, &store_b, &ns)
         })
+        .watches_stream(owned, |secret| token::token_for_secret(&secret))
         .graceful_shutdown_on(shutdown)
         .run(token::reconcile, token::error_policy, ctx)
         .for_each(|_| async {});

@@ -14,10 +14,12 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, instrument, warn};
 
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+
 use super::token_status::{request_fits, resolve_problem, set_outcome};
-use super::{Context, Error, FIELD_MANAGER};
+use super::{Context, Error, FIELD_MANAGER, mint};
 use crate::api::token::ConnectionRef;
-use crate::api::{Connection, VcsAuthToken};
+use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
 use crate::conditions::types;
 use crate::hierarchy::{self, HierarchyError, ResolveError};
 use crate::providers::ConfigError;
@@ -25,11 +27,34 @@ use crate::providers::ConfigError;
 /// How often a token's resolution is re-checked without any change.
 const RECHECK: Duration = Duration::from_secs(600);
 
-/// Reconciles one VcsAuthToken.
+/// The finalizer that revokes a token's credential before the token goes away.
+pub const FINALIZER: &str = "patchbay.dev/revoke";
+
+/// Reconciles one VcsAuthToken: adds the finalizer, then resolves and mints (or, on deletion,
+/// revokes and lets go).
 #[instrument(skip(token, ctx), fields(namespace = token.namespace().unwrap_or_default(), name = token.name_any()))]
 pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = key(&token);
     ctx.count_reconcile(&key);
+    let namespace = token.namespace().unwrap_or_default();
+    let api: Api<VcsAuthToken> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, token, |event| async {
+        match event {
+            FinalizerEvent::Apply(token) => apply(token, ctx.clone()).await,
+            FinalizerEvent::Cleanup(token) => mint::cleanup(&token, &ctx)
+                .await
+                .map(|()| Action::await_change()),
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer {
+        object: key.clone(),
+        message: e.to_string(),
+    })
+}
+
+async fn apply(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = key(&token);
     let namespace = token.namespace().unwrap_or_default();
     let name = &token.spec.connection;
     let tree = ctx.tree();
@@ -65,9 +90,17 @@ pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Ac
                         )),
                         false,
                     ),
-                    Some(conn) => match request_fits(&token.spec, conn, &at) {
-                        Err(e) => (Err(e), true),
-                        Ok(()) => (usable(conn, &at), false),
+                    Some(conn) => match request_fits(&token.spec, conn, &at)
+                        .and_then(|()| connection_ready(conn, &at))
+                    {
+                        Err(e) => {
+                            let stalled = e.reason != "ConnectionNotReady";
+                            (Err(e), stalled)
+                        }
+                        Ok(()) if conn.spec.github_app.is_some() => {
+                            return mint::github(&token, conn.clone(), at, status, &ctx).await;
+                        }
+                        Ok(()) => (Ok(not_minted_yet(conn, &at)), false),
                     },
                 }
             }
@@ -79,55 +112,76 @@ pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Ac
         stalled,
         &ctx.now(),
     );
-    if token.status.as_ref() != Some(&status) {
-        let api: Api<VcsAuthToken> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = json!({
-            "apiVersion": VcsAuthToken::api_version(&()),
-            "kind": VcsAuthToken::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &token.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(|e| Error::kube("write the status of", &key, e))?;
-    }
-    if transition && let Some(ready) = status.conditions.iter().find(|c| c.type_ == types::READY) {
-        let event = Event {
-            type_: EventType::Warning,
-            reason: ready.reason.clone(),
-            note: Some(ready.message.clone()),
-            action: "Resolve".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &token.object_ref(&())).await {
-            debug!(error = %e, "could not publish an event");
-        }
+    write_status(&ctx, &token, &status).await?;
+    if transition {
+        publish_ready(&ctx, &token, &status, "Resolve").await;
     }
     ctx.succeeded(&key);
     Ok(Action::requeue(RECHECK))
 }
 
-/// The outcome for a token whose connection resolved and fits: wait for the connection to be
-/// Ready; minting arrives with the providers' mint support.
-fn usable(conn: &Connection, at: &ConnectionRef) -> Result<(&'static str, String), ConfigError> {
+/// Writes a token's status when it differs from the stored one.
+pub async fn write_status(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    status: &VcsAuthTokenStatus,
+) -> Result<(), Error> {
+    if token.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<VcsAuthToken> =
+        Api::namespaced(ctx.client.clone(), &token.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": VcsAuthToken::api_version(&()),
+        "kind": VcsAuthToken::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &token.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|e| Error::kube("write the status of", &key(token), e))?;
+    Ok(())
+}
+
+/// Publishes the Ready condition as an Event (Normal when True, Warning otherwise).
+pub async fn publish_ready(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    status: &VcsAuthTokenStatus,
+    action: &str,
+) {
+    let Some(ready) = status.conditions.iter().find(|c| c.type_ == types::READY) else {
+        return;
+    };
+    let type_ = if ready.is_true(types::READY) {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    let event = Event {
+        type_,
+        reason: ready.reason.clone(),
+        note: Some(ready.message.clone()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &token.object_ref(&())).await {
+        debug!(error = %e, "could not publish an event");
+    }
+}
+
+/// Whether the connection has been checked Ready for its current generation.
+fn connection_ready(conn: &Connection, at: &ConnectionRef) -> Result<(), ConfigError> {
     let ready = conn.status.as_ref().and_then(|s| {
         s.conditions
             .iter()
             .find(|c| c.type_ == types::READY && c.observed_generation == conn.meta().generation)
     });
     match ready {
-        Some(c) if c.is_true(types::READY) => Ok((
-            "MintingNotAvailable",
-            format!(
-                "resolved to Connection {}/{}; this release does not mint {} credentials yet",
-                at.namespace,
-                at.name,
-                conn.spec.kind().map(|k| k.field_name()).unwrap_or_default()
-            ),
-        )),
+        Some(c) if c.is_true(types::READY) => Ok(()),
         Some(c) => Err(ConfigError::new(
             "ConnectionNotReady",
             format!(
@@ -145,6 +199,19 @@ fn usable(conn: &Connection, at: &ConnectionRef) -> Result<(&'static str, String
     }
 }
 
+/// The outcome for a usable connection of a kind patchbay does not mint from yet.
+fn not_minted_yet(conn: &Connection, at: &ConnectionRef) -> (&'static str, String) {
+    (
+        "MintingNotAvailable",
+        format!(
+            "resolved to Connection {}/{}; this release does not mint {} credentials yet",
+            at.namespace,
+            at.name,
+            conn.spec.kind().map(|k| k.field_name()).unwrap_or_default()
+        ),
+    )
+}
+
 /// Retries a failed reconcile with exponential backoff.
 pub fn error_policy(token: Arc<VcsAuthToken>, error: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff(&key(&token));
@@ -152,7 +219,8 @@ pub fn error_policy(token: Arc<VcsAuthToken>, error: &Error, ctx: Arc<Context>) 
     Action::requeue(delay)
 }
 
-fn key(token: &VcsAuthToken) -> String {
+/// The key a token's counters and backoff are kept under.
+pub fn key(token: &VcsAuthToken) -> String {
     format!(
         "VcsAuthToken {}/{}",
         token.namespace().unwrap_or_default(),
@@ -198,4 +266,17 @@ pub fn tokens_for_namespace(
         .filter(|t| t.namespace().is_some_and(|n| subtree.contains(&n)))
         .map(|t| ObjectRef::from_obj(t.as_ref()))
         .collect()
+}
+
+/// The token that owns a Secret patchbay wrote (by its `patchbay.dev/token` label).
+pub fn token_for_secret(
+    secret: &PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+) -> Option<ObjectRef<VcsAuthToken>> {
+    let ns = secret.metadata.namespace.as_deref()?;
+    let name = secret
+        .metadata
+        .labels
+        .as_ref()?
+        .get(crate::output::TOKEN_LABEL)?;
+    Some(ObjectRef::new(name).within(ns))
 }

@@ -8,7 +8,7 @@ mod aws;
 mod azure_devops;
 mod bitbucket;
 mod docker_registry;
-mod github_app;
+pub mod github_app;
 mod github_oauth;
 mod gitlab;
 mod google;

@@ -166,7 +166,7 @@ impl Cluster {
     ) -> Condition {
         let api: Api<Connection> = Api::namespaced(self.client.clone(), namespace);
         let what = format!("Connection {namespace}/{name} Ready condition");
-        eventually(15, &what, || {
+        eventually(30, &what, || {
             let api = api.clone();
             let check = &check;
             async move {
@@ -192,7 +192,7 @@ impl Cluster {
     ) -> VcsAuthToken {
         let api: Api<VcsAuthToken> = Api::namespaced(self.client.clone(), namespace);
         let what = format!("VcsAuthToken {namespace}/{name} Ready condition");
-        eventually(15, &what, || {
+        eventually(30, &what, || {
             let api = api.clone();
             let check = &check;
             async move {
@@ -206,6 +206,25 @@ impl Cluster {
             }
         })
         .await
+    }
+
+    /// Stops the controllers and starts fresh ones (empty caches, new clients), as an operator
+    /// restart does.
+    pub async fn restart_controllers(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = self.ctx.options.clone();
+        let (ctx, operator) = controller::start(self.emulator.client(), options, async {
+            let _ = stopped.await;
+        });
+        self.ctx = ctx;
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(operator));
     }
 
     /// How many times the controllers reconciled `Kind ns/name`.

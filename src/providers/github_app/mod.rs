@@ -1,5 +1,7 @@
 //! GitHub Apps on github.com and GitHub Enterprise Server.
 
+pub mod client;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use super::url::{base, host, parse_http};

@@ -1,0 +1,414 @@
+//! The GitHub REST calls a GitHub App connection makes: App JWTs (reused until near expiry),
+//! installation lookups (cached per app and owner, dropped on 401/404), installation tokens,
+//! revocation, and a user's role on a repository.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use k8s_openapi::jiff::Timestamp;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::scope::{UserRole, role_from_github};
+
+/// Every GitHub call gives up after this long.
+const TIMEOUT: Duration = Duration::from_secs(20);
+/// App JWTs live 9 minutes (GitHub allows 10) and are replaced a minute before they expire.
+const JWT_LIFETIME: i64 = 540;
+const JWT_REFRESH_MARGIN: i64 = 60;
+
+/// What identifies a GitHub App on a server.
+#[derive(Clone)]
+pub struct App {
+    /// REST API base, e.g. `https://api.github.com`.
+    pub api: String,
+    /// Numeric App ID.
+    pub app_id: String,
+    /// The App's private key.
+    pub key: EncodingKey,
+}
+
+/// A failed GitHub call, classified for status reasons and retries. Messages carry GitHub's
+/// own explanation, never a token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GithubError {
+    /// 401: GitHub refused the App JWT or the token (bad key, wrong App ID, clock skew).
+    #[error("GitHub refused the credentials: {0}")]
+    Unauthorized(String),
+    /// 404 for the App itself.
+    #[error("GitHub does not know the App: {0}")]
+    AppNotFound(String),
+    /// 404 for an installation or repository.
+    #[error("{0}")]
+    NotFound(String),
+    /// 422: GitHub refused the request (repositories or permissions the installation lacks).
+    #[error("GitHub refused the request: {0}")]
+    Unprocessable(String),
+    /// 403/429 with rate-limit headers: retry no sooner than `retry_after`.
+    #[error("GitHub rate limit: {message}; retrying in {} s", retry_after.as_secs())]
+    RateLimited {
+        /// GitHub's message.
+        message: String,
+        /// How long GitHub asks to wait.
+        retry_after: Duration,
+    },
+    /// Any other HTTP error.
+    #[error("GitHub answered {status}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// No answer: DNS, connection, TLS or timeout.
+    #[error("GitHub at {0} is unreachable")]
+    Unreachable(String),
+}
+
+impl GithubError {
+    /// The condition reason this error is reported under.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "GithubUnauthorized",
+            Self::AppNotFound(_) => "GithubAppNotFound",
+            Self::NotFound(_) => "GithubNotFound",
+            Self::Unprocessable(_) => "GithubRefused",
+            Self::RateLimited { .. } => "GithubRateLimited",
+            Self::Http { .. } => "GithubError",
+            Self::Unreachable(_) => "GithubUnreachable",
+        }
+    }
+
+    /// How long GitHub asked to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// An installation token as GitHub issued it.
+pub struct Minted {
+    /// The token (opaque: its length and prefix mean nothing).
+    pub token: String,
+    /// When it expires.
+    pub expires_at: Timestamp,
+    /// Permissions as granted.
+    pub permissions: std::collections::BTreeMap<String, String>,
+    /// Repository names as granted.
+    pub repositories: Vec<String>,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A GitHub client shared by all reconciles: one HTTP connection pool, one JWT per App, one
+/// installation id per (App, owner).
+pub struct GithubClient {
+    http: reqwest::Client,
+    jwts: Mutex<HashMap<(String, String), (String, i64)>>,
+    installations: Mutex<HashMap<(String, String, String), u64>>,
+}
+
+impl Default for GithubClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GithubClient {
+    /// A client with explicit timeouts.
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            jwts: Mutex::default(),
+            installations: Mutex::default(),
+        }
+    }
+
+    /// The App's JWT: RS256, integer `iat` a minute in the past, `exp` nine minutes ahead,
+    /// `iss` the numeric App ID; reused until a minute before it expires.
+    pub fn app_jwt(&self, app: &App, now: i64) -> Result<String, GithubError> {
+        let key = (app.api.clone(), app.app_id.clone());
+        let mut jwts = self.jwts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((jwt, exp)) = jwts.get(&key)
+            && exp - now > JWT_REFRESH_MARGIN
+        {
+            return Ok(jwt.clone());
+        }
+        let iss: u64 = app.app_id.parse().map_err(|_| {
+            GithubError::Unauthorized(format!("App ID {:?} is not numeric", app.app_id))
+        })?;
+        let exp = now + JWT_LIFETIME;
+        let claims = json!({"iat": now - 60, "exp": exp, "iss": iss});
+        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &app.key)
+            .map_err(|_| GithubError::Unauthorized("the App's private key cannot sign".into()))?;
+        jwts.insert(key, (jwt.clone(), exp));
+        Ok(jwt)
+    }
+
+    fn request(&self, method: Method, url: String) -> RequestBuilder {
+        self.http
+            .request(method, url)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+    }
+
+    async fn send(&self, req: RequestBuilder, api: &str) -> Result<Response, GithubError> {
+        req.send()
+            .await
+            .map_err(|_| GithubError::Unreachable(api.to_string()))
+    }
+
+    /// `GET /app`: the App's slug, proving the key and App ID.
+    pub async fn get_app(&self, app: &App) -> Result<String, GithubError> {
+        let jwt = self.app_jwt(app, now())?;
+        let req = self
+            .request(Method::GET, format!("{}/app", app.api))
+            .bearer_auth(jwt);
+        let body = ok_json(self.send(req, &app.api).await?, Lookup::App).await?;
+        Ok(body["slug"]
+            .as_str()
+            .or(body["name"].as_str())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// The installation of the App on `owner` (an organization, else a user), cached.
+    pub async fn installation_id(&self, app: &App, owner: &str) -> Result<u64, GithubError> {
+        let key = (
+            app.api.clone(),
+            app.app_id.clone(),
+            owner.to_ascii_lowercase(),
+        );
+        if let Some(id) = self
+            .installations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(*id);
+        }
+        let jwt = self.app_jwt(app, now())?;
+        let mut last = None;
+        for path in [
+            format!("orgs/{owner}/installation"),
+            format!("users/{owner}/installation"),
+        ] {
+            let req = self
+                .request(Method::GET, format!("{}/{path}", app.api))
+                .bearer_auth(&jwt);
+            match ok_json(self.send(req, &app.api).await?, Lookup::Installation).await {
+                Ok(body) => {
+                    let id = body["id"].as_u64().ok_or_else(|| GithubError::Http {
+                        status: 200,
+                        message: "installation without an id".into(),
+                    })?;
+                    self.installations
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, id);
+                    return Ok(id);
+                }
+                Err(GithubError::NotFound(_)) => last = Some(path),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(GithubError::NotFound(format!(
+            "the App is not installed on {owner} (looked up {})",
+            last.unwrap_or_default()
+        )))
+    }
+
+    /// Forgets a cached installation id (after GitHub answered 401 or 404 for it).
+    pub fn forget_installation(&self, app: &App, owner: &str) {
+        let key = (
+            app.api.clone(),
+            app.app_id.clone(),
+            owner.to_ascii_lowercase(),
+        );
+        self.installations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    /// The installation's permissions, for lowering to a user's when none were requested.
+    pub async fn installation_permissions(
+        &self,
+        app: &App,
+        id: u64,
+    ) -> Result<std::collections::BTreeMap<String, String>, GithubError> {
+        let jwt = self.app_jwt(app, now())?;
+        let req = self
+            .request(Method::GET, format!("{}/app/installations/{id}", app.api))
+            .bearer_auth(jwt);
+        let body = ok_json(self.send(req, &app.api).await?, Lookup::Installation).await?;
+        Ok(string_map(&body["permissions"]))
+    }
+
+    /// `POST /app/installations/{id}/access_tokens` for named repositories.
+    pub async fn create_token(
+        &self,
+        app: &App,
+        installation: u64,
+        repositories: &[String],
+        permissions: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> Result<Minted, GithubError> {
+        let jwt = self.app_jwt(app, now())?;
+        let mut body = json!({"repositories": repositories});
+        if let Some(p) = permissions {
+            body["permissions"] = json!(p);
+        }
+        let url = format!("{}/app/installations/{installation}/access_tokens", app.api);
+        let req = self.request(Method::POST, url).bearer_auth(jwt).json(&body);
+        let body = ok_json(self.send(req, &app.api).await?, Lookup::Installation).await?;
+        let token = body["token"].as_str().unwrap_or_default().to_string();
+        let expires_at = body["expires_at"]
+            .as_str()
+            .and_then(|s| s.parse::<Timestamp>().ok())
+            .ok_or_else(|| GithubError::Http {
+                status: 201,
+                message: "token without a valid expires_at".into(),
+            })?;
+        if token.is_empty() {
+            return Err(GithubError::Http {
+                status: 201,
+                message: "an empty token".into(),
+            });
+        }
+        let repositories = body["repositories"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .filter_map(|r| r["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Minted {
+            token,
+            expires_at,
+            permissions: string_map(&body["permissions"]),
+            repositories,
+        })
+    }
+
+    /// `DELETE /installation/token`: revokes an installation token.
+    pub async fn revoke(&self, api: &str, token: &str) -> Result<(), GithubError> {
+        let req = self
+            .request(Method::DELETE, format!("{api}/installation/token"))
+            .bearer_auth(token);
+        let response = self.send(req, api).await?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(()),
+            _ => ok_json(response, Lookup::Token).await.map(|_| ()),
+        }
+    }
+
+    /// The user's role on a repository, read with the user's own token; `None` when the user
+    /// cannot see it.
+    pub async fn user_role(
+        &self,
+        api: &str,
+        user_token: &str,
+        owner: &str,
+        repo: &str,
+    ) -> Result<Option<UserRole>, GithubError> {
+        let req = self
+            .request(Method::GET, format!("{api}/repos/{owner}/{repo}"))
+            .bearer_auth(user_token);
+        match ok_json(self.send(req, api).await?, Lookup::Repository).await {
+            Ok(body) => Ok(role_from_github(&body["permissions"])),
+            Err(GithubError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn now() -> i64 {
+    Timestamp::now().as_second()
+}
+
+fn string_map(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a call looked up, to word a 404.
+#[derive(Clone, Copy)]
+enum Lookup {
+    App,
+    Installation,
+    Repository,
+    Token,
+}
+
+/// The JSON body of a successful answer, or the error GitHub's answer means.
+async fn ok_json(response: Response, lookup: Lookup) -> Result<Value, GithubError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = body["message"]
+        .as_str()
+        .unwrap_or("no message")
+        .chars()
+        .take(300)
+        .collect::<String>();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let rate_limited =
+        header("retry-after").is_some() || header("x-ratelimit-remaining") == Some(0);
+    Err(match status.as_u16() {
+        401 => GithubError::Unauthorized(message),
+        403 | 429 if rate_limited => {
+            let wait = header("retry-after")
+                .or_else(|| header("x-ratelimit-reset").map(|reset| reset - now()))
+                .unwrap_or(60)
+                .clamp(1, 3600);
+            GithubError::RateLimited {
+                message,
+                retry_after: Duration::from_secs(wait as u64),
+            }
+        }
+        404 => match lookup {
+            Lookup::App => GithubError::AppNotFound(message),
+            Lookup::Installation => {
+                GithubError::NotFound(format!("installation not found: {message}"))
+            }
+            Lookup::Repository => GithubError::NotFound(format!("repository not found: {message}")),
+            Lookup::Token => GithubError::NotFound(format!("token not found: {message}")),
+        },
+        422 => GithubError::Unprocessable(message),
+        code => GithubError::Http {
+            status: code,
+            message,
+        },
+    })
+}

@@ -1,0 +1,419 @@
+//! End to end: GitHub App installation tokens minted into Secrets by the real controllers,
+//! against the Kubernetes API emulator and the GitHub simulator.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use patchbay::api::{ConditionStatus, VcsAuthToken};
+use serde_json::{Value, json};
+use support::cluster::{Cluster, ROOT, eventually, reason, secret_text};
+use testkit::github::{
+    AccountType, AppSpec, Fault, GithubSim, InstallationSpec, Role, SimConfig, route,
+};
+use testkit::keys::RsaKey;
+
+const APP_ID: u64 = 42;
+
+struct World {
+    cluster: Cluster,
+    sim: GithubSim,
+}
+
+fn token(name: &str, github: Value) -> Value {
+    json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"connection": "acme-github", "github": github},
+    })
+}
+
+/// ci → platform → team-a; a GitHub App installed on `acme` (repos app, lib, other); the
+/// connection in ci on the simulator's GHES address.
+async fn world(lifetime: Duration) -> World {
+    let sim = GithubSim::start(SimConfig {
+        token_lifetime: lifetime,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let key = RsaKey::generate();
+    sim.add_app(AppSpec::new(APP_ID, "acme-ci", &key));
+    sim.add_owner("acme", AccountType::Organization);
+    for repo in ["app", "lib", "other"] {
+        sim.add_repo("acme", repo);
+    }
+    sim.add_installation(
+        InstallationSpec::new(APP_ID, "acme")
+            .permissions([("contents", "write"), ("pull_requests", "write")]),
+    );
+    let cluster = Cluster::start().await;
+    cluster.namespace("platform", Some(ROOT)).await;
+    cluster.namespace("team-a", Some("platform")).await;
+    cluster
+        .secret(
+            ROOT,
+            "acme-github-app",
+            &[("private-key.pem", &key.private_pkcs1_pem())],
+        )
+        .await;
+    cluster
+        .apply(json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
+            "metadata": {"name": "acme-github", "namespace": ROOT},
+            "spec": {"githubApp": {
+                "serverUrl": sim.ghes_url(), "appId": APP_ID.to_string(),
+                "privateKey": {"name": "acme-github-app", "key": "private-key.pem"},
+                "ownerUrl": format!("{}/acme", sim.ghes_url()),
+                "maxPermissions": {"contents": "write", "pull_requests": "read", "metadata": "read"},
+                "allowedRepositories": ["app", "lib*"],
+            }},
+        }))
+        .await;
+    World { cluster, sim }
+}
+
+fn is_ready(c: &patchbay::api::Condition) -> bool {
+    c.status == ConditionStatus::True
+}
+
+async fn secret(w: &World, name: &str) -> std::collections::BTreeMap<String, String> {
+    secret_text(&w.cluster.client, "team-a", name)
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_child_namespace_gets_a_scoped_token_from_a_parent_connection() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token(
+            "build",
+            json!({"repositories": ["app", "lib"], "permissions": {"contents": "read"}}),
+        ))
+        .await;
+    let t = w.cluster.token_ready("team-a", "build", is_ready).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.revision, 1);
+    assert_eq!(status.repositories, ["app", "lib"]);
+    assert_eq!(
+        status.permissions.get("contents").map(String::as_str),
+        Some("read")
+    );
+    assert_eq!(status.connection_ref.unwrap().namespace, ROOT);
+    assert!(status.token_id.as_deref().unwrap().starts_with("sha256:"));
+    assert!(status.expires_at.is_some() && status.renew_at.is_some());
+
+    let api: Api<Secret> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let s = api.get("build").await.unwrap();
+    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    let data = secret(&w, "build").await;
+    assert_eq!(data["username"], "x-access-token");
+    assert_eq!(data["password"], data["token"]);
+    assert!(w.sim.is_live(&data["token"]));
+    let info = w.sim.token(&data["token"]).unwrap();
+    assert_eq!(
+        info.repositories,
+        Some(vec!["app".to_string(), "lib".to_string()])
+    );
+    assert_eq!(w.sim.mint_count(), 1);
+    // The GHES API prefix was used: the GHES port serves nothing else.
+    assert_eq!(w.sim.calls(route::CREATE_TOKEN), 1);
+    assert!(
+        !serde_json::to_string(&t.metadata)
+            .unwrap()
+            .contains(&data["token"])
+    );
+}
+
+#[tokio::test]
+async fn repositories_and_permissions_beyond_the_connection_are_refused_before_github_is_called() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("outside", json!({"repositories": ["app", "other"]})))
+        .await;
+    w.cluster
+        .apply(token(
+            "too-much",
+            json!({"repositories": ["app"], "permissions": {"contents": "admin"}}),
+        ))
+        .await;
+    let outside = w
+        .cluster
+        .token_ready("team-a", "outside", reason("RepositoryNotAllowed"))
+        .await;
+    let message = ready_message(&outside);
+    assert!(
+        message.contains("other") && !message.contains("app,"),
+        "{message}"
+    );
+    let too_much = w
+        .cluster
+        .token_ready("team-a", "too-much", reason("PermissionNotAllowed"))
+        .await;
+    assert!(
+        ready_message(&too_much).contains("contents"),
+        "{}",
+        ready_message(&too_much)
+    );
+    assert_eq!(w.sim.total_calls(), 0);
+}
+
+fn ready_message(t: &VcsAuthToken) -> String {
+    t.status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message
+        .clone()
+}
+
+#[tokio::test]
+async fn a_user_token_lowers_permissions_to_the_least_the_user_holds() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.sim.add_user("pat-of-dev", "dev");
+    w.sim.grant("pat-of-dev", "acme", "app", Role::Write);
+    w.sim.grant("pat-of-dev", "acme", "lib", Role::Read);
+    w.cluster
+        .secret("team-a", "dev-pat", &[("token", "pat-of-dev")])
+        .await;
+    w.cluster
+        .apply(token(
+            "as-dev",
+            json!({
+                "repositories": ["app", "lib"], "permissions": {"contents": "write"},
+                "userToken": {"name": "dev-pat", "key": "token"},
+            }),
+        ))
+        .await;
+    let t = w.cluster.token_ready("team-a", "as-dev", is_ready).await;
+    let status = t.status.unwrap();
+    assert_eq!(
+        status.permissions.get("contents").map(String::as_str),
+        Some("read")
+    );
+    assert_eq!(
+        serde_json::to_value(status.personal_access_token_source).unwrap(),
+        "UserProvided"
+    );
+}
+
+#[tokio::test]
+async fn a_user_without_access_to_a_repository_gets_no_token() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.sim.add_user("pat-of-guest", "guest");
+    w.sim.grant("pat-of-guest", "acme", "app", Role::Read);
+    w.cluster
+        .secret("team-a", "guest-pat", &[("token", "pat-of-guest")])
+        .await;
+    w.cluster
+        .apply(token("as-guest", json!({"repositories": ["app", "lib"], "userToken": {"name": "guest-pat", "key": "token"}})))
+        .await;
+    let t = w
+        .cluster
+        .token_ready("team-a", "as-guest", reason("UserLacksAccess"))
+        .await;
+    assert!(ready_message(&t).contains("lib"), "{}", ready_message(&t));
+    assert_eq!(w.sim.mint_count(), 0);
+}
+
+#[tokio::test]
+async fn a_restarted_operator_makes_no_provider_call_while_tokens_are_valid() {
+    let mut w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let calls = w.sim.total_calls();
+    w.cluster.restart_controllers().await;
+    // The restarted controllers have reconciled the token at least once.
+    eventually(15, "a reconcile after the restart", || {
+        let n = w.cluster.reconciles("VcsAuthToken team-a/build");
+        async move { (n >= 1).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.sim.total_calls(), calls, "provider calls after a restart");
+    assert_eq!(w.sim.mint_count(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_secret_is_recreated_with_a_new_token() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let old = secret(&w, "build").await["token"].clone();
+    w.cluster.delete::<Secret>("team-a", "build").await;
+    let new = eventually(15, "the Secret to come back", || async {
+        let data = secret(&w, "build").await;
+        data.get("token").filter(|t| **t != old).cloned()
+    })
+    .await;
+    assert!(w.sim.is_live(&new));
+    assert_eq!(w.sim.mint_count(), 2);
+}
+
+#[tokio::test]
+async fn a_secret_patchbay_does_not_own_is_left_untouched() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .secret("team-a", "build", &[("token", "someone-elses")])
+        .await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    let t = w
+        .cluster
+        .token_ready("team-a", "build", reason("SecretConflict"))
+        .await;
+    assert!(
+        ready_message(&t).contains("team-a/build"),
+        "{}",
+        ready_message(&t)
+    );
+    assert_eq!(secret(&w, "build").await["token"], "someone-elses");
+    assert_eq!(w.sim.mint_count(), 0);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_until_a_token_is_minted() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.sim
+        .fail_next_on(route::CREATE_TOKEN, 2, Fault::ServerError(502));
+    let started = std::time::Instant::now();
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster
+        .token_ready("team-a", "build", reason("GithubError"))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let waited = started.elapsed();
+    assert_eq!(w.sim.calls(route::CREATE_TOKEN), 3);
+    // 5 s, then 10 s of backoff (with at most 10 % jitter each).
+    assert!(waited >= Duration::from_secs(15), "{waited:?}");
+    assert_eq!(w.sim.mint_count(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_the_still_valid_token_and_honours_retry_after() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let old = secret(&w, "build").await["token"].clone();
+    w.sim.fail_next_on(
+        route::CREATE_TOKEN,
+        1,
+        Fault::SecondaryRateLimited {
+            status: 429,
+            retry_after_secs: 8,
+        },
+    );
+    let api: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let ask = json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": "2026-11-23T12:00:00Z"}}});
+    api.patch("build", &PatchParams::default(), &Patch::Merge(&ask))
+        .await
+        .unwrap();
+    let failing = w
+        .cluster
+        .token_ready("team-a", "build", reason("RenewalFailing"))
+        .await;
+    assert!(
+        ready_message(&failing).contains("stays valid"),
+        "{}",
+        ready_message(&failing)
+    );
+    assert_eq!(
+        failing
+            .status
+            .unwrap()
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .status,
+        ConditionStatus::True
+    );
+    assert_eq!(secret(&w, "build").await["token"], old);
+    assert!(w.sim.is_live(&old));
+    let asked = std::time::Instant::now();
+    w.cluster
+        .token_ready("team-a", "build", |c| c.reason == "TokenValid")
+        .await;
+    assert!(
+        asked.elapsed() >= Duration::from_secs(6),
+        "retried after {:?}",
+        asked.elapsed()
+    );
+    let new = secret(&w, "build").await["token"].clone();
+    assert_ne!(new, old);
+    assert!(!w.sim.is_live(&old), "the superseded token is revoked");
+    assert_eq!(w.sim.calls(route::CREATE_TOKEN), 3);
+}
+
+#[tokio::test]
+async fn deleting_a_token_revokes_its_credential() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let live = secret(&w, "build").await["token"].clone();
+    let api: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    api.delete("build", &DeleteParams::default()).await.unwrap();
+    eventually(15, "the token to be gone", || {
+        let api = api.clone();
+        async move { api.get_opt("build").await.ok().filter(Option::is_none) }
+    })
+    .await;
+    assert!(!w.sim.is_live(&live));
+    assert_eq!(w.sim.revoke_count(), 1);
+    eventually(15, "the owned Secret to be collected", || async {
+        secret_text(&w.cluster.client, "team-a", "build")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn short_lived_tokens_are_renewed_once_per_period_and_the_old_one_revoked() {
+    let w = world(Duration::from_secs(70)).await;
+    w.cluster
+        .apply(token(
+            "build",
+            json!({"repositories": ["app"], "renewBefore": "8s"}),
+        ))
+        .await;
+    let first = w.cluster.token_ready("team-a", "build", is_ready).await;
+    let old = secret(&w, "build").await["token"].clone();
+    let renew_at = first.status.unwrap().renew_at.unwrap().0;
+    let issued = std::time::Instant::now();
+    let new = eventually(90, "the renewed token", || async {
+        let data = secret(&w, "build").await;
+        data.get("token").filter(|t| **t != old).cloned()
+    })
+    .await;
+    let renewed_after = issued.elapsed();
+    assert!(
+        renewed_after >= Duration::from_secs(55),
+        "renewed after {renewed_after:?} (renewAt {renew_at})"
+    );
+    assert!(w.sim.is_live(&new));
+    eventually(10, "the old token to be revoked", || async {
+        (!w.sim.is_live(&old)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(w.sim.mint_count(), 2, "one mint per period");
+}
