@@ -158,7 +158,8 @@ async fn repositories_and_permissions_beyond_the_connection_are_refused_before_g
         "{}",
         ready_message(&too_much)
     );
-    assert_eq!(w.sim.total_calls(), 0);
+    // Only the connection's live check talked to GitHub; no token was asked for.
+    assert_eq!(w.sim.calls(route::CREATE_TOKEN), 0);
 }
 
 fn ready_message(t: &VcsAuthToken) -> String {
@@ -416,4 +417,141 @@ async fn short_lived_tokens_are_renewed_once_per_period_and_the_old_one_revoked(
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(w.sim.mint_count(), 2, "one mint per period");
+}
+
+async fn verified(w: &World, name: &str, expected: &'static str) -> patchbay::api::Condition {
+    let api: Api<patchbay::api::Connection> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    eventually(
+        30,
+        &format!("Connection {name} Verified={expected}"),
+        || {
+            let api = api.clone();
+            async move {
+                let c = api.get_opt(name).await.ok()??;
+                c.status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.type_ == "Verified" && c.reason == expected)
+            }
+        },
+    )
+    .await
+}
+
+fn github_connection(
+    w: &World,
+    name: &str,
+    app_id: &str,
+    server: &str,
+    owner: &str,
+    key_secret: &str,
+) -> Value {
+    json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
+        "metadata": {"name": name, "namespace": ROOT},
+        "spec": {"githubApp": {
+            "serverUrl": server, "appId": app_id,
+            "privateKey": {"name": key_secret, "key": "private-key.pem"},
+            "ownerUrl": format!("{server}/{owner}"),
+        }},
+    })
+    .to_string()
+    .replace("SIM", &w.sim.ghes_url())
+    .parse()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_live_check_tells_a_bad_key_an_unknown_app_a_missing_installation_and_an_unreachable_server_apart()
+ {
+    let w = world(Duration::from_secs(3600)).await;
+    let good = verified(&w, "acme-github", "Verified").await;
+    assert!(
+        good.message.starts_with("app acme-ci, installation "),
+        "{}",
+        good.message
+    );
+    assert!(good.message.contains(" on acme"), "{}", good.message);
+
+    let other = RsaKey::generate();
+    w.cluster
+        .secret(
+            ROOT,
+            "other-key",
+            &[("private-key.pem", other.private_pkcs8_pem())],
+        )
+        .await;
+    w.cluster
+        .apply(github_connection(
+            &w,
+            "wrong-key",
+            "42",
+            "SIM",
+            "acme",
+            "other-key",
+        ))
+        .await;
+    w.cluster
+        .apply(github_connection(
+            &w,
+            "unknown-app",
+            "999",
+            "SIM",
+            "acme",
+            "acme-github-app",
+        ))
+        .await;
+    w.cluster
+        .apply(github_connection(
+            &w,
+            "not-installed",
+            "42",
+            "SIM",
+            "nobody",
+            "acme-github-app",
+        ))
+        .await;
+    w.cluster
+        .apply(github_connection(
+            &w,
+            "down",
+            "42",
+            "http://127.0.0.1:9",
+            "acme",
+            "acme-github-app",
+        ))
+        .await;
+    for (name, reason) in [
+        ("wrong-key", "KeyRejected"),
+        ("unknown-app", "AppNotFound"),
+        ("not-installed", "InstallationNotFound"),
+        ("down", "Unreachable"),
+    ] {
+        let v = verified(&w, name, reason).await;
+        assert_eq!(v.status, ConditionStatus::False, "{name}");
+        // The live check does not gate Ready.
+        w.cluster.connection_ready(ROOT, name, is_ready).await;
+    }
+}
+
+#[tokio::test]
+async fn the_verify_annotation_runs_the_live_check_again() {
+    let w = world(Duration::from_secs(3600)).await;
+    verified(&w, "acme-github", "Verified").await;
+    let before = w.sim.calls(route::GET_APP);
+    let api: Api<patchbay::api::Connection> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let ask = json!({"metadata": {"annotations": {"patchbay.dev/verify-requested-at": "2026-11-23T12:00:00Z"}}});
+    api.patch("acme-github", &PatchParams::default(), &Patch::Merge(&ask))
+        .await
+        .unwrap();
+    eventually(15, "a second GET /app", || async {
+        (w.sim.calls(route::GET_APP) > before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        w.sim.calls(route::GET_APP),
+        before + 1,
+        "one check per request"
+    );
 }

@@ -15,10 +15,12 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, instrument, warn};
 
-use super::connection_status::{Facts, decide};
+use super::connection_status::{Facts, VERIFY_REQUESTED_AT, decide, needs_verify, set_verified};
 use super::{Context, Error, FIELD_MANAGER};
+use crate::api::ConnectionStatus;
 use crate::api::{Connection, ConnectionSpec};
-use crate::providers::SecretValues;
+use crate::conditions::types;
+use crate::providers::{SecretValues, github_app};
 
 /// How often a Connection is re-checked without any change (Secrets rotate, roles change).
 const RECHECK: Duration = Duration::from_secs(600);
@@ -55,6 +57,34 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         },
         &ctx.now(),
     );
+    let mut decision = decision;
+    let requested = conn
+        .annotations()
+        .get(VERIFY_REQUESTED_AT)
+        .map(String::as_str);
+    if decision.ready
+        && let Some(app) = &conn.spec.github_app
+        && needs_verify(
+            &decision.status,
+            conn.meta().generation,
+            requested,
+            &ctx.now(),
+        )
+    {
+        let outcome = github_app::verify(&ctx.github, app, &secrets).await;
+        if let Err((reason, message)) = &outcome {
+            warn!(%reason, %message, "live check failed");
+        }
+        if set_verified(
+            &mut decision.status,
+            conn.meta().generation,
+            outcome,
+            requested,
+            &ctx.now(),
+        ) {
+            publish_verified(&ctx, &conn, &decision.status).await;
+        }
+    }
     if conn.status.as_ref() != Some(&decision.status) {
         let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = json!({
@@ -94,6 +124,32 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     }
     ctx.succeeded(&key);
     Ok(Action::requeue(RECHECK))
+}
+
+/// Publishes the Verified condition as an Event.
+async fn publish_verified(ctx: &Context, conn: &Connection, status: &ConnectionStatus) {
+    let Some(verified) = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::VERIFIED)
+    else {
+        return;
+    };
+    let type_ = if verified.is_true(types::VERIFIED) {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    let event = Event {
+        type_,
+        reason: verified.reason.clone(),
+        note: Some(verified.message.clone()),
+        action: "Verify".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &conn.object_ref(&())).await {
+        debug!(error = %e, "could not publish an event");
+    }
 }
 
 /// Retries a failed reconcile with exponential backoff.

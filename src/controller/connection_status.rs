@@ -161,3 +161,58 @@ fn generated_external_id(facts: &Facts<'_>) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The annotation that asks for a new live check of a Connection.
+pub const VERIFY_REQUESTED_AT: &str = "patchbay.dev/verify-requested-at";
+
+/// How often a Ready connection is checked live again without any change.
+pub const VERIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether the live check should run now: never checked (or not for this generation), asked
+/// for by annotation, or last run longer ago than [`VERIFY_EVERY`].
+pub fn needs_verify(
+    status: &ConnectionStatus,
+    generation: Option<i64>,
+    requested: Option<&str>,
+    now: &Time,
+) -> bool {
+    let verified = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::VERIFIED);
+    let checked =
+        verified.is_some_and(|c| c.reason != "NotChecked" && c.observed_generation == generation);
+    let asked = requested.is_some_and(|r| status.verify_requested_at.as_deref() != Some(r));
+    let stale = status.verified_at.as_ref().is_none_or(|at| {
+        now.0.duration_since(at.0)
+            >= k8s_openapi::jiff::SignedDuration::try_from(VERIFY_EVERY).unwrap_or_default()
+    });
+    !checked || asked || stale
+}
+
+/// Records the outcome of a live check in the status.
+pub fn set_verified(
+    status: &mut ConnectionStatus,
+    generation: Option<i64>,
+    outcome: Result<String, (&'static str, String)>,
+    requested: Option<&str>,
+    now: &Time,
+) -> bool {
+    status.verified_at = Some(now.clone());
+    status.verify_requested_at = requested.map(str::to_string);
+    let desired = match outcome {
+        Ok(message) => Desired {
+            type_: types::VERIFIED,
+            status: ConditionStatus::True,
+            reason: "Verified",
+            message,
+        },
+        Err((reason, message)) => Desired {
+            type_: types::VERIFIED,
+            status: ConditionStatus::False,
+            reason,
+            message,
+        },
+    };
+    conditions::set(&mut status.conditions, desired, generation, now)
+}

@@ -127,13 +127,10 @@ pub async fn mint(
     plan: &Plan,
     app: &GithubApp,
     key: EncodingKey,
+    pem: &[u8],
     user_token: Option<&str>,
 ) -> Result<(Credential, Granted), MintError> {
-    let app_ref = App {
-        api: plan.api.clone(),
-        app_id: app.app_id.clone(),
-        key,
-    };
+    let app_ref = App::new(&plan.api, &app.app_id, key, pem);
     let installation = match app.installation_id {
         Some(id) => id as u64,
         None => client

@@ -198,11 +198,19 @@ pub async fn github(
         },
         None => None,
     };
-    let (credential, granted) =
-        match github::mint(&ctx.github, &plan, app, key_parsed, user_token.as_deref()).await {
-            Ok(minted) => minted,
-            Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
-        };
+    let (credential, granted) = match github::mint(
+        &ctx.github,
+        &plan,
+        app,
+        key_parsed,
+        pem.as_bytes(),
+        user_token.as_deref(),
+    )
+    .await
+    {
+        Ok(minted) => minted,
+        Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
+    };
     let rendered = match output::render(&credential, format) {
         Ok(r) => r,
         Err(e) => {

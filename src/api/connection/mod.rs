@@ -14,7 +14,7 @@ pub use vcs::{
     Gitlab, Google, JetbrainsSpace, PermissionLevel, Permissions, SpaceMode,
 };
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -165,6 +165,12 @@ pub struct ConnectionStatus {
     /// the role's trust policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// When the live check (the `Verified` condition) last ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<Time>,
+    /// The value of the `patchbay.dev/verify-requested-at` annotation the last check honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_requested_at: Option<String>,
 }
 
 /// The kind of a Connection: which provider block it sets.

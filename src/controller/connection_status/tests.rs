@@ -167,3 +167,58 @@ fn no_message_carries_secret_values() {
     let text = serde_json::to_string(&d.status).unwrap();
     assert!(!text.contains("super-secret-value"));
 }
+
+#[test]
+fn a_connection_is_verified_when_unchecked_asked_or_stale_and_not_otherwise() {
+    let d = decide_for(&google(), &secrets(&[("g", "secret", "x")]), None, &[], 10);
+    let mut status = d.status;
+    assert!(
+        needs_verify(&status, Some(3), None, &at(10)),
+        "never checked"
+    );
+    set_verified(&mut status, Some(3), Ok("app acme".into()), None, &at(10));
+    assert!(
+        !needs_verify(&status, Some(3), None, &at(20)),
+        "just checked"
+    );
+    assert!(
+        needs_verify(&status, Some(4), None, &at(20)),
+        "new generation"
+    );
+    assert!(
+        needs_verify(&status, Some(3), Some("now"), &at(20)),
+        "asked by annotation"
+    );
+    set_verified(
+        &mut status,
+        Some(3),
+        Ok("app acme".into()),
+        Some("now"),
+        &at(20),
+    );
+    assert!(
+        !needs_verify(&status, Some(3), Some("now"), &at(30)),
+        "the same request is honoured once"
+    );
+    assert!(
+        needs_verify(&status, Some(3), Some("now"), &at(20 + 600)),
+        "stale after ten minutes"
+    );
+}
+
+#[test]
+fn a_failed_check_is_verified_false_with_its_reason() {
+    let mut status = ConnectionStatus::default();
+    set_verified(
+        &mut status,
+        Some(1),
+        Err(("AppNotFound", "GitHub does not know App 9".into())),
+        None,
+        &at(5),
+    );
+    let v = condition(&status, "Verified");
+    assert_eq!(
+        (v.status, v.reason.as_str()),
+        (ConditionStatus::False, "AppNotFound")
+    );
+}

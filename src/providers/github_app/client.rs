@@ -28,6 +28,22 @@ pub struct App {
     pub app_id: String,
     /// The App's private key.
     pub key: EncodingKey,
+    /// A fingerprint of the key, so a cached JWT is only reused with the key that signed it.
+    pub key_id: String,
+}
+
+impl App {
+    /// An App on `api` with the key parsed from `pem`.
+    pub fn new(api: &str, app_id: &str, key: EncodingKey, pem: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        let key_id = hex::encode(&Sha256::digest(pem)[..8]);
+        Self {
+            api: api.to_string(),
+            app_id: app_id.to_string(),
+            key,
+            key_id,
+        }
+    }
 }
 
 /// A failed GitHub call, classified for status reasons and retries. Messages carry GitHub's
@@ -144,7 +160,7 @@ impl GithubClient {
     /// The App's JWT: RS256, integer `iat` a minute in the past, `exp` nine minutes ahead,
     /// `iss` the numeric App ID; reused until a minute before it expires.
     pub fn app_jwt(&self, app: &App, now: i64) -> Result<String, GithubError> {
-        let key = (app.api.clone(), app.app_id.clone());
+        let key = (app.api.clone(), format!("{}/{}", app.app_id, app.key_id));
         let mut jwts = self.jwts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((jwt, exp)) = jwts.get(&key)
             && exp - now > JWT_REFRESH_MARGIN

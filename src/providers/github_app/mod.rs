@@ -125,6 +125,58 @@ pub fn check_permission_names<'a>(
     }
 }
 
+/// Why a live check of a GitHub App failed: a reason that tells a bad key, an unknown App, a
+/// missing installation and an unreachable server apart.
+fn verify_reason(e: &client::GithubError) -> &'static str {
+    use client::GithubError as E;
+    match e {
+        E::Unauthorized(_) => "KeyRejected",
+        E::AppNotFound(_) => "AppNotFound",
+        E::NotFound(_) => "InstallationNotFound",
+        E::Unreachable(_) => "Unreachable",
+        E::RateLimited { .. } => "RateLimited",
+        E::Unprocessable(_) | E::Http { .. } => "GithubError",
+    }
+}
+
+/// The live check ("Test connection"): `GET /app` with the App JWT, then the installation
+/// (by `installationId`, or looked up for `ownerUrl`). Returns the Verified message or a
+/// (reason, message) pair.
+pub async fn verify(
+    github: &client::GithubClient,
+    app: &crate::api::connection::GithubApp,
+    secrets: &SecretValues,
+) -> Result<String, (&'static str, String)> {
+    let config = |e: ConfigError| (e.reason, e.message);
+    let endpoints =
+        github_endpoints("spec.githubApp.serverUrl", &app.server_url).map_err(config)?;
+    let field = "spec.githubApp.privateKey";
+    let pem = secrets.get(field, &app.private_key).map_err(config)?;
+    let key = check_private_key(field, pem).map_err(config)?;
+    let target = client::App::new(&endpoints.api, &app.app_id, key, pem);
+    let failed = |e: client::GithubError| (verify_reason(&e), e.to_string());
+    let slug = github.get_app(&target).await.map_err(failed)?;
+    let installation = match (app.installation_id, &app.owner_url) {
+        (Some(id), _) => {
+            github
+                .installation_permissions(&target, id as u64)
+                .await
+                .map_err(failed)?;
+            format!(", installation {id}")
+        }
+        (None, Some(url)) => {
+            let owner = owner_from_url(&endpoints, url).map_err(config)?;
+            let id = github
+                .installation_id(&target, &owner)
+                .await
+                .map_err(failed)?;
+            format!(", installation {id} on {owner}")
+        }
+        (None, None) => String::new(),
+    };
+    Ok(format!("app {slug}{installation} at {}", endpoints.api))
+}
+
 pub(super) struct GithubAppProvider;
 
 impl Provider for GithubAppProvider {
