@@ -13,9 +13,14 @@
 //! CRDs, get/list/watch/create/update/patch/apply/delete with the real server's Status errors,
 //! finalizers, namespace termination and ownerReference garbage collection.
 //!
+//! For tests: [`Faults`] (a share of writes failing with 409 or 500, added latency),
+//! [`Emulator::cut_watches`], [`Emulator::compact_history`] (watchers then get 410) and
+//! per-verb/per-resource [`Counters`], from Rust or over HTTP under `/emulator/` (`admin.rs`).
+//!
 //! Not emulated: authentication and RBAC (every request is allowed), admission webhooks,
 //! conversion webhooks, running pods, and built-in kinds other than those above.
 
+mod admin;
 mod admit;
 mod builtins;
 mod convert;
@@ -23,6 +28,7 @@ mod crd;
 mod deletion;
 mod discovery;
 pub mod error;
+mod faults;
 mod fields;
 mod handlers;
 mod lifecycle;
@@ -43,8 +49,9 @@ mod watch;
 #[cfg(test)]
 mod lifecycle_tests;
 
+pub use faults::{Counters, Faults, RequestKind};
 use serde_json::json;
-use server::Shared;
+use server::{Control, Shared};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -109,6 +116,8 @@ impl Emulator {
             address: addr.to_string(),
             bookmark_interval: opts.bookmark_interval,
             shutdown,
+            control: Mutex::new(Control::default()),
+            cut: signal::channel(0).0,
         });
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         Ok(Emulator {
@@ -161,6 +170,31 @@ impl Emulator {
     /// Forgets the change history: watches resuming from any earlier resourceVersion get 410.
     pub fn compact_history(&self) {
         self.shared.lock().compact();
+    }
+
+    /// Injects faults into later requests (replacing earlier ones).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.control().faults = faults;
+    }
+
+    /// Stops injecting faults.
+    pub fn clear_faults(&self) {
+        self.shared.control().faults = Faults::default();
+    }
+
+    /// Requests served so far, per verb and resource.
+    pub fn counters(&self) -> Counters {
+        self.shared.control().counters.clone()
+    }
+
+    /// Resets the request counters.
+    pub fn reset_counters(&self) {
+        self.shared.control().counters = Counters::default();
+    }
+
+    /// Ends every open watch stream; clients see the stream close and re-watch.
+    pub fn cut_watches(&self) {
+        self.shared.cut.send_modify(|n| *n += 1);
     }
 
     /// Stops accepting requests, ends watches and waits for open connections (at most ~5 s).

@@ -181,14 +181,24 @@ pub fn start(store: &Store, spec: &WatchSpec) -> ApiResult<Started> {
     }
 }
 
-/// Streams a started watch into `tx` until timeout, shutdown, a lagging client or hang-up.
-pub async fn run(
-    spec: WatchSpec,
-    mut s: Started,
-    tx: mpsc::Sender<Bytes>,
-    bookmark_every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// What a running watch listens to besides the store.
+pub struct RunControl {
+    /// How often to send a bookmark (when the client allows them).
+    pub bookmark_every: Duration,
+    /// The server is shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Bumped to cut every open watch stream (fault injection).
+    pub cut: watch::Receiver<u64>,
+}
+
+/// Streams a started watch into `tx` until timeout, shutdown, a cut, a lagging client or
+/// hang-up.
+pub async fn run(spec: WatchSpec, mut s: Started, tx: mpsc::Sender<Bytes>, ctl: RunControl) {
+    let RunControl {
+        bookmark_every,
+        mut shutdown,
+        mut cut,
+    } = ctl;
     for line in s.first.drain(..) {
         if tx.send(line).await.is_err() {
             return;
@@ -207,6 +217,7 @@ pub async fn run(
                 return;
             }
             _ = shutdown.changed() => return,
+            _ = cut.changed() => return,
             _ = ticker.tick() => {
                 if !spec.bookmarks { continue; }
                 spec.bookmark(s.rv, false)

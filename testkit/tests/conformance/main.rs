@@ -3,6 +3,7 @@
 
 mod controller;
 mod crud;
+mod faults;
 mod kubectl;
 mod patching;
 mod semantics;
