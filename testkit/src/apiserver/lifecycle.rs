@@ -65,29 +65,38 @@ pub(super) fn namespaces() -> GroupResource {
     }
 }
 
+/// Whether two JSON objects are equal apart from the `skip` keys (no cloning: runs per write).
+fn equal_except(a: Option<&Value>, b: Option<&Value>, skip: &[&str]) -> bool {
+    let empty = serde_json::Map::new();
+    let a = a.and_then(Value::as_object).unwrap_or(&empty);
+    let b = b.and_then(Value::as_object).unwrap_or(&empty);
+    let kept = |m: &serde_json::Map<String, Value>| {
+        m.keys().filter(|k| !skip.contains(&k.as_str())).count()
+    };
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
 /// Whether anything but metadata (and status, when it is a subresource) differs.
 fn spec_changed(old: &Value, new: &Value, has_status: bool) -> bool {
-    let strip = |v: &Value| {
-        let mut m = v.as_object().cloned().unwrap_or_default();
-        m.remove("metadata");
-        if has_status {
-            m.remove("status");
-        }
-        m
+    let skip: &[&str] = if has_status {
+        &["metadata", "status"]
+    } else {
+        &["metadata"]
     };
-    strip(old) != strip(new)
+    !equal_except(Some(old), Some(new), skip)
 }
 
 /// Equal apart from resourceVersion and managedFields: an update that changes nothing.
 fn same_object(a: &Value, b: &Value) -> bool {
-    let norm = |v: &Value| {
-        let mut v = v.clone();
-        let m = meta_mut(&mut v);
-        m.remove("resourceVersion");
-        m.remove("managedFields");
-        v
-    };
-    norm(a) == norm(b)
+    equal_except(Some(a), Some(b), &["metadata"])
+        && equal_except(
+            a.get("metadata"),
+            b.get("metadata"),
+            &["resourceVersion", "managedFields"],
+        )
 }
 
 impl Store {

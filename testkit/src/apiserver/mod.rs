@@ -37,6 +37,7 @@ mod meta;
 mod modify;
 mod openapi;
 mod patch;
+mod protobuf;
 mod request;
 mod resources;
 mod selector;

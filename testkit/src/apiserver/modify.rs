@@ -36,7 +36,7 @@ pub fn patch(
     }
     let current = store.get_object(sri, ns, name)?;
     let served = convert::from_storage(ri, &current.value);
-    let patched = patch::apply_patch(kind, &served, &req.body).map_err(|e| match e {
+    let patched = patch::apply_patch(kind, served, &req.body).map_err(|e| match e {
         PatchError::Malformed(m) => ApiError::bad_request(m),
         PatchError::Failed(m) => {
             ApiError::invalid(&ri.kind, subject(ri, name), &[("patch".into(), m)])

@@ -10,6 +10,7 @@ use super::lifecycle::{DeleteOptions, Manager, Part};
 use super::listing;
 use super::modify;
 use super::patch::{self, PatchError};
+use super::protobuf;
 use super::request::{ApiRequest, ResourcePath};
 use super::resources::ResourceInfo;
 use super::store::{Obj, Store};
@@ -75,6 +76,9 @@ pub fn object_reply(code: u16, ri: &ResourceInfo, obj: &Obj, req: &ApiRequest, r
 
 /// The request body as JSON (or YAML).
 pub fn body_json(req: &ApiRequest) -> ApiResult<Value> {
+    if protobuf::is_protobuf(&req.body) {
+        return protobuf::decode(&req.body).map_err(|e| ApiError::unsupported_media_type(&e));
+    }
     patch::parse_json_or_yaml(&req.body).map_err(|e| match e {
         PatchError::Malformed(m) | PatchError::Failed(m) => ApiError::bad_request(m),
     })

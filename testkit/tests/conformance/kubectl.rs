@@ -359,3 +359,51 @@ async fn kubectl_delete_removes_objects_and_a_namespace_with_its_contents() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_subcommands_work_although_they_send_protobuf() {
+    let emu = emulator().await;
+    let client = emu.client();
+    let k = Kubectl::new(&emu);
+    k.run(&["create", "namespace", "ci"]).await;
+    let pem = k.write(
+        "key.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n",
+    );
+    k.run(&[
+        "create",
+        "secret",
+        "generic",
+        "app",
+        "-n",
+        "ci",
+        &format!("--from-file=private-key.pem={pem}"),
+    ])
+    .await;
+    k.run(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "ci",
+        "--from-literal=mode=fast",
+    ])
+    .await;
+    k.run(&["create", "serviceaccount", "bot", "-n", "ci"])
+        .await;
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "ci")
+        .get("app")
+        .await
+        .unwrap();
+    let key = &secret.data.unwrap()["private-key.pem"];
+    assert!(String::from_utf8_lossy(&key.0).starts_with("-----BEGIN RSA PRIVATE KEY-----\nabc"));
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "ci")
+        .get("settings")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["mode"], "fast");
+    let sa = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client, "ci")
+        .get("bot")
+        .await;
+    assert!(sa.is_ok());
+}
