@@ -96,6 +96,18 @@ pub fn list(
         ));
     }
     let mut md = json!({"resourceVersion": rv.to_string()});
+    if req.wants_metadata() {
+        if let Some(c) = &cont {
+            md["continue"] = json!(c);
+            md["remainingItemCount"] = json!(remaining);
+        }
+        let items: Vec<Value> = items
+            .iter()
+            .map(|o| table::partial_metadata(&o.value))
+            .collect();
+        let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items});
+        return Ok(Reply::json(200, &list));
+    }
     if let Some(c) = &cont {
         md["continue"] = json!(c);
         md["remainingItemCount"] = json!(remaining);

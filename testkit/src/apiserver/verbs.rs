@@ -68,6 +68,9 @@ pub fn object_reply(code: u16, ri: &ResourceInfo, obj: &Obj, req: &ApiRequest, r
             &table::table(ri, &[&v], &rv.to_string(), None, include),
         );
     }
+    if req.wants_metadata() {
+        return Reply::json(code, &table::partial_metadata(&obj.value));
+    }
     Reply {
         code,
         body: object_bytes(ri, obj),

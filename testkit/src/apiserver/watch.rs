@@ -37,6 +37,8 @@ pub struct WatchSpec {
     pub timeout: Option<Duration>,
     /// When the client asked for Tables (`kubectl get -w`): the `includeObject` choice.
     pub table: Option<String>,
+    /// When the client asked for metadata only (`PartialObjectMetadata`).
+    pub metadata_only: bool,
 }
 
 impl WatchSpec {
@@ -75,6 +77,7 @@ impl WatchSpec {
                 .param("timeoutSeconds")
                 .and_then(|t| t.parse().ok())
                 .map(Duration::from_secs),
+            metadata_only: req.wants_metadata(),
             table: req
                 .wants_table()
                 .then(|| req.param("includeObject").unwrap_or("Metadata").to_string()),
@@ -88,6 +91,9 @@ impl WatchSpec {
 
     fn event_line(&self, kind: &str, obj: &Obj) -> Bytes {
         let body = match &self.table {
+            None if self.metadata_only => Bytes::from(
+                serde_json::to_vec(&table::partial_metadata(&obj.value)).unwrap_or_default(),
+            ),
             None => object_bytes(&self.ri, obj),
             Some(include) => {
                 let rv = super::meta::meta_str(&obj.value, "resourceVersion");
