@@ -173,6 +173,40 @@ impl Emulator {
         self.shared.lock().compact();
     }
 
+    /// Creates an object in-process (no HTTP), as a POST would: the resource comes from its
+    /// `apiVersion` and `kind`, the namespace from its metadata. For seeding tests quickly
+    /// and for the sandbox's manifests.
+    pub fn create_object(
+        &self,
+        obj: serde_json::Value,
+    ) -> Result<serde_json::Value, error::ApiError> {
+        let s = |k: &str| {
+            obj.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (api_version, kind) = (s("apiVersion"), s("kind"));
+        let mut store = self.shared.lock();
+        let ri = store
+            .registry
+            .for_kind(&api_version, &kind)
+            .ok_or_else(|| {
+                error::ApiError::bad_request(format!(
+                    "no resource serves kind {kind:?} in {api_version:?}"
+                ))
+            })?;
+        let sri = convert::storage_of(&store.registry, &ri);
+        let ns = match meta::meta_str(&obj, "namespace") {
+            _ if !ri.namespaced => String::new(),
+            "" => "default".to_string(),
+            ns => ns.to_string(),
+        };
+        let obj = convert::to_storage(&ri, obj);
+        let created = store.create(&sri, &ns, obj, lifecycle::Manager::Update("testkit"))?;
+        Ok(convert::from_storage(&ri, &created.value))
+    }
+
     /// Injects faults into later requests (replacing earlier ones).
     pub fn set_faults(&self, faults: Faults) {
         self.shared.control().faults = faults;

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::apiserver::Emulator;
 
-const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+pub const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: gadgets.example.com
