@@ -2,11 +2,23 @@
 //! client, `kube::runtime::Controller` and `kubectl` use through an ordinary kubeconfig.
 //!
 //! ```text
-//!   kube::Client / kubectl ──HTTP/1.1──▶ server.rs (hyper) ──▶ handlers.rs ─┬─ discovery.rs, openapi.rs
-//!                                                                        ├─ verbs.rs ─▶ lifecycle.rs ─▶ store.rs
-//!                                                                        │              (patch.rs, fields.rs, crd.rs, admit.rs)
-//!                                                                        └─ watch.rs ◀── store change history + broadcast
+//!  kube::Client, kubectl
+//!        │ HTTP/1.1 (JSON; protobuf bodies from `kubectl create` via protobuf.rs)
+//!        ▼
+//!  server.rs (hyper; counters and faults from faults.rs; /emulator/ → admin.rs)
+//!        ▼
+//!  handlers.rs ──▶ discovery.rs, openapi.rs
+//!        ├──────▶ verbs.rs, listing.rs, modify.rs (patch.rs, fields.rs = server-side apply)
+//!        │             │ convert.rs (events.k8s.io ⇄ core Events), table.rs (kubectl's Tables)
+//!        │             ▼
+//!        │        lifecycle.rs, deletion.rs (builtins.rs, crd.rs, admit.rs = admission seam)
+//!        │             ▼
+//!        │        store.rs: objects, resourceVersion, change history, indexes
+//!        └──────▶ watch.rs ◀── history replay + broadcast of every change
 //! ```
+//!
+//! The store and the verb semantics are plain data and functions (unit-tested without HTTP);
+//! server.rs is the only module doing I/O.
 //!
 //! Emulated: discovery, the built-in kinds Namespace, Secret, ConfigMap, ServiceAccount, Event
 //! (core and events.k8s.io), Lease and CustomResourceDefinition, custom resources served from
