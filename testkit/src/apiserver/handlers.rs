@@ -62,7 +62,7 @@ pub fn handle(store: &mut Store, req: &ApiRequest, address: &str) -> Outcome {
             };
             let watching = req.method == Method::Get && p.name.is_none() && req.flag("watch");
             if watching {
-                if ri.namespaced != p.namespace.is_some() && p.namespace.is_some() {
+                if !ri.namespaced && p.namespace.is_some() {
                     return Reply::error(&ApiError::no_route(&req.path)).into();
                 }
                 let storage = convert::storage_of(&store.registry, &ri).group_resource();

@@ -210,7 +210,7 @@ impl Store {
         }
         builtins::normalize(ri, &mut obj);
         if ri.custom {
-            obj = admit::admit_custom_object(ri, obj, None)?;
+            obj = admit::admit_custom_object(ri, obj, None, self.field_validation)?;
         }
         if let Manager::Update(manager) = manager {
             fields::record_update(None, &mut obj, manager, &ri.api_version(), None);
@@ -321,7 +321,7 @@ impl Store {
         }
         builtins::normalize(ri, &mut new);
         if ri.custom {
-            new = admit::admit_custom_object(ri, new, Some(old))?;
+            new = admit::admit_custom_object(ri, new, Some(old), self.field_validation)?;
         }
         if ri.tracks_generation && spec_changed(old, &new, ri.has_status) {
             let g = old

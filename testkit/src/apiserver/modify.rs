@@ -83,18 +83,22 @@ fn apply(
         None => json!({}),
     };
     let status_only = part == Part::Status;
-    let merged = fields::apply(&live, &applied, &manager, req.flag("force"), &ri.api_version(), status_only, ri.has_status)
-        .map_err(|conflicts| {
-            let fields: Vec<String> = conflicts.iter().map(|c| format!("conflict with \"{}\": {}", c.manager, c.field)).collect();
-            let why = format!("Apply failed with {} conflict{}: {}", conflicts.len(), if conflicts.len() == 1 { "" } else { "s" }, fields.join("\n"));
-            let mut e = ApiError::conflict(subject(ri, name), "");
-            e.message = why;
-            e.details["causes"] = conflicts
-                .iter()
-                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\"", c.manager), "field": c.field}))
-                .collect();
-            e
-        })?;
+    let merged = fields::apply(
+        &live,
+        &applied,
+        &manager,
+        req.flag("force"),
+        &ri.api_version(),
+        status_only,
+        ri.has_status,
+    )
+    .map_err(|conflicts| {
+        let pairs: Vec<(String, String)> = conflicts
+            .into_iter()
+            .map(|c| (c.manager, c.field))
+            .collect();
+        ApiError::apply_conflicts(subject(ri, name), &pairs)
+    })?;
     if current.is_none() {
         let mut obj = merged;
         super::meta::meta_mut(&mut obj).insert("name".into(), json!(name));

@@ -102,6 +102,8 @@ pub struct Store {
     pub(super) ids: IdGen,
     /// While true (a `dryRun=All` request), writes are computed and returned but not kept.
     pub(super) dry_run: bool,
+    /// The current request's `fieldValidation` directive, for admission.
+    pub(super) field_validation: super::admit::FieldValidation,
 }
 
 impl Store {
@@ -121,6 +123,7 @@ impl Store {
             ns_counts: HashMap::new(),
             ids: IdGen::new(),
             dry_run: false,
+            field_validation: Default::default(),
         }
     }
 

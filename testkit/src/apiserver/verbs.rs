@@ -4,6 +4,7 @@
 //! `ri` is the resource as served (what the client sees), `sri` the resource that stores the
 //! objects; they differ only for converted resources (see `convert.rs`).
 
+use super::admit::FieldValidation;
 use super::convert;
 use super::error::{ApiError, ApiResult};
 use super::lifecycle::{DeleteOptions, Manager, Part};
@@ -105,9 +106,11 @@ pub fn handle(
                 .as_array()
                 .is_some_and(|d| d.contains(&json!("All")))
         });
+    store.field_validation = FieldValidation::from_param(req.param("fieldValidation"))?;
     store.dry_run = req.param("dryRun").is_some() || in_body;
     let reply = dispatch(store, req, p, ri);
     store.dry_run = false;
+    store.field_validation = FieldValidation::default();
     reply
 }
 

@@ -106,3 +106,18 @@ async fn events_published_by_kubes_recorder_are_visible_as_core_events() {
     );
     assert_eq!(e.series.as_ref().map(|s| s.count), Some(Some(2)));
 }
+
+#[tokio::test]
+async fn an_unknown_field_validation_directive_is_a_bad_request() {
+    let emu = emulator().await;
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/default/configmaps?fieldValidation=Sloppy")
+        .header("content-type", "application/json")
+        .body(br#"{"metadata":{"name":"c"}}"#.to_vec())
+        .unwrap();
+    match emu.client().request_text(req).await.unwrap_err() {
+        kube::Error::Api(s) => assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest")),
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
