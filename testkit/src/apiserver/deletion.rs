@@ -194,4 +194,19 @@ impl Store {
             self.put(&gr, key, v);
         }
     }
+
+    /// The garbage collector's view of a dependent just written: when it names owners and none
+    /// of them exists (a dangling reference, e.g. the owner was deleted meanwhile), it is
+    /// deleted. The real collector does this asynchronously; the write itself still succeeds.
+    pub(super) fn collect_if_owners_gone(
+        &mut self,
+        gr: &GroupResource,
+        key: &ObjectKey,
+        obj: &Obj,
+    ) {
+        let owners = meta::owner_uids(&obj.value);
+        if !owners.is_empty() && !owners.iter().any(|u| self.uid_exists(u)) {
+            self.delete_key(gr, key);
+        }
+    }
 }

@@ -219,10 +219,11 @@ impl Store {
             crd::validate(&obj)
                 .map_err(|causes| ApiError::invalid(&ri.kind, subject(ri, &name), &causes))?;
         }
-        let stored = self.put(&gr, key, obj);
+        let stored = self.put(&gr, key.clone(), obj);
         if crd::is_crd(ri) {
             return Ok(self.sync_crd(&stored));
         }
+        self.collect_if_owners_gone(&gr, &key, &stored);
         Ok(stored)
     }
 
@@ -346,10 +347,11 @@ impl Store {
             let last = self.put(&gr, key.clone(), new);
             return Ok(self.finish_removal(&gr, &key).unwrap_or(last));
         }
-        let stored = self.put(&gr, key, new);
+        let stored = self.put(&gr, key.clone(), new);
         if crd::is_crd(ri) {
             return Ok(self.sync_crd(&stored));
         }
+        self.collect_if_owners_gone(&gr, &key, &stored);
         Ok(stored)
     }
 

@@ -250,3 +250,12 @@ fn deleting_a_crd_stops_serving_its_resource_and_removes_its_objects() {
     assert!(s.registry.get("example.com", "v1", "widgets").is_none());
     assert_eq!(s.count(&w.group_resource()), 0);
 }
+
+#[test]
+fn a_dependent_whose_owners_are_all_gone_is_garbage_collected_after_its_write() {
+    let (mut s, _, cms) = setup();
+    let dep = json!({"metadata": {"name": "d", "ownerReferences": [{"name": "w", "uid": "no-such-uid"}]}});
+    let written = s.create(&cms, "a", dep, M).unwrap();
+    assert_eq!(written.value["metadata"]["name"], "d");
+    assert_eq!(s.get_object(&cms, "a", "d").unwrap_err().code, 404);
+}
