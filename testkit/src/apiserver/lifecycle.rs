@@ -39,6 +39,9 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     /// `Orphan` strips owner references from dependents instead of deleting them.
     pub orphan: bool,
+    /// `Foreground` keeps the object (finalizer `foregroundDeletion`) until its dependents are
+    /// gone.
+    pub foreground: bool,
 }
 
 /// Result of a delete.

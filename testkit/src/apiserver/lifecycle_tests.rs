@@ -259,3 +259,45 @@ fn a_dependent_whose_owners_are_all_gone_is_garbage_collected_after_its_write() 
     assert_eq!(written.value["metadata"]["name"], "d");
     assert_eq!(s.get_object(&cms, "a", "d").unwrap_err().code, 404);
 }
+
+#[test]
+fn foreground_deletion_keeps_the_owner_until_its_dependents_are_gone() {
+    let (mut s, w, cms) = setup();
+    let owner = s.create(&w, "a", widget("w"), M).unwrap();
+    let refs = json!([{"name": "w", "uid": owner.value["metadata"]["uid"]}]);
+    let mut blocked =
+        json!({"metadata": {"name": "slow", "ownerReferences": refs, "finalizers": ["x/y"]}});
+    s.create(&cms, "a", blocked.clone(), M).unwrap();
+    s.create(
+        &cms,
+        "a",
+        json!({"metadata": {"name": "fast", "ownerReferences": refs}}),
+        M,
+    )
+    .unwrap();
+    let d = s
+        .delete(
+            &w,
+            "a",
+            "w",
+            &DeleteOptions {
+                foreground: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(d.pending);
+    assert_eq!(
+        d.object.value["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    assert_eq!(s.get_object(&cms, "a", "fast").unwrap_err().code, 404);
+    assert!(
+        s.get_object(&w, "a", "w").is_ok(),
+        "a dependent with a finalizer still blocks"
+    );
+    blocked = s.get_object(&cms, "a", "slow").unwrap().value.clone();
+    blocked["metadata"]["finalizers"] = json!([]);
+    s.update(&cms, "a", "slow", blocked, Part::Main, M).unwrap();
+    assert_eq!(s.get_object(&w, "a", "w").unwrap_err().code, 404);
+}

@@ -195,5 +195,6 @@ pub fn delete_options(req: &ApiRequest) -> ApiResult<DeleteOptions> {
         uid: pre("uid"),
         resource_version: pre("resourceVersion"),
         orphan: policy == Some("Orphan"),
+        foreground: policy == Some("Foreground"),
     })
 }

@@ -121,3 +121,52 @@ async fn an_unknown_field_validation_directive_is_a_bad_request() {
         other => panic!("expected a 400, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn foreground_deletion_waits_for_dependents_and_background_deletion_collects_them() {
+    use crate::{Widget, WidgetSpec, with_widgets};
+    use kube::Resource;
+    use kube::api::{Patch, PatchParams};
+    let (_emu, client) = with_widgets().await;
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for (owner, policy) in [
+        ("fg", DeleteParams::foreground()),
+        ("bg", DeleteParams::background()),
+    ] {
+        let w = widgets
+            .create(
+                &PostParams::default(),
+                &Widget::new(owner, WidgetSpec { size: 1 }),
+            )
+            .await
+            .unwrap();
+        let mut dep: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("{owner}-dep"), "finalizers": ["example.com/hold"]}})).unwrap();
+        dep.metadata.owner_references = Some(vec![w.controller_owner_ref(&()).unwrap()]);
+        cms.create(&PostParams::default(), &dep).await.unwrap();
+        widgets.delete(owner, &policy).await.unwrap();
+        let owner_left = widgets.get_opt(owner).await.unwrap();
+        assert_eq!(
+            owner_left.is_some(),
+            owner == "fg",
+            "{owner}: only foreground deletion keeps the owner"
+        );
+        let held = cms.get(&format!("{owner}-dep")).await.unwrap();
+        assert!(
+            held.metadata.deletion_timestamp.is_some(),
+            "{owner}: the dependent is being deleted"
+        );
+        let release = json!({"metadata": {"finalizers": null}});
+        cms.patch(
+            &format!("{owner}-dep"),
+            &PatchParams::default(),
+            &Patch::Merge(&release),
+        )
+        .await
+        .unwrap();
+        assert!(
+            widgets.get_opt(owner).await.unwrap().is_none(),
+            "{owner}: the owner is gone at the end"
+        );
+    }
+}
