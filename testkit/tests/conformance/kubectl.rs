@@ -87,19 +87,30 @@ impl Kubectl {
 
     /// Runs kubectl off the async runtime; returns stdout, failing the test on a non-zero exit.
     async fn run(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run_env(args, &[]).await;
+        assert_eq!(
+            code,
+            0,
+            "kubectl {} failed: {stderr}\n{stdout}",
+            args.join(" ")
+        );
+        stdout
+    }
+
+    /// Runs kubectl with extra environment; returns exit code, stdout and stderr.
+    async fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let mut cmd = self.command(args);
-        let shown = args.join(" ");
+        cmd.envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let out = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .unwrap()
             .expect("kubectl is installed");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "kubectl {shown} failed: {stderr}\n{stdout}"
-        );
-        stdout
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
     }
 }
 
@@ -406,4 +417,52 @@ async fn kubectl_create_subcommands_work_although_they_send_protobuf() {
         .get("bot")
         .await;
     assert!(sa.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_annotate_edit_diff_and_wait_for_delete_work() {
+    let (_emu, client, k) = installed("1").await;
+    k.run(&["annotate", "gadget", "g1", "-n", "team-a", "note=hi"])
+        .await;
+    let g = gadgets(&client, "team-a").get("g1").await.unwrap();
+    assert_eq!(g.annotations()["note"], "hi");
+    let editor = [("KUBE_EDITOR", "sed -i s/size:\\ 1/size:\\ 6/")];
+    let (code, out, err) = k
+        .run_env(&["edit", "gadget", "g1", "-n", "team-a"], &editor)
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let g = gadgets(&client, "team-a").get("g1").await.unwrap();
+    assert_eq!(g.data["spec"]["size"], 6);
+    let changed = k.write("changed.yaml", &OBJECTS.replace("SIZE", "7"));
+    let (code, diff, err) = k.run_env(&["diff", "-f", &changed], &[]).await;
+    assert_eq!(
+        code, 1,
+        "kubectl diff exits 1 when there are differences: {err}"
+    );
+    assert!(diff.contains("+  size: 7"), "{diff}");
+    assert_eq!(
+        gadgets(&client, "team-a").get("g1").await.unwrap().data["spec"]["size"],
+        6,
+        "diff is a dry run"
+    );
+    let waiting = k.run(&[
+        "wait",
+        "--for=delete",
+        "gadget/g1",
+        "-n",
+        "team-a",
+        "--timeout=20s",
+    ]);
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        gadgets(&client, "team-a")
+            .delete("g1", &Default::default())
+            .await
+            .unwrap();
+    };
+    let (out, ()) = tokio::join!(waiting, delete);
+    assert!(
+        out.contains("deleted") || out.contains("condition met"),
+        "{out}"
+    );
 }
