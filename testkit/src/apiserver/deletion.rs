@@ -104,6 +104,9 @@ impl Store {
             m.insert("generation".into(), json!(g + 1));
         }
         if is_ns {
+            if !v.get("status").is_some_and(Value::is_object) {
+                v["status"] = json!({});
+            }
             v["status"]["phase"] = json!("Terminating");
         }
         let marked = self.put(gr, key.clone(), v);

@@ -152,7 +152,28 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             return Ok(respond(e.code, Full::new(body).boxed()));
         }
     }
-    let outcome = handlers::handle(&mut shared.lock(), &api, &shared.address);
+    // A bug in a handler must surface as a 500 Status, not as a dropped connection.
+    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handlers::handle(&mut shared.lock(), &api, &shared.address)
+    }));
+    let outcome = match handled {
+        Ok(o) => o,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let e = super::error::ApiError::internal(format!(
+                "emulator bug handling {} {}: {what}",
+                parts.method, api.path
+            ));
+            return Ok(respond(
+                e.code,
+                Full::new(Bytes::from(e.to_status().to_string())).boxed(),
+            ));
+        }
+    };
     let spec = match outcome {
         Outcome::Reply(r) => return Ok(respond(r.code, Full::new(r.body).boxed())),
         Outcome::Watch(spec) => spec,

@@ -6,6 +6,7 @@ mod crud;
 mod faults;
 mod kubectl;
 mod patching;
+mod robustness;
 mod sandbox;
 mod semantics;
 mod watching;
