@@ -126,10 +126,7 @@ pub fn list(
         buf.put_slice(&object_bytes(ri, o));
     }
     buf.put_slice(b"]}");
-    Ok(Reply {
-        code: 200,
-        body: buf.freeze(),
-    })
+    Ok(Reply::bytes(200, buf.freeze()))
 }
 
 /// Deletes every object of `ri` (stored as `sri`) in `ns` that the selectors match.

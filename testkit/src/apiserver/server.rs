@@ -96,12 +96,16 @@ impl hyper::body::Body for WatchBody {
 }
 
 fn respond(code: u16, body: Body) -> Response<Body> {
+    respond_as(code, body, "application/json")
+}
+
+fn respond_as(code: u16, body: Body, content_type: &'static str) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() =
         hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
         CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     r
 }
@@ -135,7 +139,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     api.user_agent = header(USER_AGENT);
     api.body = body;
     if let Some(r) = admin::handle(&shared, &api) {
-        return Ok(respond(r.code, Full::new(r.body).boxed()));
+        return Ok(respond_as(
+            r.code,
+            Full::new(r.body).boxed(),
+            r.content_type,
+        ));
     }
     if let Some(kind) = RequestKind::of(&api) {
         let (delay, failure) = {
@@ -175,7 +183,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         }
     };
     let spec = match outcome {
-        Outcome::Reply(r) => return Ok(respond(r.code, Full::new(r.body).boxed())),
+        Outcome::Reply(r) => {
+            return Ok(respond_as(
+                r.code,
+                Full::new(r.body).boxed(),
+                r.content_type,
+            ));
+        }
         Outcome::Watch(spec) => spec,
     };
     let started = watch::start(&shared.lock(), &spec);

@@ -20,21 +20,29 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// A finished response: status code and JSON body.
+/// A finished response: status code, content type and body.
 #[derive(Debug)]
 pub struct Reply {
     /// HTTP status code.
     pub code: u16,
-    /// JSON body.
+    /// The body (JSON unless `content_type` says otherwise).
     pub body: Bytes,
+    /// `Content-Type`.
+    pub content_type: &'static str,
 }
 
 impl Reply {
     /// A JSON value with a status code.
     pub fn json(code: u16, v: &Value) -> Reply {
+        Reply::bytes(code, Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
+    }
+
+    /// Ready JSON bytes with a status code.
+    pub fn bytes(code: u16, body: Bytes) -> Reply {
         Reply {
             code,
-            body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            body,
+            content_type: "application/json",
         }
     }
 
@@ -72,10 +80,7 @@ pub fn object_reply(code: u16, ri: &ResourceInfo, obj: &Obj, req: &ApiRequest, r
     if req.wants_metadata() {
         return Reply::json(code, &table::partial_metadata(&obj.value));
     }
-    Reply {
-        code,
-        body: object_bytes(ri, obj),
-    }
+    Reply::bytes(code, object_bytes(ri, obj))
 }
 
 /// The request body as JSON (or YAML).
@@ -163,10 +168,8 @@ fn dispatch(
         (Patch, Some(name)) => modify::patch(store, req, (ri, &sri), &ns, name, part),
         (Delete, Some(name)) => {
             let d = store.delete(&sri, &ns, name, &delete_options(req)?)?;
-            Ok(Reply {
-                code: if d.pending { 202 } else { 200 },
-                body: object_bytes(ri, &d.object),
-            })
+            let code = if d.pending { 202 } else { 200 };
+            Ok(Reply::bytes(code, object_bytes(ri, &d.object)))
         }
         (Delete, None) => listing::delete_collection(store, req, &ns, ri, &sri),
         _ => Err(ApiError::method_not_allowed(format!(
