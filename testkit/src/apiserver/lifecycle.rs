@@ -10,6 +10,7 @@ use super::fields;
 use super::meta::{self, meta_mut, meta_str};
 use super::resources::{GroupResource, ResourceInfo};
 use super::store::{Obj, ObjectKey, Store};
+use super::validation;
 use serde_json::{Value, json};
 
 /// Which part of an object a write addresses.
@@ -212,6 +213,14 @@ impl Store {
             obj["status"] = json!({"phase": "Active"});
         }
         builtins::normalize(ri, &mut obj);
+        let causes = validation::metadata_causes(&obj);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid_causes(
+                &ri.kind,
+                subject(ri, &name),
+                &causes,
+            ));
+        }
         if ri.custom {
             obj = admit::admit_custom_object(ri, obj, None, self.field_validation)?;
         }
@@ -324,6 +333,10 @@ impl Store {
             }
         }
         builtins::normalize(ri, &mut new);
+        let causes = validation::metadata_causes(&new);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid_causes(&ri.kind, subj, &causes));
+        }
         if ri.custom {
             new = admit::admit_custom_object(ri, new, Some(old), self.field_validation)?;
         }

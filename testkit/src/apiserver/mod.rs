@@ -56,6 +56,7 @@ mod selector;
 mod server;
 mod store;
 mod table;
+mod validation;
 mod verbs;
 mod watch;
 

@@ -56,7 +56,21 @@ async fn malformed_requests_are_answered_with_client_errors_and_the_server_keeps
             "POST",
             cms,
             json,
-            r#"{"metadata": {"name": "ok", "labels": "nope"}, "data": 7}"#,
+            r#"{"metadata": {"name": "ok", "labels": "nope"}}"#,
+            &[422],
+        ),
+        (
+            "POST",
+            cms,
+            json,
+            r#"{"metadata": {"name": "ok", "labels": {"k": "a/b"}, "finalizers": ["plain"]}}"#,
+            &[422],
+        ),
+        (
+            "POST",
+            cms,
+            json,
+            r#"{"metadata": {"name": "ok"}, "data": 7}"#,
             &[200],
         ),
         (

@@ -170,3 +170,25 @@ async fn foreground_deletion_waits_for_dependents_and_background_deletion_collec
         );
     }
 }
+
+#[tokio::test]
+async fn metadata_a_real_cluster_refuses_is_refused_with_invalid() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let long_label =
+        json!({"metadata": {"name": "a", "labels": {"patchbay.dev/token": "t".repeat(64)}}});
+    let plain_finalizer = json!({"metadata": {"name": "b", "finalizers": ["cleanup"]}});
+    for (body, field) in [
+        (long_label, "metadata.labels.patchbay.dev/token"),
+        (plain_finalizer, "metadata.finalizers[0]"),
+    ] {
+        let cm: ConfigMap = serde_json::from_value(body).unwrap();
+        match api.create(&PostParams::default(), &cm).await.unwrap_err() {
+            kube::Error::Api(s) => {
+                assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+                assert_eq!(s.details.unwrap().causes[0].field, field);
+            }
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+}
