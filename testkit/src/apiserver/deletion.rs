@@ -159,10 +159,7 @@ impl Store {
                 let Some(dep) = self.get(&dgr, &dkey) else {
                     continue;
                 };
-                if !meta::owner_uids(&dep.value)
-                    .iter()
-                    .any(|u| self.uid_exists(u))
-                {
+                if !self.has_live_owner(&dkey.0, &dep) {
                     self.delete_key(&dgr, &dkey);
                 }
             }
@@ -241,10 +238,20 @@ impl Store {
         key: &ObjectKey,
         obj: &Obj,
     ) {
-        let owners = meta::owner_uids(&obj.value);
-        if !owners.is_empty() && !owners.iter().any(|u| self.uid_exists(u)) {
+        if !meta::owner_uids(&obj.value).is_empty() && !self.has_live_owner(&key.0, obj) {
             self.delete_key(gr, key);
         }
+    }
+
+    /// Whether any owner of a dependent in namespace `ns` exists where the garbage collector
+    /// looks for it: cluster-scoped, or in the dependent's own namespace. (An owner in another
+    /// namespace counts as absent, so the real collector deletes such dependents.)
+    fn has_live_owner(&self, ns: &str, dependent: &Obj) -> bool {
+        meta::owner_uids(&dependent.value).iter().any(|u| {
+            self.by_uid
+                .get(u)
+                .is_some_and(|(_, (owner_ns, _))| owner_ns.is_empty() || owner_ns == ns)
+        })
     }
 
     /// Releases an owner deleted in the foreground once no dependents remain.

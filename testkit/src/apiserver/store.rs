@@ -290,11 +290,6 @@ impl Store {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.tx.subscribe()
     }
-
-    /// Whether any object with this uid exists.
-    pub fn uid_exists(&self, uid: &str) -> bool {
-        self.by_uid.contains_key(uid)
-    }
 }
 
 #[cfg(test)]
@@ -322,7 +317,7 @@ mod tests {
         assert_eq!(b.value["metadata"]["resourceVersion"], "2");
         let gone = s.remove(&gr(), &("a".into(), "x".into())).unwrap();
         assert_eq!(gone.value["metadata"]["resourceVersion"], "3");
-        assert!(!s.uid_exists("a-x"));
+        assert!(!s.by_uid.contains_key("a-x"));
     }
 
     #[test]

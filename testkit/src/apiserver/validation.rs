@@ -1,5 +1,5 @@
 //! Object metadata validation the real server applies to every kind: label keys and values,
-//! annotation keys and total size, finalizer names. An operator that writes a label value
+//! annotation keys and total size, finalizer names, owner references. An operator that writes a label value
 //! longer than 63 characters, or a finalizer that is not domain-qualified, fails on a real
 //! cluster; it fails here too.
 
@@ -105,6 +105,31 @@ pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
             "Invalid value: must be a map of strings",
         )),
     }
+    let refs = map("ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, r) in refs.iter().enumerate() {
+        for k in ["apiVersion", "kind", "name", "uid"] {
+            if r.get(k).and_then(Value::as_str).is_none_or(str::is_empty) {
+                let field = format!("metadata.ownerReferences[{i}].{k}");
+                causes.push(Cause::invalid(
+                    field,
+                    format!("Invalid value: \"\": {k} must not be empty"),
+                ));
+            }
+        }
+    }
+    let controllers = refs
+        .iter()
+        .filter(|r| r.get("controller") == Some(&Value::Bool(true)))
+        .count();
+    if controllers > 1 {
+        causes.push(Cause::invalid(
+            "metadata.ownerReferences",
+            "Invalid value: only one reference can have Controller set to true",
+        ));
+    }
     for (i, f) in map("finalizers")
         .and_then(Value::as_array)
         .into_iter()
@@ -162,6 +187,20 @@ mod tests {
         assert_eq!(
             fields(json!({"metadata": {"labels": {"Bad Key": "v"}}})),
             vec!["metadata.labels"]
+        );
+    }
+
+    #[test]
+    fn owner_references_need_their_identity_and_at_most_one_controller() {
+        let r = json!({"apiVersion": "v1", "kind": "Secret", "name": "s", "uid": "u", "controller": true});
+        assert!(metadata_causes(&json!({"metadata": {"ownerReferences": [r]}})).is_empty());
+        assert_eq!(
+            fields(json!({"metadata": {"ownerReferences": [{"name": "x"}]}})).len(),
+            3
+        );
+        assert_eq!(
+            fields(json!({"metadata": {"ownerReferences": [r, r]}})),
+            vec!["metadata.ownerReferences"]
         );
     }
 
