@@ -333,7 +333,8 @@ impl Store {
             }
         }
         builtins::normalize(ri, &mut new);
-        let causes = validation::metadata_causes(&new);
+        let mut causes = validation::metadata_causes(&new);
+        causes.extend(builtins::update_causes(ri, old, &new));
         if !causes.is_empty() {
             return Err(ApiError::invalid_causes(&ri.kind, subj, &causes));
         }
