@@ -225,7 +225,14 @@ impl Store {
             obj = admit::admit_custom_object(ri, obj, None, self.field_validation)?;
         }
         if let Manager::Update(manager) = manager {
-            fields::record_update(None, &mut obj, manager, &ri.api_version(), None);
+            let av = ri.api_version();
+            let w = fields::Writer {
+                manager,
+                api_version: &av,
+                status_only: false,
+                schema: ri.schema.as_ref(),
+            };
+            fields::record_update(None, &mut obj, w);
         }
         if crd::is_crd(ri) {
             crd::validate(&obj)
@@ -349,8 +356,14 @@ impl Store {
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         if let Manager::Update(manager) = manager {
-            let sub = (part == Part::Status).then_some("status");
-            fields::record_update(Some(old), &mut new, manager, &ri.api_version(), sub);
+            let av = ri.api_version();
+            let w = fields::Writer {
+                manager,
+                api_version: &av,
+                status_only: part == Part::Status,
+                schema: ri.schema.as_ref(),
+            };
+            fields::record_update(Some(old), &mut new, w);
         }
         if crd::is_crd(ri) && part == Part::Main {
             crd::validate(&new).map_err(|causes| ApiError::invalid(&ri.kind, subj, &causes))?;

@@ -41,6 +41,7 @@ mod deletion;
 mod discovery;
 pub mod error;
 mod faults;
+mod fieldpath;
 mod fields;
 mod handlers;
 mod lifecycle;

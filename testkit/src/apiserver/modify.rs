@@ -83,22 +83,22 @@ fn apply(
         None => json!({}),
     };
     let status_only = part == Part::Status;
-    let merged = fields::apply(
-        &live,
-        &applied,
-        &manager,
-        req.flag("force"),
-        &ri.api_version(),
+    let av = ri.api_version();
+    let writer = fields::Writer {
+        manager: &manager,
+        api_version: &av,
         status_only,
-        ri.has_status,
-    )
-    .map_err(|conflicts| {
-        let pairs: Vec<(String, String)> = conflicts
-            .into_iter()
-            .map(|c| (c.manager, c.field))
-            .collect();
-        ApiError::apply_conflicts(subject(ri, name), &pairs)
-    })?;
+        schema: ri.schema.as_ref(),
+    };
+    let merged = fields::apply(&live, &applied, writer, req.flag("force"), ri.has_status).map_err(
+        |conflicts| {
+            let pairs: Vec<(String, String)> = conflicts
+                .into_iter()
+                .map(|c| (c.manager, c.field))
+                .collect();
+            ApiError::apply_conflicts(subject(ri, name), &pairs)
+        },
+    )?;
     if current.is_none() {
         let mut obj = merged;
         super::meta::meta_mut(&mut obj).insert("name".into(), json!(name));
