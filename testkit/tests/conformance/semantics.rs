@@ -192,3 +192,24 @@ async fn metadata_a_real_cluster_refuses_is_refused_with_invalid() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_written_kubeconfig_works_with_kubes_own_loader() {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let emu = emulator().await;
+    let path = std::env::temp_dir().join(format!(
+        "patchbay-kubeconfig-{}-{}",
+        std::process::id(),
+        emu.resource_version()
+    ));
+    emu.write_kubeconfig(&path).unwrap();
+    let kc = Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    assert!(namespaces.get_opt("kube-system").await.unwrap().is_some());
+    let _ = std::fs::remove_file(&path);
+}
