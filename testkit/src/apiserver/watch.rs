@@ -86,7 +86,8 @@ impl WatchSpec {
 
     fn visible(&self, obj: &Obj) -> bool {
         let ns = super::meta::meta_str(&obj.value, "namespace");
-        self.namespace.as_deref().is_none_or(|want| want == ns) && self.filter.matches(&obj.value)
+        self.namespace.as_deref().is_none_or(|want| want == ns)
+            && self.filter.matches_served(&self.ri, &obj.value)
     }
 
     fn event_line(&self, kind: &str, obj: &Obj) -> Bytes {
@@ -172,7 +173,7 @@ pub fn start(store: &Store, spec: &WatchSpec) -> ApiResult<Started> {
         _ => {
             let mut first: Vec<Bytes> = store
                 .iter(&spec.storage, spec.namespace.as_deref(), None)
-                .filter(|(_, o)| spec.filter.matches(&o.value))
+                .filter(|(_, o)| spec.filter.matches_served(&spec.ri, &o.value))
                 .map(|(_, o)| spec.event_line("ADDED", o))
                 .collect();
             if spec.initial_events {

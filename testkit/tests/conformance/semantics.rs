@@ -105,6 +105,17 @@ async fn events_published_by_kubes_recorder_are_visible_as_core_events() {
         (Some("Minted"), Some("minted a token"))
     );
     assert_eq!(e.series.as_ref().map(|s| s.count), Some(Some(2)));
+    let new_api: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(core.into_client(), "default");
+    let by_regarding = new_api
+        .list(&ListParams::default().fields("regarding.name=c"))
+        .await
+        .unwrap();
+    assert_eq!(by_regarding.items.len(), 1);
+    assert_eq!(
+        by_regarding.items[0].note.as_deref(),
+        Some("minted a token")
+    );
 }
 
 #[tokio::test]
