@@ -21,7 +21,8 @@ fn setup() -> (Store, Arc<ResourceInfo>, Arc<ResourceInfo>) {
         "metadata": {"name": "widgets.example.com"},
         "spec": {"group": "example.com", "scope": "Namespaced",
                  "names": {"plural": "widgets", "kind": "Widget"},
-                 "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+                 "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
     });
     s.create(&crds, "", crd, M).unwrap();
     let widgets = s.registry.get("example.com", "v1", "widgets").unwrap();
