@@ -7,6 +7,7 @@
 //! | `GET`, `PUT`, `DELETE /emulator/faults` | read, set (JSON [`Faults`]), clear injected faults |
 //! | `POST /emulator/compact` | forget the change history (resuming watches get 410) |
 //! | `POST /emulator/cut-watches` | end every open watch stream |
+//! | `POST /emulator/expire-watches` | both: every watcher's re-watch gets 410 and relists |
 //!
 //! Admin requests are neither counted nor subject to faults.
 
@@ -44,6 +45,11 @@ pub(super) fn handle(shared: &Shared, req: &ApiRequest) -> Option<Reply> {
             done()
         }
         (Method::Post, "cut-watches") => {
+            shared.cut.send_modify(|n| *n += 1);
+            done()
+        }
+        (Method::Post, "expire-watches") => {
+            shared.lock().compact();
             shared.cut.send_modify(|n| *n += 1);
             done()
         }

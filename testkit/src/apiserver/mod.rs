@@ -246,6 +246,14 @@ impl Emulator {
         self.shared.cut.send_modify(|n| *n += 1);
     }
 
+    /// Compacts the history and cuts every watch: each watcher's re-watch from its last
+    /// resourceVersion gets 410 Gone and must relist (what etcd compaction does to a watcher
+    /// that was disconnected at the wrong moment).
+    pub fn expire_watches(&self) {
+        self.compact_history();
+        self.cut_watches();
+    }
+
     /// Stops accepting requests, ends watches and waits for open connections (at most ~5 s).
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

@@ -268,9 +268,13 @@ impl Store {
         let _ = self.tx.send(change);
     }
 
-    /// Forgets all history: every watch resuming from an earlier resourceVersion gets 410.
+    /// Forgets all history: every watch resuming from any resourceVersion handed out so far
+    /// gets 410. The resourceVersion advances once without a change, as a real cluster's
+    /// always has by the time it compacts, so even a watcher that saw the latest change is
+    /// behind the compaction.
     pub fn compact(&mut self) {
         self.history.clear();
+        self.rv += 1;
         self.compacted = self.rv;
     }
 
@@ -349,8 +353,11 @@ mod tests {
         let (past, _) = s.subscribe_from(3).unwrap();
         assert_eq!(past.iter().map(|c| c.rv).collect::<Vec<_>>(), vec![4, 5]);
         s.compact();
-        assert!(s.subscribe_from(4).is_err());
-        assert!(s.subscribe_from(5).unwrap().0.is_empty());
+        assert!(
+            s.subscribe_from(5).is_err(),
+            "even the latest resourceVersion is behind"
+        );
+        assert!(s.subscribe_from(6).unwrap().0.is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! admin endpoint that exposes them over HTTP.
 
 use crate::emulator;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
@@ -165,4 +165,61 @@ async fn the_admin_endpoint_exposes_counters_and_faults_over_http() {
         .request_text(send("POST", "/emulator/cut-watches", ""))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn expired_watches_make_a_watcher_relist_and_carry_on() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Errors (the 410) are items of the stream; like a Controller, keep polling past them.
+    let driver = tokio::spawn(watcher(api.clone(), watcher::Config::default()).for_each(
+        move |ev| {
+            let label = match ev {
+                Ok(watcher::Event::Init) => "init".to_string(),
+                Ok(watcher::Event::Apply(o)) => o.name_any(),
+                Err(e) => format!("error: {e}"),
+                _ => String::new(),
+            };
+            let _ = tx.send(label);
+            futures::future::ready(())
+        },
+    ));
+    let watching = || emu.counters().get("watch", "configmaps");
+    crate::eventually(5, "the first watch request", || async {
+        (watching() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(rx.recv().await.as_deref(), Some("init"));
+    emu.expire_watches();
+    let relisted = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(l) = rx.recv().await {
+            if l == "init" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("the watcher relisted after 410");
+    assert!(relisted);
+    crate::eventually(5, "a watch after the relist", || async {
+        (watching() >= 3).then_some(())
+    })
+    .await;
+    api.create(&PostParams::default(), &cm("after-expiry"))
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(l) = rx.recv().await {
+            if l == "after-expiry" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("an event after the relist");
+    assert!(seen);
+    driver.abort();
 }
