@@ -6,3 +6,4 @@ pub mod admission;
 pub mod apiserver;
 pub mod github;
 pub mod keys;
+pub mod sandbox;

@@ -1,27 +1,67 @@
 //! The admission seam for custom objects.
 //!
 //! Every create and update of a custom object (main resource and `/status`) passes through
-//! [`admit_custom_object`] before it is stored: pruning, defaulting, structural schema
-//! validation and the CRD's CEL rules, as `testkit::admission` implements them, with a 422
-//! Invalid Status naming the fields on failure.
-
-use serde_json::Value;
+//! [`admit_custom_object`] before it is stored: pruning (or, with `fieldValidation=Strict`,
+//! refusing unknown fields), defaulting, structural schema validation and the CRD's CEL rules,
+//! as `testkit::admission` implements them, with a 422 Invalid Status naming the fields.
 
 use super::error::{ApiError, ApiResult};
 use super::resources::ResourceInfo;
 use crate::admission;
+use serde_json::Value;
+
+/// The request's `fieldValidation` directive: what to do with fields the schema does not
+/// know. kubectl sends `Strict` by default; the server's default is `Warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    Ignore,
+    /// Drop unknown fields (the real server also returns a Warning header).
+    #[default]
+    Warn,
+    /// Refuse the request when it carries unknown or duplicate fields (400 BadRequest,
+    /// `strict decoding error: unknown field "spec.x"`).
+    Strict,
+}
+
+impl FieldValidation {
+    /// From the `fieldValidation` query parameter.
+    pub fn from_param(p: Option<&str>) -> ApiResult<Self> {
+        match p {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}, expected one of Ignore, Warn, Strict"
+            ))),
+        }
+    }
+}
 
 /// Admits a custom object against its CRD's schema (`info.schema`, the version's
 /// `openAPIV3Schema`): returns the object to store (defaulted and pruned) or a 422 Invalid
-/// [`ApiError`] naming the fields. `old` is the stored object on updates (for transition rules).
+/// [`ApiError`](super::error::ApiError) naming the fields. `old` is the stored object on
+/// updates (for transition rules); `validation` is the request's `fieldValidation`
+/// directive. Called for the main resource and for `/status` writes, before generation and
+/// no-op checks, so defaulted values count as the object's content.
 pub fn admit_custom_object(
     info: &ResourceInfo,
     mut object: Value,
     old: Option<&Value>,
+    validation: FieldValidation,
 ) -> ApiResult<Value> {
     let Some(schema) = &info.schema else {
         return Ok(object);
     };
+    if validation == FieldValidation::Strict {
+        let mut pruned = object.clone();
+        admission::prune(schema, &mut pruned);
+        if let Some(path) = first_difference(&object, &pruned, "") {
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: unknown field \"{path}\""
+            )));
+        }
+    }
     match admission::admit(schema, &mut object, old) {
         Ok(()) => Ok(object),
         Err(errors) => {
@@ -34,5 +74,45 @@ pub fn admit_custom_object(
                 details: status["details"].clone(),
             })
         }
+    }
+}
+
+/// The path of the first field in `full` that pruning removed from `pruned`.
+fn first_difference(full: &Value, pruned: &Value, at: &str) -> Option<String> {
+    let join = |k: &str| if at.is_empty() { k.to_string() } else { format!("{at}.{k}") };
+    match (full, pruned) {
+        (Value::Object(a), Value::Object(b)) => a.iter().find_map(|(k, v)| match b.get(k) {
+            None => Some(join(k)),
+            Some(w) => first_difference(v, w, &join(k)),
+        }),
+        (Value::Array(a), Value::Array(b)) => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{at}[{i}]"))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_validation_directive_defaults_to_warn_and_rejects_unknown_values() {
+        assert_eq!(
+            FieldValidation::from_param(None).unwrap(),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::from_param(Some("Strict")).unwrap(),
+            FieldValidation::Strict
+        );
+        assert_eq!(
+            FieldValidation::from_param(Some("strict"))
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

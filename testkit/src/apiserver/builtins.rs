@@ -1,7 +1,9 @@
 //! What the real API server does to built-in kinds on every write, where clients notice:
 //! a Secret's `stringData` is folded into base64 `data` and its `type` defaults to `Opaque`;
-//! a Namespace carries the immutable `kubernetes.io/metadata.name` label.
+//! a Namespace carries the immutable `kubernetes.io/metadata.name` label; an `immutable`
+//! Secret or ConfigMap keeps its data, and a Secret keeps its type.
 
+use super::error::Cause;
 use super::resources::ResourceInfo;
 use serde_json::{Map, Value, json};
 
@@ -66,6 +68,39 @@ pub fn normalize(ri: &ResourceInfo, obj: &mut Value) {
     }
 }
 
+/// Update rules of built-in kinds: causes for a 422, empty when the update is allowed.
+pub fn update_causes(ri: &ResourceInfo, old: &Value, new: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if !ri.group.is_empty() || !matches!(ri.kind.as_str(), "Secret" | "ConfigMap") {
+        return causes;
+    }
+    let forbid = |field: &str, message: &str| Cause {
+        reason: "FieldValueForbidden",
+        field: field.into(),
+        message: message.into(),
+    };
+    if old.get("immutable") == Some(&Value::Bool(true)) {
+        for f in ["data", "binaryData"] {
+            if old.get(f) != new.get(f) {
+                causes.push(forbid(
+                    f,
+                    "Forbidden: field is immutable when `immutable` is set",
+                ));
+            }
+        }
+        if new.get("immutable") != Some(&Value::Bool(true)) {
+            causes.push(forbid(
+                "immutable",
+                "Forbidden: field is immutable when `immutable` is set",
+            ));
+        }
+    }
+    if ri.kind == "Secret" && old.get("type") != new.get("type") {
+        causes.push(Cause::invalid("type", "Invalid value: field is immutable"));
+    }
+    causes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +124,23 @@ mod tests {
         assert_eq!(s["data"], json!({"a": "eA==", "b": "Zm9v"}));
         assert!(s.get("stringData").is_none());
         assert_eq!(s["type"], "Opaque");
+    }
+
+    #[test]
+    fn an_immutable_secret_keeps_its_data_and_every_secret_its_type() {
+        let ri = Registry::with_builtins().get("", "v1", "secrets").unwrap();
+        let old = json!({"type": "Opaque", "immutable": true, "data": {"a": "eA=="}});
+        let mut new = old.clone();
+        new["metadata"] = json!({"labels": {"x": "y"}});
+        assert!(
+            update_causes(&ri, &old, &new).is_empty(),
+            "metadata may change"
+        );
+        new["data"]["a"] = json!("eQ==");
+        assert_eq!(update_causes(&ri, &old, &new)[0].field, "data");
+        let mut retyped = old.clone();
+        retyped["type"] = json!("kubernetes.io/tls");
+        assert_eq!(update_causes(&ri, &old, &retyped)[0].field, "type");
     }
 
     #[test]

@@ -79,6 +79,16 @@ pub fn validate(crd: &Value) -> Result<(), Vec<(String, String)>> {
         versions.is_empty() || storage == 1,
         "Invalid value: must have exactly one version marked as storage version",
     );
+    let top_level_schema = crd.pointer("/spec/validation/openAPIV3Schema").is_some();
+    for (i, v) in versions.iter().enumerate() {
+        req(
+            &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+            top_level_schema
+                || v.pointer("/schema/openAPIV3Schema")
+                    .is_some_and(Value::is_object),
+            "Required value: schemas are required",
+        );
+    }
     if causes.is_empty() {
         Ok(())
     } else {
@@ -204,8 +214,10 @@ mod tests {
                 "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
                 "versions": [
                     {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                     "schema": {"openAPIV3Schema": {"type": "object"}},
                      "additionalPrinterColumns": [{"name": "Ready", "type": "string", "jsonPath": ".status.ready"}]},
-                    {"name": "v1beta1", "served": false, "storage": false}
+                    {"name": "v1beta1", "served": false, "storage": false,
+                     "schema": {"openAPIV3Schema": {"type": "object"}}}
                 ]
             }
         })
@@ -235,6 +247,15 @@ mod tests {
         c["metadata"]["name"] = json!("widgets");
         let causes = validate(&c).unwrap_err();
         assert_eq!(causes[0].0, "metadata.name");
+        let mut schemaless = crd();
+        schemaless["spec"]["versions"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("schema");
+        assert_eq!(
+            validate(&schemaless).unwrap_err()[0].0,
+            "spec.versions[0].schema.openAPIV3Schema"
+        );
         assert!(validate(&crd()).is_ok());
     }
 

@@ -1,5 +1,5 @@
 //! Deletion and what follows from it: finalizers, namespace termination, CRD deletion, and
-//! ownerReference garbage collection (background and orphan propagation).
+//! ownerReference garbage collection (background, foreground and orphan propagation).
 
 use super::crd;
 use super::error::{ApiError, ApiResult};
@@ -8,6 +8,10 @@ use super::meta::{self, meta_mut, meta_str};
 use super::resources::{GroupResource, ResourceInfo};
 use super::store::{Obj, ObjectKey, Store};
 use serde_json::{Value, json};
+
+/// The finalizer that keeps an owner deleted with `propagationPolicy: Foreground` until its
+/// dependents are gone.
+const FOREGROUND: &str = "foregroundDeletion";
 
 impl Store {
     /// Deletes an object: at once, or by marking it when finalizers are pending.
@@ -47,7 +51,10 @@ impl Store {
             self.orphan_dependents(meta_str(&current.value, "uid"));
         }
         let key: ObjectKey = (ns.to_string(), name.to_string());
-        Ok(self.delete_key(&gr, &key).unwrap_or(Deleted {
+        let uid = meta_str(&current.value, "uid");
+        let foreground = opts.foreground && self.dependents.get(uid).is_some_and(|d| !d.is_empty());
+        let extra = foreground.then_some(FOREGROUND);
+        Ok(self.delete_key_with(&gr, &key, extra).unwrap_or(Deleted {
             object: current,
             pending: false,
         }))
@@ -55,6 +62,16 @@ impl Store {
 
     /// Deletes by key, honouring finalizers and the namespace / CRD cascades.
     fn delete_key(&mut self, gr: &GroupResource, key: &ObjectKey) -> Option<Deleted> {
+        self.delete_key_with(gr, key, None)
+    }
+
+    /// Deletes by key, adding `extra` to the finalizers when marking (foreground deletion).
+    fn delete_key_with(
+        &mut self,
+        gr: &GroupResource,
+        key: &ObjectKey,
+        extra: Option<&str>,
+    ) -> Option<Deleted> {
         let current = self.get(gr, key)?;
         let is_ns = *gr == namespaces();
         let is_crd =
@@ -66,7 +83,11 @@ impl Store {
                 pending: true,
             });
         }
-        if meta::finalizers(&current.value).is_empty() && !contents {
+        let mut finalizers = meta::finalizers(&current.value);
+        if let Some(f) = extra.filter(|f| !finalizers.iter().any(|x| x == f)) {
+            finalizers.push(f.to_string());
+        }
+        if finalizers.is_empty() && !contents {
             return self.finish_removal(gr, key).map(|object| Deleted {
                 object,
                 pending: false,
@@ -76,10 +97,16 @@ impl Store {
         let m = meta_mut(&mut v);
         m.insert("deletionTimestamp".into(), json!(meta::now()));
         m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if !finalizers.is_empty() {
+            m.insert("finalizers".into(), json!(finalizers));
+        }
         if let Some(g) = m.get("generation").and_then(Value::as_i64) {
             m.insert("generation".into(), json!(g + 1));
         }
         if is_ns {
+            if !v.get("status").is_some_and(Value::is_object) {
+                v["status"] = json!({});
+            }
             v["status"]["phase"] = json!("Terminating");
         }
         let marked = self.put(gr, key.clone(), v);
@@ -97,6 +124,13 @@ impl Store {
                 }
                 self.maybe_finish_crd(&served);
             }
+        }
+        if extra == Some(FOREGROUND) {
+            let uid = meta_str(&marked.value, "uid").to_string();
+            for (dgr, dkey) in self.dependents.get(&uid).cloned().unwrap_or_default() {
+                self.delete_key(&dgr, &dkey);
+            }
+            self.maybe_finish_foreground(&uid);
         }
         let object = self.get(gr, key).unwrap_or(marked);
         let pending = self.get(gr, key).is_some();
@@ -125,13 +159,13 @@ impl Store {
                 let Some(dep) = self.get(&dgr, &dkey) else {
                     continue;
                 };
-                if !meta::owner_uids(&dep.value)
-                    .iter()
-                    .any(|u| self.uid_exists(u))
-                {
+                if !self.has_live_owner(&dkey.0, &dep) {
                     self.delete_key(&dgr, &dkey);
                 }
             }
+        }
+        for owner in meta::owner_uids(&gone.value) {
+            self.maybe_finish_foreground(&owner);
         }
         if !key.0.is_empty() {
             self.maybe_finish_namespace(&key.0);
@@ -191,6 +225,60 @@ impl Store {
             {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
             }
+            self.put(&gr, key, v);
+        }
+    }
+
+    /// The garbage collector's view of a dependent just written: when it names owners and none
+    /// of them exists (a dangling reference, e.g. the owner was deleted meanwhile), it is
+    /// deleted. The real collector does this asynchronously; the write itself still succeeds.
+    pub(super) fn collect_if_owners_gone(
+        &mut self,
+        gr: &GroupResource,
+        key: &ObjectKey,
+        obj: &Obj,
+    ) {
+        if !meta::owner_uids(&obj.value).is_empty() && !self.has_live_owner(&key.0, obj) {
+            self.delete_key(gr, key);
+        }
+    }
+
+    /// Whether any owner of a dependent in namespace `ns` exists where the garbage collector
+    /// looks for it: cluster-scoped, or in the dependent's own namespace. (An owner in another
+    /// namespace counts as absent, so the real collector deletes such dependents.)
+    fn has_live_owner(&self, ns: &str, dependent: &Obj) -> bool {
+        meta::owner_uids(&dependent.value).iter().any(|u| {
+            self.by_uid
+                .get(u)
+                .is_some_and(|(_, (owner_ns, _))| owner_ns.is_empty() || owner_ns == ns)
+        })
+    }
+
+    /// Releases an owner deleted in the foreground once no dependents remain.
+    fn maybe_finish_foreground(&mut self, owner_uid: &str) {
+        if self
+            .dependents
+            .get(owner_uid)
+            .is_some_and(|d| !d.is_empty())
+        {
+            return;
+        }
+        let Some((gr, key)) = self.by_uid.get(owner_uid).cloned() else {
+            return;
+        };
+        let Some(owner) = self.get(&gr, &key) else {
+            return;
+        };
+        let finalizers = meta::finalizers(&owner.value);
+        if !meta::is_deleting(&owner.value) || !finalizers.iter().any(|f| f == FOREGROUND) {
+            return;
+        }
+        let rest: Vec<String> = finalizers.into_iter().filter(|f| f != FOREGROUND).collect();
+        if rest.is_empty() {
+            self.finish_removal(&gr, &key);
+        } else {
+            let mut v = owner.value.clone();
+            meta_mut(&mut v).insert("finalizers".into(), json!(rest));
             self.put(&gr, key, v);
         }
     }

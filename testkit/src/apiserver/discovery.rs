@@ -1,7 +1,8 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`.
 //!
-//! Only the legacy (unaggregated) format is served; kubectl asks for aggregated discovery first
-//! and, getting plain `application/json`, falls back to these documents.
+//! Both formats: the legacy documents, and aggregated discovery (`apidiscovery.k8s.io/v2`, all
+//! groups in one `/apis` response) for clients that ask for it in `Accept` (kubectl, kube's
+//! `Discovery::run_aggregated`).
 
 use super::resources::{Registry, ResourceInfo};
 use serde_json::{Value, json};
@@ -113,6 +114,55 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
     )
 }
 
+fn aggregated_resource(r: &ResourceInfo) -> Value {
+    let kind = json!({"group": r.group, "version": r.version, "kind": r.kind});
+    let mut v = json!({
+        "resource": r.plural,
+        "responseKind": kind,
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": r.singular,
+        "verbs": VERBS,
+    });
+    if !r.short_names.is_empty() {
+        v["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        v["categories"] = json!(r.categories);
+    }
+    if r.has_status {
+        v["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
+    }
+    v
+}
+
+/// Aggregated discovery: the core group (`/api`) or every other group (`/apis`).
+pub fn aggregated(reg: &Registry, core: bool) -> Value {
+    let groups: Vec<&String> = reg
+        .groups()
+        .iter()
+        .filter(|g| g.is_empty() == core)
+        .collect();
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|g| {
+            let versions: Vec<Value> = reg
+                .versions(g)
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = reg
+                        .resources(g, v)
+                        .iter()
+                        .map(|r| aggregated_resource(r))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
 /// `/`: the list of served paths.
 pub fn root_paths(reg: &Registry) -> Value {
     let mut paths = vec![
@@ -145,6 +195,35 @@ mod tests {
             .collect();
         assert!(names.contains(&"coordination.k8s.io"));
         assert!(!names.contains(&""));
+    }
+
+    #[test]
+    fn aggregated_discovery_splits_core_from_the_other_groups() {
+        let reg = Registry::with_builtins();
+        let core = aggregated(&reg, true);
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
+        let ns = &core["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "namespaces")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (
+                ns["scope"].as_str(),
+                ns["subresources"][0]["subresource"].as_str()
+            ),
+            (Some("Cluster"), Some("status"))
+        );
+        let rest = aggregated(&reg, false);
+        assert!(
+            rest["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["metadata"]["name"] != "")
+        );
     }
 
     #[test]

@@ -27,6 +27,29 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// One cause of a 422 Invalid: the field, a machine-readable reason and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`,
+    /// `FieldValueTooLong`, `FieldValueForbidden`, `FieldValueDuplicate`, ...
+    pub reason: &'static str,
+    /// The field path, e.g. `spec.githubApp.appId`.
+    pub field: String,
+    /// The message, e.g. `Invalid value: "x": must match ...`.
+    pub message: String,
+}
+
+impl Cause {
+    /// A `FieldValueInvalid` cause.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Cause {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// What an error is about: the resource (plural), its group and the object's name.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
@@ -109,26 +132,58 @@ impl ApiError {
         )
     }
 
-    /// 422: the object is invalid; `causes` are `(field, message)` pairs.
+    /// 409 for a server-side apply that sets fields other managers own; `conflicts` are
+    /// `(manager, field)` pairs, e.g. `("kubectl", ".spec.size")`.
+    pub fn apply_conflicts(s: Subject<'_>, conflicts: &[(String, String)]) -> Self {
+        let lines: Vec<String> = conflicts
+            .iter()
+            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+            .collect();
+        let plural = if conflicts.len() == 1 { "" } else { "s" };
+        let msg = format!(
+            "Apply failed with {} conflict{plural}: {}",
+            conflicts.len(),
+            lines.join("\n")
+        );
+        let mut details = s.details();
+        details["causes"] = conflicts
+            .iter()
+            .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": f}))
+            .collect();
+        Self::new(409, "Conflict", msg, details)
+    }
+
+    /// 422: the object is invalid; `causes` are `(field, message)` pairs (reason
+    /// `FieldValueInvalid`).
     pub fn invalid(kind: &str, s: Subject<'_>, causes: &[(String, String)]) -> Self {
+        let causes: Vec<Cause> = causes.iter().map(|(f, m)| Cause::invalid(f, m)).collect();
+        Self::invalid_causes(kind, s, &causes)
+    }
+
+    /// 422 Invalid with typed causes, worded like the real server: `Kind.group "name" is
+    /// invalid: field: message`, or `[...]` around several.
+    pub fn invalid_causes(kind: &str, s: Subject<'_>, causes: &[Cause]) -> Self {
         let group = if s.group.is_empty() {
             String::new()
         } else {
             format!(".{}", s.group)
         };
-        let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-        let msg = format!(
-            "{kind}{group} \"{}\" is invalid: {}",
-            s.name,
-            text.join(", ")
-        );
+        let text: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let list = match text.len() {
+            1 => text[0].clone(),
+            _ => format!("[{}]", text.join(", ")),
+        };
+        let msg = format!("{kind}{group} \"{}\" is invalid: {list}", s.name);
         let mut details = json!({ "name": s.name, "kind": kind });
         if !s.group.is_empty() {
             details["group"] = json!(s.group);
         }
         details["causes"] = causes
             .iter()
-            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
         Self::new(422, "Invalid", msg, details)
     }
@@ -223,5 +278,35 @@ mod tests {
         let s = ApiError::invalid("ConfigMap", CM, &causes).to_status();
         assert_eq!(s["code"], 422);
         assert_eq!(s["details"]["causes"][0]["field"], "metadata.name");
+        assert_eq!(
+            s["message"],
+            "ConfigMap \"a\" is invalid: metadata.name: Required value"
+        );
+    }
+
+    #[test]
+    fn several_causes_are_bracketed_and_keep_their_reasons() {
+        let s = Subject {
+            group: "example.com",
+            resource: "widgets",
+            name: "w",
+        };
+        let causes = [
+            Cause {
+                reason: "FieldValueRequired",
+                field: "spec.a".into(),
+                message: "Required value".into(),
+            },
+            Cause::invalid(
+                "spec.b",
+                "Invalid value: 5: must be less than or equal to 3",
+            ),
+        ];
+        let e = ApiError::invalid_causes("Widget", s, &causes);
+        assert_eq!(
+            e.message,
+            "Widget.example.com \"w\" is invalid: [spec.a: Required value, spec.b: Invalid value: 5: must be less than or equal to 3]"
+        );
+        assert_eq!(e.details["causes"][0]["reason"], "FieldValueRequired");
     }
 }

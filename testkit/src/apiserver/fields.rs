@@ -1,95 +1,15 @@
 //! Field ownership (`metadata.managedFields`) and server-side apply.
 //!
 //! An approximation of structured-merge-diff that is faithful where controllers and kubectl
-//! notice: ownership is tracked per leaf field path; maps merge key by key; lists are atomic
-//! (the CRD default without `x-kubernetes-list-type`); an apply conflicts with another manager
-//! only where both set the same field to different values; `force` takes ownership; fields a
-//! manager applied before and omits now are removed unless someone else owns them.
+//! notice: ownership is tracked per leaf field path; maps merge key by key; lists the CRD
+//! schema declares `x-kubernetes-list-type: map` merge element by element (so two managers can
+//! each own their own conditions), other lists are atomic; an apply conflicts with another
+//! manager only where both set the same field to different values; `force` takes ownership;
+//! fields a manager applied before and omits now are removed unless someone else owns them.
 
+use super::fieldpath::{Path, PathSet, leaves, remove_at, set_at, value_at};
 use super::meta::{self, meta_mut};
-use serde_json::{Map, Value, json};
-use std::collections::BTreeSet;
-
-type Path = Vec<String>;
-type PathSet = BTreeSet<Path>;
-
-const TRACKED_META: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
-
-/// Leaf paths of an object that ownership is tracked for.
-fn leaves(obj: &Value, include_status: bool) -> PathSet {
-    fn walk(v: &Value, prefix: &mut Path, out: &mut PathSet) {
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                for (k, child) in m {
-                    prefix.push(k.clone());
-                    walk(child, prefix, out);
-                    prefix.pop();
-                }
-            }
-            _ => {
-                out.insert(prefix.clone());
-            }
-        }
-    }
-    let mut out = PathSet::new();
-    let Some(top) = obj.as_object() else {
-        return out;
-    };
-    for (k, v) in top {
-        match k.as_str() {
-            "apiVersion" | "kind" => {}
-            "status" if !include_status => {}
-            "metadata" => {
-                for f in TRACKED_META {
-                    if let Some(x) = v.get(*f) {
-                        walk(x, &mut vec!["metadata".into(), f.to_string()], &mut out);
-                    }
-                }
-            }
-            _ => walk(v, &mut vec![k.clone()], &mut out),
-        }
-    }
-    out
-}
-
-fn value_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, seg| cur.get(seg))
-}
-
-fn set_at(v: &mut Value, path: &[String], new: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut cur = v;
-    for seg in parents {
-        if !cur.get(seg).is_some_and(Value::is_object) {
-            cur[seg.as_str()] = Value::Object(Map::new());
-        }
-        cur = &mut cur[seg.as_str()];
-    }
-    let empty_map = new.as_object().is_some_and(Map::is_empty);
-    if empty_map && cur.get(last).is_some_and(Value::is_object) {
-        return;
-    }
-    cur[last.as_str()] = new;
-}
-
-/// Removes the field at `path`, then every parent map the removal left empty (as
-/// structured-merge-diff does: a map that only held a manager's removed fields goes with them).
-fn remove_at(v: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let parent = parents
-        .iter()
-        .try_fold(&mut *v, |cur, seg| cur.get_mut(seg));
-    let Some(Value::Object(m)) = parent else {
-        return;
-    };
-    if m.remove(last).is_some() && m.is_empty() && !parents.is_empty() {
-        remove_at(v, parents);
-    }
-}
+use serde_json::{Value, json};
 
 /// One `managedFields` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,10 +27,15 @@ fn to_fields_v1(paths: &PathSet) -> Value {
     for p in paths {
         let mut cur = &mut root;
         for seg in p {
+            let key = if seg.starts_with("k:") {
+                seg.clone()
+            } else {
+                format!("f:{seg}")
+            };
             cur = cur
                 .as_object_mut()
                 .expect("built as objects")
-                .entry(format!("f:{seg}"))
+                .entry(key)
                 .or_insert(json!({}));
         }
     }
@@ -121,9 +46,13 @@ fn from_fields_v1(v: &Value, prefix: &mut Path, out: &mut PathSet) {
     let Some(m) = v.as_object() else { return };
     let mut children = false;
     for (k, child) in m {
-        if let Some(name) = k.strip_prefix("f:") {
+        let seg = k
+            .strip_prefix("f:")
+            .map(String::from)
+            .or_else(|| k.starts_with("k:").then(|| k.clone()));
+        if let Some(seg) = seg {
             children = true;
-            prefix.push(name.to_string());
+            prefix.push(seg);
             from_fields_v1(child, prefix, out);
             prefix.pop();
         }
@@ -207,17 +136,30 @@ fn entry_mut<'a>(
     e
 }
 
-/// Records a non-apply write by `manager`: it takes the fields it changed; removed fields
-/// leave every manager's set.
-pub fn record_update(
-    old: Option<&Value>,
-    new: &mut Value,
-    manager: &str,
-    api_version: &str,
-    subresource: Option<&str>,
-) {
-    let before = old.map(|o| leaves(o, true)).unwrap_or_default();
-    let after = leaves(new, true);
+/// Who writes, and how the object's fields are shaped.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    /// The field manager.
+    pub manager: &'a str,
+    /// The apiVersion the manager wrote with.
+    pub api_version: &'a str,
+    /// The `/status` subresource, or the main resource.
+    pub status_only: bool,
+    /// The CRD version's `openAPIV3Schema` (None for built-ins: all lists atomic).
+    pub schema: Option<&'a Value>,
+}
+
+impl Writer<'_> {
+    fn subresource(&self) -> &'static str {
+        if self.status_only { "status" } else { "" }
+    }
+}
+
+/// Records a non-apply write: the writer takes the fields it changed; removed fields leave
+/// every manager's set.
+pub fn record_update(old: Option<&Value>, new: &mut Value, w: Writer<'_>) {
+    let before = old.map(|o| leaves(o, true, w.schema)).unwrap_or_default();
+    let after = leaves(new, true, w.schema);
     let changed: PathSet = after
         .iter()
         .filter(|p| old.is_none_or(|o| value_at(o, p) != value_at(new, p)))
@@ -236,14 +178,35 @@ pub fn record_update(
     if !changed.is_empty() {
         let e = entry_mut(
             &mut entries,
-            manager,
+            w.manager,
             "Update",
-            subresource.unwrap_or(""),
-            api_version,
+            w.subresource(),
+            w.api_version,
         );
         e.paths.extend(changed);
     }
     write_entries(new, entries);
+}
+
+/// A path as the real server prints it: `.status.conditions[type="Ready"].status`.
+fn display_path(p: &Path) -> String {
+    let mut out = String::new();
+    for seg in p {
+        match seg
+            .strip_prefix("k:")
+            .and_then(|k| serde_json::from_str::<Value>(k).ok())
+        {
+            Some(Value::Object(keys)) => {
+                let parts: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.push_str(&format!("[{}]", parts.join(",")));
+            }
+            _ => {
+                out.push('.');
+                out.push_str(seg);
+            }
+        }
+    }
+    out
 }
 
 /// A field another manager owns with a different value.
@@ -255,23 +218,22 @@ pub struct Conflict {
     pub field: String,
 }
 
-/// Server-side apply of `applied` by `manager` onto `live` (a skeleton when creating).
+/// Server-side apply of `applied` by the writer onto `live` (a skeleton when creating).
 ///
-/// `status_only` applies to the `/status` subresource; otherwise status is left alone when
-/// `has_status`. Returns the merged object with managedFields, or the conflicts.
+/// On the main resource, status is left alone when the resource `has_status`; with
+/// `status_only` only status is applied. Returns the merged object with managedFields, or the
+/// conflicts (unless `force`, which takes the fields over).
 pub fn apply(
     live: &Value,
     applied: &Value,
-    manager: &str,
+    w: Writer<'_>,
     force: bool,
-    api_version: &str,
-    status_only: bool,
     has_status: bool,
 ) -> Result<Value, Vec<Conflict>> {
-    let sub = if status_only { "status" } else { "" };
-    let mut mine = leaves(applied, true);
+    let (manager, sub) = (w.manager, w.subresource());
+    let mut mine = leaves(applied, true, w.schema);
     mine.retain(|p| {
-        if status_only {
+        if w.status_only {
             p[0] == "status"
         } else {
             !(has_status && p[0] == "status")
@@ -295,7 +257,7 @@ pub fn apply(
             } else {
                 conflicts.push(Conflict {
                     manager: e.manager.clone(),
-                    field: format!(".{}", p.join(".")),
+                    field: display_path(&p),
                 });
             }
         }
@@ -322,7 +284,7 @@ pub fn apply(
             set_at(&mut out, p, v.clone());
         }
     }
-    let e = entry_mut(&mut entries, manager, "Apply", sub, api_version);
+    let e = entry_mut(&mut entries, manager, "Apply", sub, w.api_version);
     e.paths = mine;
     write_entries(&mut out, entries);
     Ok(out)

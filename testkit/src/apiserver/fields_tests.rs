@@ -1,6 +1,16 @@
 //! Unit tests of field ownership and server-side apply.
 
 use super::*;
+use crate::apiserver::fieldpath::leaves;
+
+fn w(manager: &str, status_only: bool) -> Writer<'_> {
+    Writer {
+        manager,
+        api_version: "v1",
+        status_only,
+        schema: None,
+    }
+}
 
 fn managers(v: &Value) -> Vec<(String, String)> {
     read_entries(v)
@@ -13,10 +23,10 @@ fn managers(v: &Value) -> Vec<(String, String)> {
 fn an_update_gives_the_manager_the_fields_it_changed() {
     let old = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
     let mut created = old.clone();
-    record_update(None, &mut created, "creator", "v1", None);
+    record_update(None, &mut created, w("creator", false));
     let mut new = created.clone();
     new["data"]["k"] = json!("w");
-    record_update(Some(&created), &mut new, "editor", "v1", None);
+    record_update(Some(&created), &mut new, w("editor", false));
     let e = read_entries(&new);
     let editor = e.iter().find(|e| e.manager == "editor").unwrap();
     assert!(
@@ -43,9 +53,7 @@ fn applying_merges_maps_and_records_the_appliers_fields() {
     let out = apply(
         &live,
         &json!({"spec": {"b": 2}, "metadata": {"labels": {"mine": "2"}}}),
-        "me",
-        false,
-        "v1",
+        w("me", false),
         false,
         false,
     )
@@ -66,9 +74,7 @@ fn fields_a_manager_stops_applying_are_removed() {
     let first = apply(
         &json!({}),
         &json!({"spec": {"a": 1, "b": 2}}),
-        "me",
-        false,
-        "v1",
+        w("me", false),
         false,
         false,
     )
@@ -76,9 +82,7 @@ fn fields_a_manager_stops_applying_are_removed() {
     let second = apply(
         &first,
         &json!({"spec": {"a": 1}}),
-        "me",
-        false,
-        "v1",
+        w("me", false),
         false,
         false,
     )
@@ -91,20 +95,16 @@ fn a_map_left_empty_by_removed_fields_is_removed_too() {
     let first = apply(
         &json!({}),
         &json!({"status": {"ref": {"namespace": "ci", "name": "x"}, "phase": "a"}}),
-        "me",
+        w("me", true),
         false,
-        "v1",
-        true,
         true,
     )
     .unwrap();
     let second = apply(
         &first,
         &json!({"status": {"phase": "b"}}),
-        "me",
+        w("me", true),
         false,
-        "v1",
-        true,
         true,
     )
     .unwrap();
@@ -116,9 +116,7 @@ fn applying_a_different_value_to_anothers_field_conflicts_unless_forced() {
     let first = apply(
         &json!({}),
         &json!({"spec": {"a": 1}}),
-        "one",
-        false,
-        "v1",
+        w("one", false),
         false,
         false,
     )
@@ -126,9 +124,7 @@ fn applying_a_different_value_to_anothers_field_conflicts_unless_forced() {
     let c = apply(
         &first,
         &json!({"spec": {"a": 2}}),
-        "two",
-        false,
-        "v1",
+        w("two", false),
         false,
         false,
     )
@@ -144,9 +140,7 @@ fn applying_a_different_value_to_anothers_field_conflicts_unless_forced() {
         apply(
             &first,
             &json!({"spec": {"a": 1}}),
-            "two",
-            false,
-            "v1",
+            w("two", false),
             false,
             false
         )
@@ -155,10 +149,8 @@ fn applying_a_different_value_to_anothers_field_conflicts_unless_forced() {
     let forced = apply(
         &first,
         &json!({"spec": {"a": 2}}),
-        "two",
+        w("two", false),
         true,
-        "v1",
-        false,
         false,
     )
     .unwrap();
@@ -175,9 +167,7 @@ fn status_is_applied_only_through_the_status_subresource() {
     let main = apply(
         &live,
         &json!({"spec": {"a": 1}, "status": {"s": "new"}}),
-        "me",
-        false,
-        "v1",
+        w("me", false),
         false,
         true,
     )
@@ -186,10 +176,8 @@ fn status_is_applied_only_through_the_status_subresource() {
     let st = apply(
         &live,
         &json!({"status": {"s": "new"}}),
-        "me",
+        w("me", true),
         false,
-        "v1",
-        true,
         true,
     )
     .unwrap();
@@ -210,6 +198,70 @@ fn fields_v1_round_trips() {
     .into();
     let v = to_fields_v1(&paths);
     assert_eq!(v["f:spec"]["f:a"], json!({}));
+    let mut back = PathSet::new();
+    from_fields_v1(&v, &mut Vec::new(), &mut back);
+    assert_eq!(back, paths);
+}
+
+fn conditions_schema() -> Value {
+    json!({"properties": {"status": {"properties": {"conditions": {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {"type": "object"}
+    }}}}})
+}
+
+#[test]
+fn two_managers_applying_different_conditions_of_a_map_list_keep_both() {
+    let schema = conditions_schema();
+    let by = |manager| Writer {
+        manager,
+        api_version: "v1",
+        status_only: true,
+        schema: Some(&schema),
+    };
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let verified = json!({"status": {"conditions": [{"type": "Verified", "status": "False"}]}});
+    let live = apply(&json!({}), &ready, by("reconciler"), false, true).unwrap();
+    let live = apply(&live, &verified, by("verifier"), false, true).unwrap();
+    let types: Vec<&str> = live["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, vec!["Ready", "Verified"]);
+    let flipped = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}});
+    let c = apply(&live, &flipped, by("verifier"), false, true).unwrap_err();
+    assert_eq!(c[0].field, r#".status.conditions[type="Ready"].status"#);
+    let dropped = apply(
+        &live,
+        &json!({"status": {"conditions": []}}),
+        by("verifier"),
+        false,
+        true,
+    )
+    .unwrap();
+    let left: Vec<&str> = dropped["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["Ready"],
+        "the verifier's condition goes, the reconciler's stays"
+    );
+}
+
+#[test]
+fn keyed_segments_round_trip_through_fields_v1() {
+    let live = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let paths = leaves(&live, true, Some(&conditions_schema()));
+    let v = to_fields_v1(&paths);
+    assert!(v["f:status"]["f:conditions"][r#"k:{"type":"Ready"}"#]["f:status"].is_object());
     let mut back = PathSet::new();
     from_fields_v1(&v, &mut Vec::new(), &mut back);
     assert_eq!(back, paths);

@@ -23,6 +23,16 @@ impl From<Reply> for Outcome {
     }
 }
 
+/// What clients put in `Accept` to ask for aggregated discovery.
+const AGGREGATED: &str = "as=APIGroupDiscoveryList";
+
+/// An aggregated discovery reply, with the content type clients check for.
+fn aggregated(v: serde_json::Value) -> Outcome {
+    let mut r = Reply::json(200, &v);
+    r.content_type = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    r.into()
+}
+
 fn found(v: Option<serde_json::Value>, req: &ApiRequest) -> Outcome {
     match v {
         Some(v) => Reply::json(200, &v).into(),
@@ -46,8 +56,15 @@ pub fn handle(store: &mut Store, req: &ApiRequest, address: &str) -> Outcome {
         Route::Health => Reply {
             code: 200,
             body: bytes::Bytes::from_static(b"ok"),
+            content_type: "text/plain",
         }
         .into(),
+        Route::CoreVersions if req.accept.contains(AGGREGATED) => {
+            aggregated(discovery::aggregated(&store.registry, true))
+        }
+        Route::Groups if req.accept.contains(AGGREGATED) => {
+            aggregated(discovery::aggregated(&store.registry, false))
+        }
         Route::CoreVersions => Reply::json(200, &discovery::core_versions(address)).into(),
         Route::Groups => Reply::json(200, &discovery::groups(&store.registry)).into(),
         Route::Group(g) => found(discovery::group(&store.registry, &g), req),
@@ -62,7 +79,7 @@ pub fn handle(store: &mut Store, req: &ApiRequest, address: &str) -> Outcome {
             };
             let watching = req.method == Method::Get && p.name.is_none() && req.flag("watch");
             if watching {
-                if ri.namespaced != p.namespace.is_some() && p.namespace.is_some() {
+                if !ri.namespaced && p.namespace.is_some() {
                     return Reply::error(&ApiError::no_route(&req.path)).into();
                 }
                 let storage = convert::storage_of(&store.registry, &ri).group_resource();

@@ -10,6 +10,7 @@ use super::fields;
 use super::meta::{self, meta_mut, meta_str};
 use super::resources::{GroupResource, ResourceInfo};
 use super::store::{Obj, ObjectKey, Store};
+use super::validation;
 use serde_json::{Value, json};
 
 /// Which part of an object a write addresses.
@@ -39,6 +40,9 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     /// `Orphan` strips owner references from dependents instead of deleting them.
     pub orphan: bool,
+    /// `Foreground` keeps the object (finalizer `foregroundDeletion`) until its dependents are
+    /// gone.
+    pub foreground: bool,
 }
 
 /// Result of a delete.
@@ -65,29 +69,38 @@ pub(super) fn namespaces() -> GroupResource {
     }
 }
 
+/// Whether two JSON objects are equal apart from the `skip` keys (no cloning: runs per write).
+fn equal_except(a: Option<&Value>, b: Option<&Value>, skip: &[&str]) -> bool {
+    let empty = serde_json::Map::new();
+    let a = a.and_then(Value::as_object).unwrap_or(&empty);
+    let b = b.and_then(Value::as_object).unwrap_or(&empty);
+    let kept = |m: &serde_json::Map<String, Value>| {
+        m.keys().filter(|k| !skip.contains(&k.as_str())).count()
+    };
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
 /// Whether anything but metadata (and status, when it is a subresource) differs.
 fn spec_changed(old: &Value, new: &Value, has_status: bool) -> bool {
-    let strip = |v: &Value| {
-        let mut m = v.as_object().cloned().unwrap_or_default();
-        m.remove("metadata");
-        if has_status {
-            m.remove("status");
-        }
-        m
+    let skip: &[&str] = if has_status {
+        &["metadata", "status"]
+    } else {
+        &["metadata"]
     };
-    strip(old) != strip(new)
+    !equal_except(Some(old), Some(new), skip)
 }
 
 /// Equal apart from resourceVersion and managedFields: an update that changes nothing.
 fn same_object(a: &Value, b: &Value) -> bool {
-    let norm = |v: &Value| {
-        let mut v = v.clone();
-        let m = meta_mut(&mut v);
-        m.remove("resourceVersion");
-        m.remove("managedFields");
-        v
-    };
-    norm(a) == norm(b)
+    equal_except(Some(a), Some(b), &["metadata"])
+        && equal_except(
+            a.get("metadata"),
+            b.get("metadata"),
+            &["resourceVersion", "managedFields"],
+        )
 }
 
 impl Store {
@@ -200,20 +213,36 @@ impl Store {
             obj["status"] = json!({"phase": "Active"});
         }
         builtins::normalize(ri, &mut obj);
+        let causes = validation::metadata_causes(&obj);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid_causes(
+                &ri.kind,
+                subject(ri, &name),
+                &causes,
+            ));
+        }
         if ri.custom {
-            obj = admit::admit_custom_object(ri, obj, None)?;
+            obj = admit::admit_custom_object(ri, obj, None, self.field_validation)?;
         }
         if let Manager::Update(manager) = manager {
-            fields::record_update(None, &mut obj, manager, &ri.api_version(), None);
+            let av = ri.api_version();
+            let w = fields::Writer {
+                manager,
+                api_version: &av,
+                status_only: false,
+                schema: ri.schema.as_ref(),
+            };
+            fields::record_update(None, &mut obj, w);
         }
         if crd::is_crd(ri) {
             crd::validate(&obj)
                 .map_err(|causes| ApiError::invalid(&ri.kind, subject(ri, &name), &causes))?;
         }
-        let stored = self.put(&gr, key, obj);
+        let stored = self.put(&gr, key.clone(), obj);
         if crd::is_crd(ri) {
             return Ok(self.sync_crd(&stored));
         }
+        self.collect_if_owners_gone(&gr, &key, &stored);
         Ok(stored)
     }
 
@@ -311,8 +340,13 @@ impl Store {
             }
         }
         builtins::normalize(ri, &mut new);
+        let mut causes = validation::metadata_causes(&new);
+        causes.extend(builtins::update_causes(ri, old, &new));
+        if !causes.is_empty() {
+            return Err(ApiError::invalid_causes(&ri.kind, subj, &causes));
+        }
         if ri.custom {
-            new = admit::admit_custom_object(ri, new, Some(old))?;
+            new = admit::admit_custom_object(ri, new, Some(old), self.field_validation)?;
         }
         if ri.tracks_generation && spec_changed(old, &new, ri.has_status) {
             let g = old
@@ -322,8 +356,14 @@ impl Store {
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         if let Manager::Update(manager) = manager {
-            let sub = (part == Part::Status).then_some("status");
-            fields::record_update(Some(old), &mut new, manager, &ri.api_version(), sub);
+            let av = ri.api_version();
+            let w = fields::Writer {
+                manager,
+                api_version: &av,
+                status_only: part == Part::Status,
+                schema: ri.schema.as_ref(),
+            };
+            fields::record_update(Some(old), &mut new, w);
         }
         if crd::is_crd(ri) && part == Part::Main {
             crd::validate(&new).map_err(|causes| ApiError::invalid(&ri.kind, subj, &causes))?;
@@ -337,10 +377,11 @@ impl Store {
             let last = self.put(&gr, key.clone(), new);
             return Ok(self.finish_removal(&gr, &key).unwrap_or(last));
         }
-        let stored = self.put(&gr, key, new);
+        let stored = self.put(&gr, key.clone(), new);
         if crd::is_crd(ri) {
             return Ok(self.sync_crd(&stored));
         }
+        self.collect_if_owners_gone(&gr, &key, &stored);
         Ok(stored)
     }
 

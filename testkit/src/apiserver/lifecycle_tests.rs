@@ -21,7 +21,8 @@ fn setup() -> (Store, Arc<ResourceInfo>, Arc<ResourceInfo>) {
         "metadata": {"name": "widgets.example.com"},
         "spec": {"group": "example.com", "scope": "Namespaced",
                  "names": {"plural": "widgets", "kind": "Widget"},
-                 "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+                 "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
     });
     s.create(&crds, "", crd, M).unwrap();
     let widgets = s.registry.get("example.com", "v1", "widgets").unwrap();
@@ -194,7 +195,7 @@ fn deleting_an_owner_garbage_collects_its_dependents() {
 fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
     let (mut s, w, cms) = setup();
     let owner = s.create(&w, "a", widget("w"), M).unwrap();
-    let dep = json!({"metadata": {"name": "d", "ownerReferences": [{"name": "w", "uid": owner.value["metadata"]["uid"]}]}});
+    let dep = json!({"metadata": {"name": "d", "ownerReferences": [{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": owner.value["metadata"]["uid"]}]}});
     s.create(&cms, "a", dep, M).unwrap();
     s.delete(
         &w,
@@ -249,4 +250,81 @@ fn deleting_a_crd_stops_serving_its_resource_and_removes_its_objects() {
         .unwrap();
     assert!(s.registry.get("example.com", "v1", "widgets").is_none());
     assert_eq!(s.count(&w.group_resource()), 0);
+}
+
+#[test]
+fn a_dependent_whose_owners_are_all_gone_is_garbage_collected_after_its_write() {
+    let (mut s, _, cms) = setup();
+    let dep = json!({"metadata": {"name": "d", "ownerReferences": [{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "no-such-uid"}]}});
+    let written = s.create(&cms, "a", dep, M).unwrap();
+    assert_eq!(written.value["metadata"]["name"], "d");
+    assert_eq!(s.get_object(&cms, "a", "d").unwrap_err().code, 404);
+}
+
+#[test]
+fn foreground_deletion_keeps_the_owner_until_its_dependents_are_gone() {
+    let (mut s, w, cms) = setup();
+    let owner = s.create(&w, "a", widget("w"), M).unwrap();
+    let refs = json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": owner.value["metadata"]["uid"]}]);
+    let mut blocked =
+        json!({"metadata": {"name": "slow", "ownerReferences": refs, "finalizers": ["x/y"]}});
+    s.create(&cms, "a", blocked.clone(), M).unwrap();
+    s.create(
+        &cms,
+        "a",
+        json!({"metadata": {"name": "fast", "ownerReferences": refs}}),
+        M,
+    )
+    .unwrap();
+    let d = s
+        .delete(
+            &w,
+            "a",
+            "w",
+            &DeleteOptions {
+                foreground: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(d.pending);
+    assert_eq!(
+        d.object.value["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    assert_eq!(s.get_object(&cms, "a", "fast").unwrap_err().code, 404);
+    assert!(
+        s.get_object(&w, "a", "w").is_ok(),
+        "a dependent with a finalizer still blocks"
+    );
+    blocked = s.get_object(&cms, "a", "slow").unwrap().value.clone();
+    blocked["metadata"]["finalizers"] = json!([]);
+    s.update(&cms, "a", "slow", blocked, Part::Main, M).unwrap();
+    assert_eq!(s.get_object(&w, "a", "w").unwrap_err().code, 404);
+}
+
+#[test]
+fn an_owner_in_another_namespace_does_not_keep_a_dependent_alive() {
+    let (mut s, w, cms) = setup();
+    let ns = s.registry.get("", "v1", "namespaces").unwrap();
+    s.create(&ns, "", json!({"metadata": {"name": "b"}}), M)
+        .unwrap();
+    let owner = s.create(&w, "a", widget("w"), M).unwrap();
+    let refs = json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": owner.value["metadata"]["uid"]}]);
+    s.create(
+        &cms,
+        "a",
+        json!({"metadata": {"name": "same", "ownerReferences": refs}}),
+        M,
+    )
+    .unwrap();
+    s.create(
+        &cms,
+        "b",
+        json!({"metadata": {"name": "across", "ownerReferences": refs}}),
+        M,
+    )
+    .unwrap();
+    assert!(s.get_object(&cms, "a", "same").is_ok());
+    assert_eq!(s.get_object(&cms, "b", "across").unwrap_err().code, 404);
 }

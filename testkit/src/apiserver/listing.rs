@@ -32,6 +32,16 @@ impl ListFilter {
     pub fn matches(&self, v: &Value) -> bool {
         self.labels.matches(v) && self.fields.matches(v)
     }
+
+    /// Whether a stored object passes, judged in the form `ri` serves it (field selectors of
+    /// events.k8s.io name `regarding.*`, not the stored `involvedObject.*`).
+    pub fn matches_served(&self, ri: &ResourceInfo, stored: &Value) -> bool {
+        if convert::converted(ri) {
+            self.matches(&convert::from_storage(ri, stored))
+        } else {
+            self.matches(stored)
+        }
+    }
 }
 
 fn parse_continue(token: &str) -> ApiResult<(u64, ObjectKey)> {
@@ -69,7 +79,7 @@ pub fn list(
     let mut more: Option<ObjectKey> = None;
     let mut remaining = 0usize;
     for (key, obj) in store.iter(&sri.group_resource(), ns, after.as_ref()) {
-        if !filter.matches(&obj.value) {
+        if !filter.matches_served(ri, &obj.value) {
             continue;
         }
         if more.is_some() {
@@ -96,6 +106,18 @@ pub fn list(
         ));
     }
     let mut md = json!({"resourceVersion": rv.to_string()});
+    if req.wants_metadata() {
+        if let Some(c) = &cont {
+            md["continue"] = json!(c);
+            md["remainingItemCount"] = json!(remaining);
+        }
+        let items: Vec<Value> = items
+            .iter()
+            .map(|o| table::partial_metadata(&o.value))
+            .collect();
+        let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items});
+        return Ok(Reply::json(200, &list));
+    }
     if let Some(c) = &cont {
         md["continue"] = json!(c);
         md["remainingItemCount"] = json!(remaining);
@@ -114,10 +136,7 @@ pub fn list(
         buf.put_slice(&object_bytes(ri, o));
     }
     buf.put_slice(b"]}");
-    Ok(Reply {
-        code: 200,
-        body: buf.freeze(),
-    })
+    Ok(Reply::bytes(200, buf.freeze()))
 }
 
 /// Deletes every object of `ri` (stored as `sri`) in `ns` that the selectors match.
@@ -133,7 +152,7 @@ pub fn delete_collection(
     let ns_filter = if ri.namespaced { Some(ns) } else { None };
     let names: Vec<String> = store
         .iter(&sri.group_resource(), ns_filter, None)
-        .filter(|(_, o)| filter.matches(&o.value))
+        .filter(|(_, o)| filter.matches_served(ri, &o.value))
         .map(|(k, _)| k.1.clone())
         .collect();
     let mut items = Vec::new();

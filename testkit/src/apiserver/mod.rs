@@ -2,20 +2,37 @@
 //! client, `kube::runtime::Controller` and `kubectl` use through an ordinary kubeconfig.
 //!
 //! ```text
-//!   kube::Client / kubectl ──HTTP/1.1──▶ server.rs (hyper) ──▶ handlers.rs ─┬─ discovery.rs, openapi.rs
-//!                                                                        ├─ verbs.rs ─▶ lifecycle.rs ─▶ store.rs
-//!                                                                        │              (patch.rs, fields.rs, crd.rs, admit.rs)
-//!                                                                        └─ watch.rs ◀── store change history + broadcast
+//!  kube::Client, kubectl
+//!        │ HTTP/1.1 (JSON; protobuf bodies from `kubectl create` via protobuf.rs)
+//!        ▼
+//!  server.rs (hyper; counters and faults from faults.rs; /emulator/ → admin.rs)
+//!        ▼
+//!  handlers.rs ──▶ discovery.rs, openapi.rs
+//!        ├──────▶ verbs.rs, listing.rs, modify.rs (patch.rs, fields.rs = server-side apply)
+//!        │             │ convert.rs (events.k8s.io ⇄ core Events), table.rs (kubectl's Tables)
+//!        │             ▼
+//!        │        lifecycle.rs, deletion.rs (builtins.rs, crd.rs, admit.rs = admission seam)
+//!        │             ▼
+//!        │        store.rs: objects, resourceVersion, change history, indexes
+//!        └──────▶ watch.rs ◀── history replay + broadcast of every change
 //! ```
+//!
+//! The store and the verb semantics are plain data and functions (unit-tested without HTTP);
+//! server.rs is the only module doing I/O.
 //!
 //! Emulated: discovery, the built-in kinds Namespace, Secret, ConfigMap, ServiceAccount, Event
 //! (core and events.k8s.io), Lease and CustomResourceDefinition, custom resources served from
 //! CRDs, get/list/watch/create/update/patch/apply/delete with the real server's Status errors,
 //! finalizers, namespace termination and ownerReference garbage collection.
 //!
+//! For tests: [`Faults`] (a share of writes failing with 409 or 500, added latency),
+//! [`Emulator::cut_watches`], [`Emulator::compact_history`] (watchers then get 410) and
+//! per-verb/per-resource [`Counters`], from Rust or over HTTP under `/emulator/` (`admin.rs`).
+//!
 //! Not emulated: authentication and RBAC (every request is allowed), admission webhooks,
 //! conversion webhooks, running pods, and built-in kinds other than those above.
 
+mod admin;
 mod admit;
 mod builtins;
 mod convert;
@@ -23,6 +40,8 @@ mod crd;
 mod deletion;
 mod discovery;
 pub mod error;
+mod faults;
+mod fieldpath;
 mod fields;
 mod handlers;
 mod lifecycle;
@@ -31,20 +50,23 @@ mod meta;
 mod modify;
 mod openapi;
 mod patch;
+mod protobuf;
 mod request;
 mod resources;
 mod selector;
 mod server;
 mod store;
 mod table;
+mod validation;
 mod verbs;
 mod watch;
 
 #[cfg(test)]
 mod lifecycle_tests;
 
+pub use faults::{Counters, Faults, RequestKind};
 use serde_json::json;
-use server::Shared;
+use server::{Control, Shared};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -109,6 +131,8 @@ impl Emulator {
             address: addr.to_string(),
             bookmark_interval: opts.bookmark_interval,
             shutdown,
+            control: Mutex::new(Control::default()),
+            cut: signal::channel(0).0,
         });
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         Ok(Emulator {
@@ -161,6 +185,73 @@ impl Emulator {
     /// Forgets the change history: watches resuming from any earlier resourceVersion get 410.
     pub fn compact_history(&self) {
         self.shared.lock().compact();
+    }
+
+    /// Creates an object in-process (no HTTP), as a POST would: the resource comes from its
+    /// `apiVersion` and `kind`, the namespace from its metadata. For seeding tests quickly
+    /// and for the sandbox's manifests.
+    pub fn create_object(
+        &self,
+        obj: serde_json::Value,
+    ) -> Result<serde_json::Value, error::ApiError> {
+        let s = |k: &str| {
+            obj.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (api_version, kind) = (s("apiVersion"), s("kind"));
+        let mut store = self.shared.lock();
+        let ri = store
+            .registry
+            .for_kind(&api_version, &kind)
+            .ok_or_else(|| {
+                error::ApiError::bad_request(format!(
+                    "no resource serves kind {kind:?} in {api_version:?}"
+                ))
+            })?;
+        let sri = convert::storage_of(&store.registry, &ri);
+        let ns = match meta::meta_str(&obj, "namespace") {
+            _ if !ri.namespaced => String::new(),
+            "" => "default".to_string(),
+            ns => ns.to_string(),
+        };
+        let obj = convert::to_storage(&ri, obj);
+        let created = store.create(&sri, &ns, obj, lifecycle::Manager::Update("testkit"))?;
+        Ok(convert::from_storage(&ri, &created.value))
+    }
+
+    /// Injects faults into later requests (replacing earlier ones).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.control().faults = faults;
+    }
+
+    /// Stops injecting faults.
+    pub fn clear_faults(&self) {
+        self.shared.control().faults = Faults::default();
+    }
+
+    /// Requests served so far, per verb and resource.
+    pub fn counters(&self) -> Counters {
+        self.shared.control().counters.clone()
+    }
+
+    /// Resets the request counters.
+    pub fn reset_counters(&self) {
+        self.shared.control().counters = Counters::default();
+    }
+
+    /// Ends every open watch stream; clients see the stream close and re-watch.
+    pub fn cut_watches(&self) {
+        self.shared.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Compacts the history and cuts every watch: each watcher's re-watch from its last
+    /// resourceVersion gets 410 Gone and must relist (what etcd compaction does to a watcher
+    /// that was disconnected at the wrong moment).
+    pub fn expire_watches(&self) {
+        self.compact_history();
+        self.cut_watches();
     }
 
     /// Stops accepting requests, ends watches and waits for open connections (at most ~5 s).

@@ -36,7 +36,7 @@ pub fn patch(
     }
     let current = store.get_object(sri, ns, name)?;
     let served = convert::from_storage(ri, &current.value);
-    let patched = patch::apply_patch(kind, &served, &req.body).map_err(|e| match e {
+    let patched = patch::apply_patch(kind, served, &req.body).map_err(|e| match e {
         PatchError::Malformed(m) => ApiError::bad_request(m),
         PatchError::Failed(m) => {
             ApiError::invalid(&ri.kind, subject(ri, name), &[("patch".into(), m)])
@@ -83,18 +83,22 @@ fn apply(
         None => json!({}),
     };
     let status_only = part == Part::Status;
-    let merged = fields::apply(&live, &applied, &manager, req.flag("force"), &ri.api_version(), status_only, ri.has_status)
-        .map_err(|conflicts| {
-            let fields: Vec<String> = conflicts.iter().map(|c| format!("conflict with \"{}\": {}", c.manager, c.field)).collect();
-            let why = format!("Apply failed with {} conflict{}: {}", conflicts.len(), if conflicts.len() == 1 { "" } else { "s" }, fields.join("\n"));
-            let mut e = ApiError::conflict(subject(ri, name), "");
-            e.message = why;
-            e.details["causes"] = conflicts
-                .iter()
-                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\"", c.manager), "field": c.field}))
+    let av = ri.api_version();
+    let writer = fields::Writer {
+        manager: &manager,
+        api_version: &av,
+        status_only,
+        schema: ri.schema.as_ref(),
+    };
+    let merged = fields::apply(&live, &applied, writer, req.flag("force"), ri.has_status).map_err(
+        |conflicts| {
+            let pairs: Vec<(String, String)> = conflicts
+                .into_iter()
+                .map(|c| (c.manager, c.field))
                 .collect();
-            e
-        })?;
+            ApiError::apply_conflicts(subject(ri, name), &pairs)
+        },
+    )?;
     if current.is_none() {
         let mut obj = merged;
         super::meta::meta_mut(&mut obj).insert("name".into(), json!(name));

@@ -51,9 +51,8 @@ pub fn parse_json_or_yaml(body: &[u8]) -> Result<Value, PatchError> {
         .map_err(|e| PatchError::Malformed(format!("error decoding YAML: {e}")))
 }
 
-/// Applies a JSON, merge or strategic merge patch to `current`.
-pub fn apply_patch(kind: PatchKind, current: &Value, body: &[u8]) -> Result<Value, PatchError> {
-    let mut doc = current.clone();
+/// Applies a JSON, merge or strategic merge patch to `doc` (a copy the caller gives up).
+pub fn apply_patch(kind: PatchKind, mut doc: Value, body: &[u8]) -> Result<Value, PatchError> {
     match kind {
         PatchKind::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(body)
@@ -200,21 +199,21 @@ mod tests {
         let cur = json!({"metadata": {"labels": {"a": "1"}}});
         let ok = br#"[{"op":"test","path":"/metadata/labels/a","value":"1"},{"op":"add","path":"/metadata/labels/b","value":"2"}]"#;
         assert_eq!(
-            apply_patch(PatchKind::Json, &cur, ok).unwrap()["metadata"]["labels"]["b"],
+            apply_patch(PatchKind::Json, cur.clone(), ok).unwrap()["metadata"]["labels"]["b"],
             "2"
         );
         let bad = br#"[{"op":"test","path":"/metadata/labels/a","value":"9"}]"#;
         assert!(matches!(
-            apply_patch(PatchKind::Json, &cur, bad),
+            apply_patch(PatchKind::Json, cur.clone(), bad),
             Err(PatchError::Failed(_))
         ));
         assert!(matches!(
-            apply_patch(PatchKind::Json, &cur, b"{"),
+            apply_patch(PatchKind::Json, cur.clone(), b"{"),
             Err(PatchError::Malformed(_))
         ));
         let missing_is_null = br#"[{"op":"test","path":"/metadata/finalizers","value":null},{"op":"add","path":"/metadata/finalizers","value":["f"]}]"#;
         assert_eq!(
-            apply_patch(PatchKind::Json, &cur, missing_is_null).unwrap()["metadata"]["finalizers"]
+            apply_patch(PatchKind::Json, cur.clone(), missing_is_null).unwrap()["metadata"]["finalizers"]
                 [0],
             "f"
         );
@@ -223,7 +222,12 @@ mod tests {
     #[test]
     fn a_merge_patch_null_removes_a_field() {
         let cur = json!({"data": {"a": "1", "b": "2"}});
-        let out = apply_patch(PatchKind::Merge, &cur, br#"{"data":{"a":null,"c":"3"}}"#).unwrap();
+        let out = apply_patch(
+            PatchKind::Merge,
+            cur.clone(),
+            br#"{"data":{"a":null,"c":"3"}}"#,
+        )
+        .unwrap();
         assert_eq!(out["data"], json!({"b": "2", "c": "3"}));
     }
 
@@ -231,7 +235,7 @@ mod tests {
     fn a_strategic_merge_patch_merges_owner_references_by_uid_and_finalizers_as_a_set() {
         let cur = json!({"metadata": {"finalizers": ["a"], "ownerReferences": [{"uid": "1", "name": "x"}]}});
         let patch = br#"{"metadata":{"finalizers":["b"],"ownerReferences":[{"uid":"2","name":"y"},{"uid":"1","$patch":"delete"}]}}"#;
-        let out = apply_patch(PatchKind::Strategic, &cur, patch).unwrap();
+        let out = apply_patch(PatchKind::Strategic, cur.clone(), patch).unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
         assert_eq!(
             out["metadata"]["ownerReferences"],
@@ -243,7 +247,7 @@ mod tests {
     fn a_strategic_merge_patch_understands_kubectl_directives() {
         let cur = json!({"metadata": {"finalizers": ["a", "b"]}, "data": {"x": "1"}});
         let patch = br#"{"$setElementOrder/data":[{"x":1}],"metadata":{"$deleteFromPrimitiveList/finalizers":["a"]},"data":{"$patch":"replace","y":"2"}}"#;
-        let out = apply_patch(PatchKind::Strategic, &cur, patch).unwrap();
+        let out = apply_patch(PatchKind::Strategic, cur.clone(), patch).unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
         assert_eq!(out["data"], json!({"y": "2"}));
     }

@@ -99,6 +99,11 @@ impl ApiRequest {
     pub fn wants_table(&self) -> bool {
         self.accept.contains("as=Table")
     }
+
+    /// Whether the client asked for metadata only (`PartialObjectMetadata[List]`).
+    pub fn wants_metadata(&self) -> bool {
+        !self.wants_table() && self.accept.contains("as=PartialObjectMetadata")
+    }
 }
 
 /// A routed path.

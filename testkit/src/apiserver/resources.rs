@@ -299,6 +299,14 @@ impl Registry {
             .map(|(_, r)| r.clone())
             .collect()
     }
+
+    /// The resource serving `kind` at `apiVersion` (`v1` or `group/version`).
+    pub fn for_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        self.resources(group, version)
+            .into_iter()
+            .find(|r| r.kind == kind)
+    }
 }
 
 /// Kubernetes version ordering: GA above beta above alpha, higher numbers first.
@@ -331,6 +339,13 @@ mod tests {
         assert!(r.get("", "v1", "configmaps").is_some());
         assert!(r.get("coordination.k8s.io", "v1", "leases").is_some());
         assert!(r.get("events.k8s.io", "v1", "events").is_some());
+        assert_eq!(
+            r.for_kind("coordination.k8s.io/v1", "Lease")
+                .unwrap()
+                .plural,
+            "leases"
+        );
+        assert_eq!(r.for_kind("v1", "Secret").unwrap().plural, "secrets");
         assert!(r.get("", "v1", "leases").is_none());
         assert_eq!(r.groups()[0], "");
     }

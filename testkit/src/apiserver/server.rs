@@ -1,6 +1,8 @@
 //! The HTTP layer: hyper 1 (HTTP/1.1, plain text) over a loopback listener. Thin on purpose:
 //! it reads the request, locks the store for the handler, and writes JSON or a watch stream.
 
+use super::admin;
+use super::faults::{Counters, Faults, RequestKind};
 use super::handlers::{self, Outcome};
 use super::request::{ApiRequest, Method};
 use super::store::Store;
@@ -31,9 +33,41 @@ pub(super) struct Shared {
     pub bookmark_interval: Duration,
     /// Flips to true (or is dropped) on shutdown.
     pub shutdown: signal::Receiver<bool>,
+    /// Faults and counters.
+    pub control: Mutex<Control>,
+    /// Bumped to cut all open watches.
+    pub cut: signal::Sender<u64>,
+}
+
+/// Test controls shared by all requests.
+#[derive(Debug, Default)]
+pub(super) struct Control {
+    /// Injected faults.
+    pub faults: Faults,
+    /// Requests served per verb and resource.
+    pub counters: Counters,
+    rng: u64,
+}
+
+impl Control {
+    /// A uniform roll in [0, 1) (splitmix64; reproducible per run, which is all tests need).
+    fn roll(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 impl Shared {
+    /// Locks the test controls.
+    pub fn control(&self) -> MutexGuard<'_, Control> {
+        self.control
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Locks the store; a panic in another request does not wedge the emulator.
     pub fn lock(&self) -> MutexGuard<'_, Store> {
         self.store
@@ -62,12 +96,16 @@ impl hyper::body::Body for WatchBody {
 }
 
 fn respond(code: u16, body: Body) -> Response<Body> {
+    respond_as(code, body, "application/json")
+}
+
+fn respond_as(code: u16, body: Body, content_type: &'static str) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() =
         hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
         CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     r
 }
@@ -100,22 +138,70 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     api.accept = header(ACCEPT);
     api.user_agent = header(USER_AGENT);
     api.body = body;
-    let outcome = handlers::handle(&mut shared.lock(), &api, &shared.address);
+    if let Some(r) = admin::handle(&shared, &api) {
+        return Ok(respond_as(
+            r.code,
+            Full::new(r.body).boxed(),
+            r.content_type,
+        ));
+    }
+    if let Some(kind) = RequestKind::of(&api) {
+        let (delay, failure) = {
+            let mut c = shared.control();
+            c.counters.record(kind.clone());
+            let roll = c.roll();
+            (c.faults.delay(&kind), c.faults.failure(&kind, roll))
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(e) = failure {
+            let body = Bytes::from(e.to_status().to_string());
+            return Ok(respond(e.code, Full::new(body).boxed()));
+        }
+    }
+    // A bug in a handler must surface as a 500 Status, not as a dropped connection.
+    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handlers::handle(&mut shared.lock(), &api, &shared.address)
+    }));
+    let outcome = match handled {
+        Ok(o) => o,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let e = super::error::ApiError::internal(format!(
+                "emulator bug handling {} {}: {what}",
+                parts.method, api.path
+            ));
+            return Ok(respond(
+                e.code,
+                Full::new(Bytes::from(e.to_status().to_string())).boxed(),
+            ));
+        }
+    };
     let spec = match outcome {
-        Outcome::Reply(r) => return Ok(respond(r.code, Full::new(r.body).boxed())),
+        Outcome::Reply(r) => {
+            return Ok(respond_as(
+                r.code,
+                Full::new(r.body).boxed(),
+                r.content_type,
+            ));
+        }
         Outcome::Watch(spec) => spec,
     };
     let started = watch::start(&shared.lock(), &spec);
     let (tx, rx) = mpsc::channel(1024);
     match started {
         Ok(s) => {
-            tokio::spawn(watch::run(
-                spec,
-                s,
-                tx,
-                shared.bookmark_interval,
-                shared.shutdown.clone(),
-            ));
+            let ctl = watch::RunControl {
+                bookmark_every: shared.bookmark_interval,
+                shutdown: shared.shutdown.clone(),
+                cut: shared.cut.subscribe(),
+            };
+            tokio::spawn(watch::run(spec, s, tx, ctl));
         }
         Err(e) if e.code == 410 => {
             // The real server answers 200 and sends the 410 as an ERROR event.

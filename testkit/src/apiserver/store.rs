@@ -102,6 +102,8 @@ pub struct Store {
     pub(super) ids: IdGen,
     /// While true (a `dryRun=All` request), writes are computed and returned but not kept.
     pub(super) dry_run: bool,
+    /// The current request's `fieldValidation` directive, for admission.
+    pub(super) field_validation: super::admit::FieldValidation,
 }
 
 impl Store {
@@ -121,6 +123,7 @@ impl Store {
             ns_counts: HashMap::new(),
             ids: IdGen::new(),
             dry_run: false,
+            field_validation: Default::default(),
         }
     }
 
@@ -265,9 +268,13 @@ impl Store {
         let _ = self.tx.send(change);
     }
 
-    /// Forgets all history: every watch resuming from an earlier resourceVersion gets 410.
+    /// Forgets all history: every watch resuming from any resourceVersion handed out so far
+    /// gets 410. The resourceVersion advances once without a change, as a real cluster's
+    /// always has by the time it compacts, so even a watcher that saw the latest change is
+    /// behind the compaction.
     pub fn compact(&mut self) {
         self.history.clear();
+        self.rv += 1;
         self.compacted = self.rv;
     }
 
@@ -286,11 +293,6 @@ impl Store {
     /// A subscription to changes after the current resourceVersion.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.tx.subscribe()
-    }
-
-    /// Whether any object with this uid exists.
-    pub fn uid_exists(&self, uid: &str) -> bool {
-        self.by_uid.contains_key(uid)
     }
 }
 
@@ -319,7 +321,7 @@ mod tests {
         assert_eq!(b.value["metadata"]["resourceVersion"], "2");
         let gone = s.remove(&gr(), &("a".into(), "x".into())).unwrap();
         assert_eq!(gone.value["metadata"]["resourceVersion"], "3");
-        assert!(!s.uid_exists("a-x"));
+        assert!(!s.by_uid.contains_key("a-x"));
     }
 
     #[test]
@@ -351,8 +353,11 @@ mod tests {
         let (past, _) = s.subscribe_from(3).unwrap();
         assert_eq!(past.iter().map(|c| c.rv).collect::<Vec<_>>(), vec![4, 5]);
         s.compact();
-        assert!(s.subscribe_from(4).is_err());
-        assert!(s.subscribe_from(5).unwrap().0.is_empty());
+        assert!(
+            s.subscribe_from(5).is_err(),
+            "even the latest resourceVersion is behind"
+        );
+        assert!(s.subscribe_from(6).unwrap().0.is_empty());
     }
 
     #[test]

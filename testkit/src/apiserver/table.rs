@@ -110,6 +110,15 @@ fn cell(obj: &Value, col: &PrinterColumn) -> Value {
     }
 }
 
+/// The `PartialObjectMetadata` form of an object (metadata-only requests and table rows).
+pub fn partial_metadata(o: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
 fn column_definition(col: &PrinterColumn) -> Value {
     let type_ = match col.type_.as_str() {
         "count" => "integer",
@@ -141,11 +150,7 @@ pub fn table(
             let object = match include_object {
                 "Object" => (*o).clone(),
                 "None" => Value::Null,
-                _ => json!({
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
-                }),
+                _ => partial_metadata(o),
             };
             json!({"cells": cells, "object": object})
         })

@@ -4,12 +4,14 @@
 //! `ri` is the resource as served (what the client sees), `sri` the resource that stores the
 //! objects; they differ only for converted resources (see `convert.rs`).
 
+use super::admit::FieldValidation;
 use super::convert;
 use super::error::{ApiError, ApiResult};
 use super::lifecycle::{DeleteOptions, Manager, Part};
 use super::listing;
 use super::modify;
 use super::patch::{self, PatchError};
+use super::protobuf;
 use super::request::{ApiRequest, ResourcePath};
 use super::resources::ResourceInfo;
 use super::store::{Obj, Store};
@@ -18,21 +20,29 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// A finished response: status code and JSON body.
+/// A finished response: status code, content type and body.
 #[derive(Debug)]
 pub struct Reply {
     /// HTTP status code.
     pub code: u16,
-    /// JSON body.
+    /// The body (JSON unless `content_type` says otherwise).
     pub body: Bytes,
+    /// `Content-Type`.
+    pub content_type: &'static str,
 }
 
 impl Reply {
     /// A JSON value with a status code.
     pub fn json(code: u16, v: &Value) -> Reply {
+        Reply::bytes(code, Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
+    }
+
+    /// Ready JSON bytes with a status code.
+    pub fn bytes(code: u16, body: Bytes) -> Reply {
         Reply {
             code,
-            body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            body,
+            content_type: "application/json",
         }
     }
 
@@ -67,14 +77,17 @@ pub fn object_reply(code: u16, ri: &ResourceInfo, obj: &Obj, req: &ApiRequest, r
             &table::table(ri, &[&v], &rv.to_string(), None, include),
         );
     }
-    Reply {
-        code,
-        body: object_bytes(ri, obj),
+    if req.wants_metadata() {
+        return Reply::json(code, &table::partial_metadata(&obj.value));
     }
+    Reply::bytes(code, object_bytes(ri, obj))
 }
 
 /// The request body as JSON (or YAML).
 pub fn body_json(req: &ApiRequest) -> ApiResult<Value> {
+    if protobuf::is_protobuf(&req.body) {
+        return protobuf::decode(&req.body).map_err(|e| ApiError::unsupported_media_type(&e));
+    }
     patch::parse_json_or_yaml(&req.body).map_err(|e| match e {
         PatchError::Malformed(m) | PatchError::Failed(m) => ApiError::bad_request(m),
     })
@@ -98,9 +111,11 @@ pub fn handle(
                 .as_array()
                 .is_some_and(|d| d.contains(&json!("All")))
         });
+    store.field_validation = FieldValidation::from_param(req.param("fieldValidation"))?;
     store.dry_run = req.param("dryRun").is_some() || in_body;
     let reply = dispatch(store, req, p, ri);
     store.dry_run = false;
+    store.field_validation = FieldValidation::default();
     reply
 }
 
@@ -153,10 +168,8 @@ fn dispatch(
         (Patch, Some(name)) => modify::patch(store, req, (ri, &sri), &ns, name, part),
         (Delete, Some(name)) => {
             let d = store.delete(&sri, &ns, name, &delete_options(req)?)?;
-            Ok(Reply {
-                code: if d.pending { 202 } else { 200 },
-                body: object_bytes(ri, &d.object),
-            })
+            let code = if d.pending { 202 } else { 200 };
+            Ok(Reply::bytes(code, object_bytes(ri, &d.object)))
         }
         (Delete, None) => listing::delete_collection(store, req, &ns, ri, &sri),
         _ => Err(ApiError::method_not_allowed(format!(
@@ -185,5 +198,6 @@ pub fn delete_options(req: &ApiRequest) -> ApiResult<DeleteOptions> {
         uid: pre("uid"),
         resource_version: pre("resourceVersion"),
         orphan: policy == Some("Orphan"),
+        foreground: policy == Some("Foreground"),
     })
 }

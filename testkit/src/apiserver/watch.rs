@@ -37,6 +37,8 @@ pub struct WatchSpec {
     pub timeout: Option<Duration>,
     /// When the client asked for Tables (`kubectl get -w`): the `includeObject` choice.
     pub table: Option<String>,
+    /// When the client asked for metadata only (`PartialObjectMetadata`).
+    pub metadata_only: bool,
 }
 
 impl WatchSpec {
@@ -75,6 +77,7 @@ impl WatchSpec {
                 .param("timeoutSeconds")
                 .and_then(|t| t.parse().ok())
                 .map(Duration::from_secs),
+            metadata_only: req.wants_metadata(),
             table: req
                 .wants_table()
                 .then(|| req.param("includeObject").unwrap_or("Metadata").to_string()),
@@ -83,11 +86,15 @@ impl WatchSpec {
 
     fn visible(&self, obj: &Obj) -> bool {
         let ns = super::meta::meta_str(&obj.value, "namespace");
-        self.namespace.as_deref().is_none_or(|want| want == ns) && self.filter.matches(&obj.value)
+        self.namespace.as_deref().is_none_or(|want| want == ns)
+            && self.filter.matches_served(&self.ri, &obj.value)
     }
 
     fn event_line(&self, kind: &str, obj: &Obj) -> Bytes {
         let body = match &self.table {
+            None if self.metadata_only => Bytes::from(
+                serde_json::to_vec(&table::partial_metadata(&obj.value)).unwrap_or_default(),
+            ),
             None => object_bytes(&self.ri, obj),
             Some(include) => {
                 let rv = super::meta::meta_str(&obj.value, "resourceVersion");
@@ -166,7 +173,7 @@ pub fn start(store: &Store, spec: &WatchSpec) -> ApiResult<Started> {
         _ => {
             let mut first: Vec<Bytes> = store
                 .iter(&spec.storage, spec.namespace.as_deref(), None)
-                .filter(|(_, o)| spec.filter.matches(&o.value))
+                .filter(|(_, o)| spec.filter.matches_served(&spec.ri, &o.value))
                 .map(|(_, o)| spec.event_line("ADDED", o))
                 .collect();
             if spec.initial_events {
@@ -181,14 +188,24 @@ pub fn start(store: &Store, spec: &WatchSpec) -> ApiResult<Started> {
     }
 }
 
-/// Streams a started watch into `tx` until timeout, shutdown, a lagging client or hang-up.
-pub async fn run(
-    spec: WatchSpec,
-    mut s: Started,
-    tx: mpsc::Sender<Bytes>,
-    bookmark_every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// What a running watch listens to besides the store.
+pub struct RunControl {
+    /// How often to send a bookmark (when the client allows them).
+    pub bookmark_every: Duration,
+    /// The server is shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Bumped to cut every open watch stream (fault injection).
+    pub cut: watch::Receiver<u64>,
+}
+
+/// Streams a started watch into `tx` until timeout, shutdown, a cut, a lagging client or
+/// hang-up.
+pub async fn run(spec: WatchSpec, mut s: Started, tx: mpsc::Sender<Bytes>, ctl: RunControl) {
+    let RunControl {
+        bookmark_every,
+        mut shutdown,
+        mut cut,
+    } = ctl;
     for line in s.first.drain(..) {
         if tx.send(line).await.is_err() {
             return;
@@ -207,6 +224,7 @@ pub async fn run(
                 return;
             }
             _ = shutdown.changed() => return,
+            _ = cut.changed() => return,
             _ = ticker.tick() => {
                 if !spec.bookmarks { continue; }
                 spec.bookmark(s.rv, false)

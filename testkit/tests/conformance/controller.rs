@@ -14,6 +14,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use testkit::apiserver::Faults;
 
 const FINALIZER: &str = "example.com/cleanup";
 
@@ -79,9 +80,12 @@ async fn reconcile(
     .await
 }
 
-#[tokio::test]
-async fn a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cleanup_cycle() {
-    let (_emu, client) = with_widgets().await;
+/// Runs the Controller over one Widget's life; `faults` are injected once the CRD exists.
+async fn widget_life_cycle(faults: Option<Faults>) -> usize {
+    let (emu, client) = with_widgets().await;
+    if let Some(f) = faults {
+        emu.set_faults(f);
+    }
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         cleanups: AtomicUsize::new(0),
@@ -133,12 +137,14 @@ async fn a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cle
     })
     .await;
 
-    api.delete("w", &DeleteParams::default()).await.unwrap();
+    eventually(10, "the widget delete to be accepted", || async {
+        api.delete("w", &DeleteParams::default()).await.ok()
+    })
+    .await;
     eventually(10, "the widget to be gone after cleanup", || async {
         api.get_opt("w").await.unwrap().is_none().then_some(())
     })
     .await;
-    assert_eq!(ctx.cleanups.load(Ordering::SeqCst), 1);
     eventually(
         10,
         "the owned configmap to be garbage collected",
@@ -152,4 +158,25 @@ async fn a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cle
     )
     .await;
     running.abort();
+    ctx.cleanups.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cleanup_cycle() {
+    assert_eq!(
+        widget_life_cycle(None).await,
+        1,
+        "cleanup runs exactly once"
+    );
+}
+
+#[tokio::test]
+async fn the_controller_life_cycle_completes_despite_injected_conflicts_errors_and_latency() {
+    let faults = Faults {
+        conflict_rate: 0.3,
+        error_rate: 0.1,
+        latency_ms: 5,
+        resource: None,
+    };
+    assert!(widget_life_cycle(Some(faults)).await >= 1);
 }

@@ -61,6 +61,26 @@ async fn discovery_lists_the_builtins_and_a_crds_resource_with_its_short_names()
 }
 
 #[tokio::test]
+async fn aggregated_discovery_lists_the_builtins_and_the_crds_resources() {
+    let (_emu, client) = with_widgets().await;
+    let d = Discovery::new(client).run_aggregated().await.unwrap();
+    let (ar, caps) = d
+        .groups()
+        .find(|g| g.name() == "example.com")
+        .unwrap()
+        .recommended_kind("Widget")
+        .unwrap();
+    assert_eq!(
+        (ar.plural.as_str(), caps.scope.clone()),
+        ("widgets", kube::discovery::Scope::Namespaced)
+    );
+    assert!(caps.subresources.iter().any(|(s, _)| s.plural == "status"));
+    let core = d.groups().find(|g| g.name() == "").unwrap();
+    assert!(core.recommended_kind("ConfigMap").is_some());
+    assert!(d.groups().any(|g| g.name() == "coordination.k8s.io"));
+}
+
+#[tokio::test]
 async fn a_new_crd_is_established_and_its_resource_served() {
     let (_emu, client) = with_widgets().await;
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(client.clone());

@@ -4,8 +4,11 @@
 mod admission;
 mod controller;
 mod crud;
+mod faults;
 mod kubectl;
 mod patching;
+mod robustness;
+mod sandbox;
 mod semantics;
 mod watching;
 
@@ -65,7 +68,17 @@ pub fn widget_crd() -> CustomResourceDefinition {
                     "properties": {
                         "spec": {"type": "object", "description": "What the widget should be.",
                                  "properties": {"size": {"type": "integer", "description": "Desired size."}}},
-                        "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}
+                        "status": {"type": "object", "properties": {
+                            "ready": {"type": "boolean"},
+                            "conditions": {
+                                "type": "array",
+                                "x-kubernetes-list-type": "map",
+                                "x-kubernetes-list-map-keys": ["type"],
+                                "items": {"type": "object", "properties": {
+                                    "type": {"type": "string"}, "status": {"type": "string"}
+                                }}
+                            }
+                        }}
                     }
                 }}
             }]

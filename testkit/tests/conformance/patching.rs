@@ -203,3 +203,52 @@ async fn status_applied_through_the_status_subresource_leaves_spec_alone() {
                 && m.subresource.as_deref() == Some("status"))
     );
 }
+
+#[tokio::test]
+async fn managers_applying_different_conditions_of_a_map_list_keep_each_others() {
+    use crate::{dyn_widget, widget_resource};
+    use kube::core::DynamicObject;
+    let (_emu, client) = with_widgets().await;
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &widget_resource());
+    api.create(&PostParams::default(), &dyn_widget("w", 1))
+        .await
+        .unwrap();
+    let condition = |t: &str, s: &str| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "status": {"conditions": [{"type": t, "status": s}]}})
+    };
+    api.patch_status(
+        "w",
+        &PatchParams::apply("reconciler"),
+        &Patch::Apply(condition("Ready", "True")),
+    )
+    .await
+    .unwrap();
+    let w = api
+        .patch_status(
+            "w",
+            &PatchParams::apply("verifier"),
+            &Patch::Apply(condition("Verified", "False")),
+        )
+        .await
+        .unwrap();
+    let types: Vec<&str> = w.data["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, vec!["Ready", "Verified"]);
+    let err = api
+        .patch_status(
+            "w",
+            &PatchParams::apply("verifier"),
+            &Patch::Apply(condition("Ready", "False")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.message.contains("reconciler")),
+        "{err:?}"
+    );
+}

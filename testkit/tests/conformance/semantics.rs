@@ -105,4 +105,122 @@ async fn events_published_by_kubes_recorder_are_visible_as_core_events() {
         (Some("Minted"), Some("minted a token"))
     );
     assert_eq!(e.series.as_ref().map(|s| s.count), Some(Some(2)));
+    let new_api: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(core.into_client(), "default");
+    let by_regarding = new_api
+        .list(&ListParams::default().fields("regarding.name=c"))
+        .await
+        .unwrap();
+    assert_eq!(by_regarding.items.len(), 1);
+    assert_eq!(
+        by_regarding.items[0].note.as_deref(),
+        Some("minted a token")
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_field_validation_directive_is_a_bad_request() {
+    let emu = emulator().await;
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/default/configmaps?fieldValidation=Sloppy")
+        .header("content-type", "application/json")
+        .body(br#"{"metadata":{"name":"c"}}"#.to_vec())
+        .unwrap();
+    match emu.client().request_text(req).await.unwrap_err() {
+        kube::Error::Api(s) => assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest")),
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn foreground_deletion_waits_for_dependents_and_background_deletion_collects_them() {
+    use crate::{Widget, WidgetSpec, with_widgets};
+    use kube::Resource;
+    use kube::api::{Patch, PatchParams};
+    let (_emu, client) = with_widgets().await;
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for (owner, policy) in [
+        ("fg", DeleteParams::foreground()),
+        ("bg", DeleteParams::background()),
+    ] {
+        let w = widgets
+            .create(
+                &PostParams::default(),
+                &Widget::new(owner, WidgetSpec { size: 1 }),
+            )
+            .await
+            .unwrap();
+        let mut dep: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("{owner}-dep"), "finalizers": ["example.com/hold"]}})).unwrap();
+        dep.metadata.owner_references = Some(vec![w.controller_owner_ref(&()).unwrap()]);
+        cms.create(&PostParams::default(), &dep).await.unwrap();
+        widgets.delete(owner, &policy).await.unwrap();
+        let owner_left = widgets.get_opt(owner).await.unwrap();
+        assert_eq!(
+            owner_left.is_some(),
+            owner == "fg",
+            "{owner}: only foreground deletion keeps the owner"
+        );
+        let held = cms.get(&format!("{owner}-dep")).await.unwrap();
+        assert!(
+            held.metadata.deletion_timestamp.is_some(),
+            "{owner}: the dependent is being deleted"
+        );
+        let release = json!({"metadata": {"finalizers": null}});
+        cms.patch(
+            &format!("{owner}-dep"),
+            &PatchParams::default(),
+            &Patch::Merge(&release),
+        )
+        .await
+        .unwrap();
+        assert!(
+            widgets.get_opt(owner).await.unwrap().is_none(),
+            "{owner}: the owner is gone at the end"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metadata_a_real_cluster_refuses_is_refused_with_invalid() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let long_label =
+        json!({"metadata": {"name": "a", "labels": {"patchbay.dev/token": "t".repeat(64)}}});
+    let plain_finalizer = json!({"metadata": {"name": "b", "finalizers": ["cleanup"]}});
+    for (body, field) in [
+        (long_label, "metadata.labels.patchbay.dev/token"),
+        (plain_finalizer, "metadata.finalizers[0]"),
+    ] {
+        let cm: ConfigMap = serde_json::from_value(body).unwrap();
+        match api.create(&PostParams::default(), &cm).await.unwrap_err() {
+            kube::Error::Api(s) => {
+                assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+                assert_eq!(s.details.unwrap().causes[0].field, field);
+            }
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_written_kubeconfig_works_with_kubes_own_loader() {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let emu = emulator().await;
+    let path = std::env::temp_dir().join(format!(
+        "patchbay-kubeconfig-{}-{}",
+        std::process::id(),
+        emu.resource_version()
+    ));
+    emu.write_kubeconfig(&path).unwrap();
+    let kc = Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    assert!(namespaces.get_opt("kube-system").await.unwrap().is_some());
+    let _ = std::fs::remove_file(&path);
 }

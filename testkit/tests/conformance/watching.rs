@@ -238,3 +238,42 @@ async fn kubes_watcher_can_use_streaming_lists() {
     let emu = emulator().await;
     watcher_sees(&emu, watcher::Config::default().streaming_lists()).await;
 }
+
+#[tokio::test]
+async fn metadata_only_gets_lists_and_watches_return_partial_object_metadata() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::core::PartialObjectMeta;
+    let emu = emulator().await;
+    let api: Api<Secret> = Api::namespaced(emu.client(), "default");
+    let s: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "s", "labels": {"a": "b"}}, "stringData": {"k": "v"}}),
+    )
+    .unwrap();
+    api.create(&PostParams::default(), &s).await.unwrap();
+    let one = api.get_metadata("s").await.unwrap();
+    assert_eq!(
+        one.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    assert_eq!(one.labels()["a"], "b");
+    let list = api
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    let meta_api: Api<PartialObjectMeta<Secret>> = Api::namespaced(emu.client(), "default");
+    let mut stream = watcher(meta_api, watcher::Config::default()).boxed();
+    let mut names = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        match ev {
+            watcher::Event::InitApply(m) => names.push(m.name_any()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(names, vec!["s"]);
+}
