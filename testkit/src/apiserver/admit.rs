@@ -79,7 +79,13 @@ pub fn admit_custom_object(
 
 /// The path of the first field in `full` that pruning removed from `pruned`.
 fn first_difference(full: &Value, pruned: &Value, at: &str) -> Option<String> {
-    let join = |k: &str| if at.is_empty() { k.to_string() } else { format!("{at}.{k}") };
+    let join = |k: &str| {
+        if at.is_empty() {
+            k.to_string()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
     match (full, pruned) {
         (Value::Object(a), Value::Object(b)) => a.iter().find_map(|(k, v)| match b.get(k) {
             None => Some(join(k)),
