@@ -16,6 +16,7 @@ mod jetbrains_space;
 mod npm_registry;
 mod perforce_admin;
 mod slack;
+pub mod sts;
 pub mod url;
 
 pub use aws::{AwsCheck, check_aws_credentials, external_id};

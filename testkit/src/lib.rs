@@ -6,4 +6,5 @@ pub mod admission;
 pub mod apiserver;
 pub mod github;
 pub mod keys;
+pub mod moto;
 pub mod sandbox;
