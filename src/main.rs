@@ -105,20 +105,7 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let kubeconfig = sandbox.kubeconfig().display().to_string();
-        println!(
-            "patchbay sandbox is running: a local Kubernetes API at {url}, with the CRDs, the example\n\
-             namespaces and connections installed, and the operator reconciling them.\n\n\
-             kubeconfig: {kubeconfig}\n\n\
-             Try:\n\
-             \x20 export KUBECONFIG={kubeconfig}\n\
-             \x20 kubectl get conn,vat -A\n\
-             \x20 kubectl describe conn -n ci acme-github\n\
-             \x20 kubectl apply -f examples/tokens/github.yaml\n\
-             \x20 kubectl explain vcsauthtoken.spec.github\n\n\
-             Press Ctrl-C to stop.",
-            url = sandbox.url()
-        );
+        println!("{}", sandbox.banner());
         sandbox.run(patchbay::terminated()).await;
         // stdout may be gone by now (a closed pipe); stopping cleanly matters more than the note.
         let _ = writeln!(std::io::stdout(), "patchbay sandbox stopped.");

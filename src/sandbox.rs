@@ -1,6 +1,8 @@
 //! `patchbay sandbox`: a whole patchbay installation on this machine, without a cluster. It
-//! starts the testkit's Kubernetes API emulator, writes a kubeconfig, installs the CRDs and the
-//! examples, runs the controllers in-process, and stays in the foreground until interrupted.
+//! starts the testkit's Kubernetes API emulator (through `testkit::sandbox`, which writes the
+//! kubeconfig) and GitHub simulator, installs the CRDs and the examples — the example GitHub
+//! App connection pointed at the simulator with a generated key — runs the controllers
+//! in-process, and stays in the foreground until interrupted.
 //!
 //! Only built with the `sandbox` feature (on by default); the production image builds with
 //! `--no-default-features` and carries none of it.
@@ -12,7 +14,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, discovery};
 use serde_json::Value;
-use testkit::apiserver::{Emulator, EmulatorOptions};
+use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, Role, SimConfig};
 use testkit::keys::RsaKey;
 
 use crate::api::crd;
@@ -121,33 +123,63 @@ const EXAMPLES: &[(&str, &str)] = &[
 
 /// A running sandbox.
 pub struct Sandbox {
-    emulator: Emulator,
-    kubeconfig: PathBuf,
+    inner: testkit::sandbox::Sandbox,
+    github: GithubSim,
+}
+
+/// The example App (examples/connections/github-app.yaml) as the simulator knows it.
+const EXAMPLE_APP_ID: u64 = 123456;
+/// The fake PAT of examples/tokens/github-user-token.yaml, known to the simulator as a user
+/// who may write `app` and read `lib-common`.
+const EXAMPLE_PAT: &str = "ghp_notARealPersonalAccessToken000000";
+
+/// A GitHub simulator that knows the example App, its installation on `acme` and the
+/// repositories the example tokens name.
+async fn github_simulator(key: &RsaKey) -> std::io::Result<GithubSim> {
+    let sim = GithubSim::start(SimConfig::default()).await?;
+    sim.add_app(AppSpec::new(EXAMPLE_APP_ID, "acme-ci", key));
+    sim.add_owner("acme", AccountType::Organization);
+    for repo in ["app", "app-backend", "lib-common"] {
+        sim.add_repo("acme", repo);
+    }
+    sim.add_installation(InstallationSpec::new(EXAMPLE_APP_ID, "acme").permissions([
+        ("contents", "write"),
+        ("pull_requests", "write"),
+        ("statuses", "write"),
+    ]));
+    sim.add_user(EXAMPLE_PAT, "release-bot");
+    sim.grant(EXAMPLE_PAT, "acme", "app", Role::Write);
+    sim.grant(EXAMPLE_PAT, "acme", "lib-common", Role::Read);
+    Ok(sim)
 }
 
 impl Sandbox {
-    /// Starts the emulator, writes the kubeconfig and installs CRDs and examples.
+    /// Starts the emulator and the GitHub simulator, writes the kubeconfig and installs CRDs
+    /// and examples.
     pub async fn start(opts: &SandboxOptions) -> Result<Self, SandboxError> {
         let io = |action: &str| {
             let action = action.to_string();
             move |source| SandboxError::Io { action, source }
         };
-        let emulator = Emulator::start(EmulatorOptions {
-            port: opts.port,
-            ..Default::default()
-        })
-        .await
-        .map_err(io("start the Kubernetes API emulator"))?;
-        std::fs::create_dir_all(&opts.dir)
-            .map_err(io(&format!("create {}", opts.dir.display())))?;
         let kubeconfig = std::path::absolute(opts.dir.join("kubeconfig"))
             .map_err(io("resolve the kubeconfig path"))?;
-        emulator
-            .write_kubeconfig(&kubeconfig)
-            .map_err(io(&format!("write {}", kubeconfig.display())))?;
-        let client = emulator.client();
+        let inner = testkit::sandbox::Sandbox::start(testkit::sandbox::SandboxOptions {
+            kubeconfig,
+            manifests: Vec::new(),
+            hints: HINTS.iter().map(|h| h.to_string()).collect(),
+            port: opts.port,
+        })
+        .await
+        .map_err(|e| SandboxError::Io {
+            action: "start the Kubernetes API emulator".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let client = inner.client();
         install_crds(&client).await?;
         let app_key = RsaKey::generate();
+        let github = github_simulator(&app_key)
+            .await
+            .map_err(io("start the GitHub simulator"))?;
         for (file, text) in EXAMPLES {
             let docs: Vec<Value> =
                 serde_saphyr::from_str_multiple(text).map_err(|e| SandboxError::Install {
@@ -156,28 +188,39 @@ impl Sandbox {
                 })?;
             for mut doc in docs.into_iter().filter(|d| !d.is_null()) {
                 use_generated_app_key(&mut doc, &app_key);
+                use_simulated_github(&mut doc, &github.ghes_url());
                 apply(&client, &doc).await?;
             }
         }
-        Ok(Self {
-            emulator,
-            kubeconfig,
-        })
+        Ok(Self { inner, github })
+    }
+
+    /// What to print for the user: where things are and what to type next.
+    pub fn banner(&self) -> String {
+        let kubeconfig = self.kubeconfig().display().to_string();
+        let mut text = format!(
+            "patchbay sandbox is running: a local Kubernetes API at {}, with the CRDs, the example\n\
+             namespaces and connections installed and the operator reconciling them. The example\n\
+             GitHub App talks to a GitHub simulator at {}.\n\n\
+             kubeconfig: {kubeconfig}\n\nTry:\n  export KUBECONFIG={kubeconfig}\n",
+            self.inner.emulator().url(),
+            self.github.ghes_url(),
+        );
+        for hint in HINTS {
+            text.push_str(&format!("  {hint}\n"));
+        }
+        text.push_str("\nPress Ctrl-C to stop.");
+        text
     }
 
     /// The kubeconfig that reaches the sandbox.
     pub fn kubeconfig(&self) -> &Path {
-        &self.kubeconfig
+        self.inner.kubeconfig()
     }
 
     /// A client for the sandbox's API.
     pub fn client(&self) -> Client {
-        self.emulator.client()
-    }
-
-    /// The emulator's URL.
-    pub fn url(&self) -> String {
-        self.emulator.url()
+        self.inner.client()
     }
 
     /// Runs the controllers against the sandbox until `shutdown` resolves, then stops it.
@@ -187,7 +230,31 @@ impl Sandbox {
             allow_default_credential_chain: false,
         };
         controller::run(self.client(), options, shutdown).await;
-        self.emulator.shutdown().await;
+        self.github.shutdown().await;
+        self.inner.shutdown().await;
+    }
+}
+
+/// Commands the banner suggests.
+const HINTS: &[&str] = &[
+    "kubectl get conn,vat -A",
+    "kubectl describe conn -n ci acme-github",
+    "kubectl apply -f examples/tokens/github.yaml",
+    "kubectl get vat -n team-a app-checkout -w",
+    "kubectl get secret -n team-a app-checkout -o yaml",
+    "kubectl explain vcsauthtoken.spec.github",
+];
+
+/// The example GitHub App connection points at github.com; in the sandbox it points at the
+/// simulator.
+fn use_simulated_github(doc: &mut Value, server: &str) {
+    if doc["kind"] == "Connection"
+        && let Some(app) = doc
+            .pointer_mut("/spec/githubApp")
+            .and_then(Value::as_object_mut)
+    {
+        app.insert("serverUrl".into(), Value::String(server.to_string()));
+        app.insert("ownerUrl".into(), Value::String(format!("{server}/acme")));
     }
 }
 

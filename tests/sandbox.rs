@@ -129,20 +129,71 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
     let explained = sandbox.kubectl_ok(&["explain", "vcsauthtoken.spec.github"]);
     assert!(explained.contains("repositories"), "{explained}");
 
-    // A user applies a token: it resolves to the root's connection through the tree.
+    // A user applies a token: it resolves to the root's connection through the tree and the
+    // simulated GitHub mints it into the Secret.
     sandbox.kubectl_ok(&["apply", "-f", "examples/tokens/github.yaml"]);
-    eventually(20, "the token to resolve its connection", || {
-        let (_, out) = sandbox.kubectl(&[
-            "get",
-            "vat",
-            "-n",
-            "team-a",
-            "app-checkout",
-            "-o",
-            "jsonpath={.status.connectionRef.namespace}/{.status.connectionRef.name}",
-        ]);
-        out.trim() == "ci/acme-github"
-    });
+    sandbox.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "vat/app-checkout",
+        "-n",
+        "team-a",
+        "--timeout=30s",
+    ]);
+    let from = sandbox.kubectl_ok(&[
+        "get",
+        "vat",
+        "-n",
+        "team-a",
+        "app-checkout",
+        "-o",
+        "jsonpath={.status.connectionRef.namespace}/{.status.connectionRef.name}",
+    ]);
+    assert_eq!(from.trim(), "ci/acme-github");
+    let user = sandbox.kubectl_ok(&[
+        "get",
+        "secret",
+        "-n",
+        "team-a",
+        "app-checkout",
+        "-o",
+        "jsonpath={.data.username}",
+    ]);
+    assert_eq!(
+        user.trim(),
+        "eC1hY2Nlc3MtdG9rZW4=",
+        "base64 of x-access-token"
+    );
+    let verified = sandbox.kubectl_ok(&[
+        "get",
+        "conn",
+        "-n",
+        "ci",
+        "acme-github",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Verified\")].status}",
+    ]);
+    assert_eq!(verified.trim(), "True");
+    // With the example user token, permissions are lowered to what that user holds.
+    sandbox.kubectl_ok(&["apply", "-f", "examples/tokens/github-user-token.yaml"]);
+    sandbox.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "vat/app-release",
+        "-n",
+        "team-a",
+        "--timeout=30s",
+    ]);
+    let source = sandbox.kubectl_ok(&[
+        "get",
+        "vat",
+        "-n",
+        "team-a",
+        "app-release",
+        "-o",
+        "jsonpath={.status.personalAccessTokenSource}",
+    ]);
+    assert_eq!(source.trim(), "UserProvided");
     // Relabelling team-a out of the tree (its parent becomes a new root-level project) keeps the
     // token on the root connection; a label that allowedNamespaces does not select refuses it.
     sandbox.kubectl_ok(&["label", "ns", "team-a", "acme.example/team-", "--overwrite"]);

@@ -81,6 +81,7 @@ fn shared_cache<K>(
 ) -> (
     Store<K>,
     Vec<impl Stream<Item = Result<K, watcher::Error>> + Send + 'static>,
+    tokio::task::JoinHandle<()>,
 )
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -92,7 +93,7 @@ where
         .default_backoff()
         .touched_objects()
         .boxed();
-    tokio::spawn(async move {
+    let feeder = tokio::spawn(async move {
         while let Some(event) = events.next().await {
             match event {
                 Ok(obj) => {
@@ -110,7 +111,7 @@ where
             futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|o| (Ok(o), rx)) })
         })
         .collect();
-    (store, streams)
+    (store, streams, feeder)
 }
 
 /// Runs both controllers until `shutdown` resolves.
@@ -130,14 +131,14 @@ pub fn start(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Context>, impl Future<Output = ()> + Send + 'static) {
-    let (namespaces, ns_triggers) = shared_cache(
+    let (namespaces, ns_triggers, ns_feeder) = shared_cache(
         watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
             watcher::Config::default(),
         ),
         2,
     );
-    let (connections, conn_triggers) = shared_cache(
+    let (connections, conn_triggers, conn_feeder) = shared_cache(
         watcher(
             Api::<Connection>::all(client.clone()),
             watcher::Config::default(),
@@ -159,7 +160,13 @@ pub fn start(
         reconciles: Mutex::new(HashMap::new()),
         github: crate::providers::github_app::client::GithubClient::new(),
     });
-    let operator = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
+    let controllers = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
+    let operator = async move {
+        controllers.await;
+        // The caches' watches end with the controllers.
+        ns_feeder.abort();
+        conn_feeder.abort();
+    };
     (ctx, operator)
 }
 
