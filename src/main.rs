@@ -90,14 +90,7 @@ fn main() -> ExitCode {
 
 #[cfg(feature = "sandbox")]
 fn sandbox(opts: patchbay::sandbox::SandboxOptions) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+    block_on(async {
         let sandbox = match patchbay::sandbox::Sandbox::start(&opts).await {
             Ok(sandbox) => sandbox,
             Err(e) => {
@@ -114,14 +107,7 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+    block_on(async {
         let client = match kube::Client::try_default().await {
             Ok(client) => client,
             Err(e) => {
@@ -150,6 +136,17 @@ fn run(args: RunArgs) -> ExitCode {
         patchbay::controller::run(client, options, patchbay::terminated()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Runs `work` on a multi-threaded runtime.
+fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_tracing() {

@@ -8,3 +8,4 @@ pub mod github;
 pub mod keys;
 pub mod moto;
 pub mod sandbox;
+pub mod wait;

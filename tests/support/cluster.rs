@@ -267,24 +267,7 @@ pub fn reason(expected: &'static str) -> impl Fn(&Condition) -> bool {
     move |c| c.reason == expected
 }
 
-/// Polls `check` every 50 ms until it returns Some, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use testkit::wait::eventually;
 
 /// Reads a Secret's data as text, for assertions.
 pub async fn secret_text(
