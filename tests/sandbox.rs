@@ -16,12 +16,16 @@ struct Sandbox {
 
 impl Sandbox {
     fn start(dir: &Path) -> Self {
+        Self::start_logging(dir, "warn", Stdio::inherit())
+    }
+
+    fn start_logging(dir: &Path, level: &str, stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
             .args(["sandbox", "--dir"])
             .arg(dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the sandbox starts");
         let mut printed = String::new();
@@ -231,5 +235,74 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_secret_value_reaches_the_operators_logs_even_at_debug_level() {
+    let dir = std::env::temp_dir().join(format!("patchbay-sandbox-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log_path = dir.join("operator.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let sandbox = Sandbox::start_logging(&dir, "debug", Stdio::from(log));
+    sandbox.kubectl_ok(&["apply", "-f", "examples/tokens/github.yaml"]);
+    sandbox.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "vat/app-checkout",
+        "-n",
+        "team-a",
+        "--timeout=30s",
+    ]);
+    // Every Secret value in the cluster: the connections' inputs and the minted token.
+    let values = sandbox.kubectl_ok(&[
+        "get",
+        "secrets",
+        "-A",
+        "-o",
+        "jsonpath={range .items[*]}{range .data.*}{@}{\"\\n\"}{end}{end}",
+    ]);
+    let mut secrets: Vec<String> = Vec::new();
+    for encoded in values.lines().filter(|l| !l.is_empty()) {
+        let out = Command::new("base64")
+            .arg("-d")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(encoded.as_bytes())?;
+                c.wait_with_output()
+            });
+        let decoded = String::from_utf8_lossy(&out.unwrap().stdout).into_owned();
+        secrets.extend(
+            decoded
+                .lines()
+                .filter(|l| l.len() >= 12 && !l.starts_with("-----"))
+                .map(str::to_string),
+        );
+    }
+    assert!(secrets.len() >= 10, "found {} secret values", secrets.len());
+    // AWS access key IDs are identifiers, not secrets (the AWS SDK logs them at debug level and
+    // redacts the secret half); every other value must stay out of the log.
+    let is_key_id = |v: &str| {
+        (v.starts_with("AKIA") || v.starts_with("ASIA"))
+            && v.len() == 20
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    secrets.retain(|v| !is_key_id(v));
+    drop(sandbox);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("minting a GitHub installation token"),
+        "the log is the operator's"
+    );
+    for value in &secrets {
+        assert!(
+            !logged.contains(value.as_str()),
+            "a secret value appears in the operator's log"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
