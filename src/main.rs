@@ -58,7 +58,8 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// The root project's namespace: every namespace without a `patchbay.dev/parent` label hangs
-    /// under it. Default: the namespace the operator runs in (POD_NAMESPACE), else `patchbay-system`.
+    /// under it. Default: the namespace the operator runs in (POD_NAMESPACE, else the service
+    /// account's namespace in a cluster, else the kubeconfig context's namespace).
     #[arg(long, env = "PATCHBAY_ROOT_NAMESPACE")]
     root_namespace: Option<String>,
     /// Allow aws/ecr Connections with `credentials.defaultChain`, which lend the operator's own
@@ -125,7 +126,7 @@ fn run(args: RunArgs) -> ExitCode {
             root_namespace: args
                 .root_namespace
                 .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                .unwrap_or_else(|| "patchbay-system".into()),
+                .unwrap_or_else(|| client.default_namespace().to_string()),
             allow_default_credential_chain: args.allow_default_credential_chain,
         };
         tracing::info!(
