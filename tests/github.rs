@@ -555,3 +555,131 @@ async fn the_verify_annotation_runs_the_live_check_again() {
         "one check per request"
     );
 }
+
+#[tokio::test]
+async fn a_token_that_lapses_while_github_is_down_becomes_expired_and_recovers() {
+    let w = world(Duration::from_secs(70)).await;
+    w.cluster
+        .apply(token(
+            "build",
+            json!({"repositories": ["app"], "renewBefore": "8s"}),
+        ))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let old = secret(&w, "build").await["token"].clone();
+    w.sim.set_down(testkit::github::Down::Refuse).await;
+    // Renewal is due after 60 s and fails: the token stays Ready until it lapses at 70 s.
+    let failing = eventually(90, "a failing renewal", || async {
+        let t = Api::<VcsAuthToken>::namespaced(w.cluster.client.clone(), "team-a")
+            .get("build")
+            .await
+            .ok()?;
+        let ready = t
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == "RenewalFailing").then_some(ready)
+    })
+    .await;
+    assert_eq!(failing.status, ConditionStatus::True);
+    assert_eq!(
+        secret(&w, "build").await["token"],
+        old,
+        "the still-valid Secret stays"
+    );
+    let expired = eventually(60, "the credential to lapse", || async {
+        let t = Api::<VcsAuthToken>::namespaced(w.cluster.client.clone(), "team-a")
+            .get("build")
+            .await
+            .ok()?;
+        let ready = t
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == "Expired").then_some(ready)
+    })
+    .await;
+    assert_eq!(expired.status, ConditionStatus::False);
+    w.sim.set_down(testkit::github::Down::Up).await;
+    let back = eventually(330, "a new token once GitHub is back", || async {
+        let data = secret(&w, "build").await;
+        data.get("token").filter(|t| **t != old).cloned()
+    })
+    .await;
+    assert!(w.sim.is_live(&back));
+}
+
+#[tokio::test]
+async fn the_primary_rate_limit_reset_is_honoured() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.sim.fail_next_on(
+        route::CREATE_TOKEN,
+        1,
+        Fault::RateLimited {
+            status: 403,
+            reset_after_secs: 9,
+        },
+    );
+    let started = std::time::Instant::now();
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster
+        .token_ready("team-a", "build", reason("GithubRateLimited"))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(8),
+        "retried after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(w.sim.calls(route::CREATE_TOKEN), 2);
+}
+
+#[tokio::test]
+async fn git_credentials_and_retain_keep_their_promises() {
+    let w = world(Duration::from_secs(3600)).await;
+    let mut kept = token("kept", json!({"repositories": ["app"]}));
+    kept["spec"]["secret"] = json!({"format": "git-credentials", "deletionPolicy": "Retain"});
+    w.cluster.apply(kept).await;
+    w.cluster.token_ready("team-a", "kept", is_ready).await;
+    let data = secret(&w, "kept").await;
+    let host = w.sim.ghes_url().trim_start_matches("http://").to_string();
+    assert_eq!(
+        data[".git-credentials"],
+        format!("https://x-access-token:{}@{host}\n", data["token"])
+    );
+    let api: Api<Secret> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    assert!(
+        api.get("kept")
+            .await
+            .unwrap()
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let tokens: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    tokens
+        .delete("kept", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(15, "the token to be gone", || {
+        let tokens = tokens.clone();
+        async move { tokens.get_opt("kept").await.ok().filter(Option::is_none) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        secret_text(&w.cluster.client, "team-a", "kept")
+            .await
+            .is_some(),
+        "Retain keeps the Secret"
+    );
+    assert!(
+        !w.sim.is_live(&data["token"]),
+        "the deleted token's credential is revoked all the same"
+    );
+}
