@@ -428,3 +428,52 @@ async fn ok_json(response: Response, lookup: Lookup) -> Result<Value, GithubErro
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::keys::RsaKey;
+
+    fn app(key: &RsaKey) -> App {
+        let pem = key.private_pkcs8_pem().as_bytes();
+        App::new(
+            "https://ghe.example.com/api/v3",
+            "42",
+            EncodingKey::from_rsa_pem(pem).unwrap(),
+            pem,
+        )
+    }
+
+    fn claims(jwt: &str) -> Value {
+        jsonwebtoken::dangerous::insecure_decode_claims(jwt).unwrap()
+    }
+
+    #[test]
+    fn the_app_jwt_has_githubs_claims() {
+        let key = RsaKey::generate();
+        let jwt = GithubClient::new().app_jwt(&app(&key), 1_000_000).unwrap();
+        assert_eq!(
+            claims(&jwt),
+            json!({"iat": 999_940, "exp": 1_000_540, "iss": 42})
+        );
+    }
+
+    #[test]
+    fn the_app_jwt_is_reused_until_a_minute_before_it_expires() {
+        let key = RsaKey::generate();
+        let client = GithubClient::new();
+        let first = client.app_jwt(&app(&key), 1_000_000).unwrap();
+        assert_eq!(client.app_jwt(&app(&key), 1_000_470).unwrap(), first);
+        let renewed = client.app_jwt(&app(&key), 1_000_481).unwrap();
+        assert_ne!(renewed, first);
+        assert_eq!(claims(&renewed)["iat"], 1_000_421);
+    }
+
+    #[test]
+    fn a_different_key_for_the_same_app_gets_its_own_jwt() {
+        let (a, b) = (RsaKey::generate(), RsaKey::generate());
+        let client = GithubClient::new();
+        let first = client.app_jwt(&app(&a), 1_000_000).unwrap();
+        assert_ne!(client.app_jwt(&app(&b), 1_000_000).unwrap(), first);
+    }
+}
