@@ -18,7 +18,6 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Client, CustomResource};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::time::Duration;
 use testkit::apiserver::{Emulator, EmulatorOptions};
 
 /// A test custom resource: namespaced, status subresource, short name, category.
