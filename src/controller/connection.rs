@@ -62,8 +62,10 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         .annotations()
         .get(VERIFY_REQUESTED_AT)
         .map(String::as_str);
+    let live = conn.spec.github_app.is_some() || conn.spec.aws_credentials().is_some();
+    let mut written = conn.status.clone();
     if decision.ready
-        && let Some(app) = &conn.spec.github_app
+        && live
         && needs_verify(
             &decision.status,
             conn.meta().generation,
@@ -71,7 +73,16 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
             &ctx.now(),
         )
     {
-        let outcome = github_app::verify(&ctx.github, app, &secrets).await;
+        if conn.spec.github_app.is_none() && written.as_ref() != Some(&decision.status) {
+            // AWS may take up to its operation timeout to answer: Ready does not wait for it.
+            write_status(&ctx, &conn, &decision.status).await?;
+            written = Some(decision.status.clone());
+        }
+        let outcome = match &conn.spec.github_app {
+            Some(app) => github_app::verify(&ctx.github, app, &secrets).await,
+            // GetCallerIdentity after assuming the connection's roles (ECR: the registry login).
+            None => super::aws_chain::verify(&ctx, conn.clone()).await,
+        };
         if let Err((reason, message)) = &outcome {
             warn!(%reason, %message, "live check failed");
         }
@@ -85,20 +96,8 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
             publish_verified(&ctx, &conn, &decision.status).await;
         }
     }
-    if conn.status.as_ref() != Some(&decision.status) {
-        let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = json!({
-            "apiVersion": Connection::api_version(&()),
-            "kind": Connection::kind(&()),
-            "status": decision.status,
-        });
-        api.patch_status(
-            &conn.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(|e| Error::kube("write the status of", &key, e))?;
+    if written.as_ref() != Some(&decision.status) {
+        write_status(&ctx, &conn, &decision.status).await?;
     }
     if let Some((reason, message)) = decision.transition {
         let type_ = if decision.ready {
@@ -124,6 +123,29 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     }
     ctx.succeeded(&key);
     Ok(Action::requeue(RECHECK))
+}
+
+/// Writes a Connection's status.
+async fn write_status(
+    ctx: &Context,
+    conn: &Connection,
+    status: &ConnectionStatus,
+) -> Result<(), Error> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = json!({
+        "apiVersion": Connection::api_version(&()),
+        "kind": Connection::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &conn.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|e| Error::kube("write the status of", &key(conn), e))?;
+    Ok(())
 }
 
 /// Publishes the Verified condition as an Event.

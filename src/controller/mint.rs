@@ -28,11 +28,11 @@ use crate::renewal::{self, Decision, Observed, SecretFacts};
 /// The shortest wait before looking at a token again.
 const MIN_REQUEUE: Duration = Duration::from_secs(1);
 
-fn time(t: Timestamp) -> Time {
+pub(super) fn time(t: Timestamp) -> Time {
     Time(t)
 }
 
-fn output_name(token: &VcsAuthToken) -> String {
+pub(super) fn output_name(token: &VcsAuthToken) -> String {
     token
         .spec
         .secret
@@ -41,7 +41,7 @@ fn output_name(token: &VcsAuthToken) -> String {
         .unwrap_or_else(|| token.name_any())
 }
 
-fn format_of(token: &VcsAuthToken, credential_default: SecretFormat) -> SecretFormat {
+pub(super) fn format_of(token: &VcsAuthToken, credential_default: SecretFormat) -> SecretFormat {
     token
         .spec
         .secret
@@ -51,7 +51,7 @@ fn format_of(token: &VcsAuthToken, credential_default: SecretFormat) -> SecretFo
 }
 
 /// Reads a Secret key in `namespace`, as text; a missing Secret or key is the user's to fix.
-async fn read_key(
+pub(super) async fn read_key(
     ctx: &Context,
     namespace: &str,
     field: &str,
@@ -88,7 +88,7 @@ pub async fn github(
     token: &VcsAuthToken,
     conn: Arc<Connection>,
     at: ConnectionRef,
-    mut status: VcsAuthTokenStatus,
+    status: VcsAuthTokenStatus,
     ctx: &Context,
 ) -> Result<Action, Error> {
     let key = key(token);
@@ -132,41 +132,25 @@ pub async fn github(
     let conn_generation = conn.meta().generation.unwrap_or_default().to_string();
     let connection_hash = renewal::request_hash(&[&conn_uid, &conn_generation, &key_version]);
 
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = secrets
-        .get_opt(&secret_name)
-        .await
-        .map_err(|e| Error::kube("read Secret", &secret_name, e))?;
-    if let Ownership::Foreign(why) = output::ownership(existing.as_ref(), token) {
-        let e = ConfigError::new(
-            "SecretConflict",
-            format!(
-                "spec.secret.name: Secret {namespace}/{secret_name} exists and {why}; patchbay never overwrites it"
-            ),
-        );
-        return report(ctx, token, status, Outcome::Refused(e), None).await;
-    }
+    let (secrets, existing) = match owned_secret(ctx, token, &secret_name).await? {
+        Ok(found) => found,
+        Err(e) => return report(ctx, token, status, Outcome::Refused(e), None).await,
+    };
     let current = existing.as_ref().map(|s| current_credential(s, format));
-    let renew_before = token
-        .spec
-        .renew_before
-        .as_deref()
-        .and_then(|d| renewal::parse_go_duration(d).ok());
-    let annotation = token
-        .annotations()
-        .get(annotations::RENEW_REQUESTED_AT)
-        .map(String::as_str);
-    let jitter = renewal::jitter_for(&key);
-    let decision = renewal::decide(&Observed {
+    let mut status = fresh_status(ctx, token, status, current.as_ref()).await?;
+    let observed = observe(
+        token,
+        &status,
         now,
-        secret: current.as_ref().map(|c| c.facts()),
-        request_hash: &request_hash,
-        connection_hash: &connection_hash,
-        renew_requested_at: annotation,
-        last_mint: status.issued_at.as_ref().map(|t| t.0),
-        renew_before,
-        jitter,
-    });
+        current.as_ref().map(|c| c.facts()),
+        (&request_hash, &connection_hash),
+    );
+    let (renew_before, annotation, jitter) = (
+        observed.renew_before,
+        observed.renew_requested_at,
+        observed.jitter,
+    );
+    let decision = renewal::decide(&observed);
     let reason = match decision {
         Decision::Keep {
             renew_at,
@@ -269,6 +253,53 @@ pub async fn github(
     report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await
 }
 
+/// The token's output Secret and its API, when patchbay may write it; otherwise the conflict.
+pub(super) async fn owned_secret(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    secret_name: &str,
+) -> Result<Result<(Api<Secret>, Option<Secret>), ConfigError>, Error> {
+    let namespace = token.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = secrets
+        .get_opt(secret_name)
+        .await
+        .map_err(|e| Error::kube("read Secret", secret_name, e))?;
+    if let Ownership::Foreign(why) = output::ownership(existing.as_ref(), token) {
+        return Ok(Err(ConfigError::new(
+            "SecretConflict",
+            format!(
+                "spec.secret.name: Secret {namespace}/{secret_name} exists and {why}; patchbay never overwrites it"
+            ),
+        )));
+    }
+    Ok(Ok((secrets, existing)))
+}
+
+/// What renewal observes for a token: the Secret's facts, the `(request, connection)` hashes,
+/// and the token's renewBefore, renewal request, jitter and last mint.
+pub(super) fn observe<'a>(
+    token: &'a VcsAuthToken,
+    status: &VcsAuthTokenStatus,
+    now: Timestamp,
+    secret: Option<SecretFacts<'a>>,
+    (request_hash, connection_hash): (&'a str, &'a str),
+) -> Observed<'a> {
+    let renew_before =
+        (token.spec.renew_before.as_deref()).and_then(|d| renewal::parse_go_duration(d).ok());
+    Observed {
+        now,
+        secret,
+        request_hash,
+        connection_hash,
+        renew_requested_at: (token.annotations().get(annotations::RENEW_REQUESTED_AT))
+            .map(String::as_str),
+        last_mint: status.issued_at.as_ref().map(|t| t.0),
+        renew_before,
+        jitter: renewal::jitter_for(&key(token)),
+    }
+}
+
 fn credential_token(c: &Credential) -> Option<&str> {
     match c {
         Credential::GithubToken { token, .. } => Some(token),
@@ -277,14 +308,14 @@ fn credential_token(c: &Credential) -> Option<&str> {
 }
 
 /// The credential currently in an owned Secret, as renewal and revocation need it.
-struct Current {
+pub(super) struct Current {
     token: Option<String>,
     has_credential: bool,
     annotations: BTreeMap<String, String>,
 }
 
 impl Current {
-    fn facts(&self) -> SecretFacts<'_> {
+    pub(super) fn facts(&self) -> SecretFacts<'_> {
         let a = |k: &str| self.annotations.get(k).map(String::as_str);
         let ts = |k: &str| a(k).and_then(|v| v.parse::<Timestamp>().ok());
         SecretFacts {
@@ -303,7 +334,35 @@ impl Current {
     }
 }
 
-fn current_credential(secret: &Secret, format: SecretFormat) -> Current {
+/// The token's status as the API server holds it, when the cached copy predates the credential
+/// in the Secret (the cache has not caught up with our own last write): writing status from the
+/// stale copy would drop what that write recorded. A status that lost its record altogether gets
+/// the Secret's token id back.
+pub(super) async fn fresh_status(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    status: VcsAuthTokenStatus,
+    current: Option<&Current>,
+) -> Result<VcsAuthTokenStatus, Error> {
+    let Some(id) = current.and_then(|c| c.annotations.get(annotations::TOKEN_ID)) else {
+        return Ok(status);
+    };
+    if status.token_id.as_deref() == Some(id.as_str()) {
+        return Ok(status);
+    }
+    let api: Api<VcsAuthToken> =
+        Api::namespaced(ctx.client.clone(), &token.namespace().unwrap_or_default());
+    let live = api
+        .get(&token.name_any())
+        .await
+        .map_err(|e| Error::kube("read", &key(token), e))?;
+    let mut fresh = live.status.unwrap_or_default();
+    fresh.connection_ref = status.connection_ref;
+    fresh.token_id.get_or_insert_with(|| id.clone());
+    Ok(fresh)
+}
+
+pub(super) fn current_credential(secret: &Secret, format: SecretFormat) -> Current {
     Current {
         token: secret
             .data
@@ -316,7 +375,7 @@ fn current_credential(secret: &Secret, format: SecretFormat) -> Current {
 }
 
 /// Creates the Secret, or replaces patchbay's own one in place.
-async fn write_secret(
+pub(super) async fn write_secret(
     api: &Api<Secret>,
     existing: Option<&Secret>,
     mut secret: Secret,
@@ -370,14 +429,14 @@ async fn revoke(ctx: &Context, token: &VcsAuthToken, api: &str, old: &str, why: 
 }
 
 /// What to report in a token's status.
-enum Outcome {
+pub(super) enum Outcome {
     /// A usable credential is in the Secret.
     Valid(String),
     /// The request is refused before any provider call; the user must change something.
     Refused(ConfigError),
 }
 
-async fn report(
+pub(super) async fn report(
     ctx: &Context,
     token: &VcsAuthToken,
     mut status: VcsAuthTokenStatus,
@@ -443,21 +502,48 @@ fn until(at: Timestamp) -> Duration {
         .max(MIN_REQUEUE)
 }
 
+/// Why a mint failed, whatever the provider: the condition reason, a message that tells the
+/// user what to fix (never a secret), when the provider asked to be called again, and whether
+/// only a change by the user can fix it (then the token is also `Stalled`).
+pub(super) struct Failure {
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+    pub(super) retry_after: Option<Duration>,
+    pub(super) permanent: bool,
+}
+
+impl From<MintError> for Failure {
+    fn from(error: MintError) -> Self {
+        let (reason, message, retry_after, permanent) = match &error {
+            MintError::Config(e) => (e.reason, e.message.clone(), None, true),
+            MintError::Github(e) => (e.reason(), e.to_string(), e.retry_after(), false),
+            MintError::Kube(e) => ("KubernetesError", e.clone(), None, false),
+        };
+        Self {
+            reason,
+            message,
+            retry_after,
+            permanent,
+        }
+    }
+}
+
 /// A mint that failed: the still-valid credential stays and Ready stays True until it lapses;
-/// retries back off (5 s to 5 min, honouring GitHub's Retry-After / rate-limit reset).
-async fn failed(
+/// retries back off (5 s to 5 min, honouring the provider's Retry-After / rate-limit reset).
+pub(super) async fn failed(
     ctx: &Context,
     token: &VcsAuthToken,
     mut status: VcsAuthTokenStatus,
-    error: MintError,
+    error: impl Into<Failure>,
     current: Option<&Current>,
 ) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let (reason, message, retry_after, permanent) = match &error {
-        MintError::Config(e) => (e.reason, e.message.clone(), None, true),
-        MintError::Github(e) => (e.reason(), e.to_string(), e.retry_after(), false),
-        MintError::Kube(e) => ("KubernetesError", e.clone(), None, false),
-    };
+    let Failure {
+        reason,
+        message,
+        retry_after,
+        permanent,
+    } = error.into();
     warn!(%reason, %message, "minting failed");
     let delay = ctx
         .backoff(&key(token))

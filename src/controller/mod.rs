@@ -9,6 +9,8 @@
 //! first and is then handed to the controllers as a trigger, so a reconcile never sees a cache
 //! older than the event that woke it.
 
+pub mod aws;
+mod aws_chain;
 pub mod connection;
 pub mod connection_status;
 mod context;

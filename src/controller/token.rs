@@ -100,6 +100,9 @@ async fn apply(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Action, Er
                         Ok(()) if conn.spec.github_app.is_some() => {
                             return mint::github(&token, conn.clone(), at, status, &ctx).await;
                         }
+                        Ok(()) if conn.spec.aws.is_some() || conn.spec.ecr.is_some() => {
+                            return super::aws::mint(&token, conn.clone(), at, status, &ctx).await;
+                        }
                         Ok(()) => (Ok(not_minted_yet(conn, &at)), false),
                     },
                 }

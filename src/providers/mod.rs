@@ -19,7 +19,7 @@ mod slack;
 pub mod sts;
 pub mod url;
 
-pub use aws::{AwsCheck, check_aws_credentials, external_id};
+pub use aws::{AwsCheck, MAX_ROLE_CHAIN, check_aws_credentials, external_id, sts_endpoint};
 pub use docker_registry::registry_key;
 pub use github_app::{GithubEndpoints, github_endpoints};
 

@@ -134,6 +134,12 @@ pub struct Ecr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32), pattern(patterns::AWS_REGION))]
     pub region: Option<String>,
+    /// ECR API endpoint URL. Default: `https://api.ecr.{region}.amazonaws.com` for a private
+    /// registry, `https://api.ecr-public.us-east-1.amazonaws.com` for ECR Public. Set it for
+    /// a VPC endpoint or an ECR-compatible emulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(patterns::HTTP_URL))]
+    pub endpoint: Option<String>,
     /// Where the connection's AWS identity comes from.
     pub credentials: AwsCredentials,
 }
