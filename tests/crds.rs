@@ -114,3 +114,15 @@ fn every_schema_property_has_a_description_for_kubectl_explain() {
         );
     }
 }
+
+#[test]
+fn the_expires_column_prints_the_time_not_an_age() {
+    // kubectl prints a `date` column as the time since; a future expiry would read `<invalid>`.
+    let (_, crd) = crd::all().remove(1);
+    let columns = crd.spec.versions[0]
+        .additional_printer_columns
+        .clone()
+        .unwrap();
+    let expires = columns.iter().find(|c| c.name == "Expires").unwrap();
+    assert_eq!(expires.type_, "string");
+}

@@ -64,7 +64,7 @@ const RESERVED_KEYS: &str =
     ),
     printcolumn(
         name = "Expires",
-        type_ = "date",
+        type_ = "string",
         json_path = ".status.expiresAt",
         description = "When the current credential expires"
     ),
