@@ -16,6 +16,7 @@ use kube::{Client, discovery};
 use serde_json::Value;
 use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, Role, SimConfig};
 use testkit::keys::RsaKey;
+use testkit::moto::MotoServer;
 
 use crate::api::crd;
 use crate::controller::{self, Options};
@@ -125,7 +126,13 @@ const EXAMPLES: &[(&str, &str)] = &[
 pub struct Sandbox {
     inner: testkit::sandbox::Sandbox,
     github: GithubSim,
+    /// moto's server, when it is installed (`scripts/moto install`): the AWS examples use it.
+    aws: Option<MotoServer>,
 }
+
+/// Where the AWS examples point when moto is not installed: a closed local port, so the
+/// sandbox never reaches the real AWS.
+const NO_AWS: &str = "http://127.0.0.1:9";
 
 /// The example App (examples/connections/github-app.yaml) as the simulator knows it.
 const EXAMPLE_APP_ID: u64 = 123456;
@@ -180,6 +187,10 @@ impl Sandbox {
         let github = github_simulator(&app_key)
             .await
             .map_err(io("start the GitHub simulator"))?;
+        let aws = MotoServer::start().ok();
+        let aws_endpoint = aws
+            .as_ref()
+            .map_or(NO_AWS.to_string(), MotoServer::endpoint);
         for (file, text) in EXAMPLES {
             let docs: Vec<Value> =
                 serde_saphyr::from_str_multiple(text).map_err(|e| SandboxError::Install {
@@ -189,10 +200,11 @@ impl Sandbox {
             for mut doc in docs.into_iter().filter(|d| !d.is_null()) {
                 use_generated_app_key(&mut doc, &app_key);
                 use_simulated_github(&mut doc, &github.ghes_url());
+                use_local_aws(&mut doc, &aws_endpoint);
                 apply(&client, &doc).await?;
             }
         }
-        Ok(Self { inner, github })
+        Ok(Self { inner, github, aws })
     }
 
     /// What to print for the user: where things are and what to type next.
@@ -201,10 +213,14 @@ impl Sandbox {
         let mut text = format!(
             "patchbay sandbox is running: a local Kubernetes API at {}, with the CRDs, the example\n\
              namespaces and connections installed and the operator reconciling them. The example\n\
-             GitHub App talks to a GitHub simulator at {}.\n\n\
+             GitHub App talks to a GitHub simulator at {}; the AWS examples talk to {}.\n\n\
              kubeconfig: {kubeconfig}\n\nTry:\n  export KUBECONFIG={kubeconfig}\n",
             self.inner.emulator().url(),
             self.github.ghes_url(),
+            self.aws.as_ref().map_or_else(
+                || "no AWS (install moto with scripts/moto install to try them)".to_string(),
+                |m| format!("moto at {}", m.endpoint())
+            ),
         );
         for hint in HINTS {
             text.push_str(&format!("  {hint}\n"));
@@ -244,6 +260,21 @@ const HINTS: &[&str] = &[
     "kubectl get secret -n team-a app-checkout -o yaml",
     "kubectl explain vcsauthtoken.spec.github",
 ];
+
+/// The example aws and ecr connections point at AWS; in the sandbox they point at moto (or
+/// nowhere).
+fn use_local_aws(doc: &mut Value, endpoint: &str) {
+    if doc["kind"] != "Connection" {
+        return;
+    }
+    let spec = &mut doc["spec"];
+    if let Some(aws) = spec.get_mut("aws").and_then(Value::as_object_mut) {
+        aws.insert("stsEndpoint".into(), Value::String(endpoint.to_string()));
+    }
+    if let Some(ecr) = spec.get_mut("ecr").and_then(Value::as_object_mut) {
+        ecr.insert("endpoint".into(), Value::String(endpoint.to_string()));
+    }
+}
 
 /// The example GitHub App connection points at github.com; in the sandbox it points at the
 /// simulator.

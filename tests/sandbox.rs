@@ -198,6 +198,50 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         "jsonpath={.status.personalAccessTokenSource}",
     ]);
     assert_eq!(source.trim(), "UserProvided");
+    // With moto installed (CI always installs it), the AWS and ECR examples mint too.
+    if sandbox.printed.contains("moto at") {
+        sandbox.kubectl_ok(&[
+            "apply",
+            "-f",
+            "examples/tokens/aws.yaml",
+            "-f",
+            "examples/tokens/ecr.yaml",
+        ]);
+        for token in ["vat/deploy-aws", "vat/ecr-login"] {
+            sandbox.kubectl_ok(&[
+                "wait",
+                "--for=condition=Ready",
+                token,
+                "-n",
+                "team-a",
+                "--timeout=30s",
+            ]);
+        }
+        let keys = sandbox.kubectl_ok(&[
+            "get",
+            "secret",
+            "-n",
+            "team-a",
+            "deploy-aws",
+            "-o",
+            "jsonpath={.data.credentials}",
+        ]);
+        assert!(!keys.trim().is_empty());
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs moto: {}",
+            sandbox.printed
+        );
+        eprintln!(
+            "moto is not installed (scripts/moto install): the AWS part of this test is skipped"
+        );
+    }
+    let table = sandbox.kubectl_ok(&["get", "vat", "-n", "team-a"]);
+    assert!(
+        table.contains("EXPIRES") && table.contains(" 20"),
+        "expiry as a time: {table}"
+    );
     // Relabelling team-a out of the tree (its parent becomes a new root-level project) keeps the
     // token on the root connection; a label that allowedNamespaces does not select refuses it.
     sandbox.kubectl_ok(&["label", "ns", "team-a", "acme.example/team-", "--overwrite"]);
