@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use patchbay::api::{Condition, ConditionStatus, Connection, VcsAuthToken};
 use patchbay::providers::sts::{self, StaticKeys};
 use serde_json::{Value, json};
@@ -585,4 +585,108 @@ async fn default_chain_child(endpoint: &str) {
     .await;
     let user = format!("arn:aws:iam::{ACCOUNT_ID}:user/operator");
     assert_eq!(message, format!("account {ACCOUNT_ID}, arn {user}"));
+}
+
+/// The access key IDs IAM holds for `user`.
+async fn key_ids(w: &World, user: &str) -> Vec<String> {
+    sts::list_access_keys(&iam(w), Some(user))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[tokio::test]
+async fn rotating_a_key_writes_the_new_one_and_deletes_the_old_after_the_retention() {
+    let Some(w) = world("rotation").await else {
+        return;
+    };
+    let keys = iam_user(&w, "rotor", &["iam:*", "sts:*"]).await;
+    let mut block = access_keys(&w, ROOT, "rotor-keys", &keys).await;
+    block["oldKeyRetention"] = json!("6s");
+    connection(
+        &w,
+        ROOT,
+        "rotor",
+        json!({"aws": aws(&w, json!({"accessKeys": block}))}),
+    )
+    .await;
+    w.cluster.connection_ready(ROOT, "rotor", is_ready).await;
+    let api: Api<Connection> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let ask = |value: &str| json!({"metadata": {"annotations": {"patchbay.dev/rotate-key-requested-at": value}}});
+
+    // Without the label that allows writing the Secret, nothing is created.
+    api.patch("rotor", &PatchParams::default(), &Patch::Merge(&ask("1")))
+        .await
+        .unwrap();
+    let refused = eventually(20, "the refusal", || {
+        let api = api.clone();
+        async move {
+            let r = api.get("rotor").await.ok()?.status?.key_rotation?;
+            (r.requested.as_deref() == Some("1")).then_some(r)
+        }
+    })
+    .await;
+    assert!(
+        refused
+            .message
+            .unwrap()
+            .contains("patchbay.dev/allow-key-rotation")
+    );
+    assert_eq!(key_ids(&w, "rotor").await, std::slice::from_ref(&keys.access_key_id));
+
+    // With it, a new key is written into the Secret and both keys exist for the retention.
+    let secrets: Api<Secret> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let label = json!({"metadata": {"labels": {"patchbay.dev/allow-key-rotation": "true"}}});
+    secrets
+        .patch("rotor-keys", &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .unwrap();
+    api.patch("rotor", &PatchParams::default(), &Patch::Merge(&ask("2")))
+        .await
+        .unwrap();
+    let rotated = eventually(20, "the rotation", || {
+        let api = api.clone();
+        async move {
+            let r = api.get("rotor").await.ok()?.status?.key_rotation?;
+            (r.requested.as_deref() == Some("2") && r.rotated_at.is_some()).then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(
+        rotated.previous_access_key_id.as_deref(),
+        Some(keys.access_key_id.as_str())
+    );
+    let stored = secret_text(&w.cluster.client, ROOT, "rotor-keys")
+        .await
+        .unwrap();
+    assert_ne!(stored["id"], keys.access_key_id);
+    let both = key_ids(&w, "rotor").await;
+    assert_eq!(
+        both.len(),
+        2,
+        "the old key stays for the retention: {both:?}"
+    );
+    // The new key works: the connection is still Ready and Verified with it.
+    w.cluster.connection_ready(ROOT, "rotor", is_ready).await;
+
+    let deleted = eventually(30, "the old key to be deleted", || {
+        let api = api.clone();
+        async move {
+            let r = api.get("rotor").await.ok()?.status?.key_rotation?;
+            r.previous_deleted_at.is_some().then_some(r)
+        }
+    })
+    .await;
+    assert!(deleted.message.unwrap().contains("deleted"));
+    let (rotated_at, deleted_at) = (
+        rotated.rotated_at.unwrap().0,
+        deleted.previous_deleted_at.unwrap().0,
+    );
+    assert!(
+        deleted_at.duration_since(rotated_at) >= k8s_openapi::jiff::SignedDuration::from_secs(6),
+        "kept from {rotated_at} to {deleted_at}"
+    );
+    assert_eq!(key_ids(&w, "rotor").await, [stored["id"].clone()]);
 }

@@ -96,6 +96,11 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
             publish_verified(&ctx, &conn, &decision.status).await;
         }
     }
+    let rotation_pending = if decision.ready {
+        super::rotation::reconcile(&ctx, &conn, &mut decision.status, &secrets).await
+    } else {
+        None
+    };
     if written.as_ref() != Some(&decision.status) {
         write_status(&ctx, &conn, &decision.status).await?;
     }
@@ -122,7 +127,9 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     ctx.succeeded(&key);
-    Ok(Action::requeue(RECHECK))
+    Ok(Action::requeue(
+        rotation_pending.map_or(RECHECK, |d| d.min(RECHECK)),
+    ))
 }
 
 /// Writes a Connection's status.

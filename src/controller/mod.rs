@@ -16,6 +16,7 @@ pub mod connection_status;
 mod context;
 pub mod github;
 pub mod mint;
+pub mod rotation;
 pub mod token;
 pub mod token_status;
 

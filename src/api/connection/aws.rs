@@ -46,6 +46,11 @@ pub struct AccessKeys {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 900, max = 129600))]
     pub session_duration: Option<i32>,
+    /// How long the previous key stays active after a rotation ("Rotate key", asked for with
+    /// the `patchbay.dev/rotate-key-requested-at` annotation), as a Go duration; default `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), pattern(patterns::GO_DURATION))]
+    pub old_key_retention: Option<String>,
 }
 
 /// An IAM role to assume.

@@ -171,6 +171,33 @@ pub struct ConnectionStatus {
     /// The value of the `patchbay.dev/verify-requested-at` annotation the last check honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_requested_at: Option<String>,
+    /// Key rotation of accessKeys credentials ("Rotate key").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_rotation: Option<KeyRotationStatus>,
+}
+
+/// What patchbay did about the last key rotation of an accessKeys connection.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotationStatus {
+    /// The `patchbay.dev/rotate-key-requested-at` value last honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// When the new key was written into the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<Time>,
+    /// The key ID that was replaced (an identifier, not a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_access_key_id: Option<String>,
+    /// When the previous key will be (or was due to be) deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_previous_at: Option<Time>,
+    /// When the previous key was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_deleted_at: Option<Time>,
+    /// The outcome of the last rotation step, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// The kind of a Connection: which provider block it sets.

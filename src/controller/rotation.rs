@@ -1,0 +1,291 @@
+//! "Rotate key" for accessKeys connections: on the `patchbay.dev/rotate-key-requested-at`
+//! annotation, patchbay creates a new IAM access key, writes it into the referenced Secret (only
+//! when that Secret carries the label `patchbay.dev/allow-key-rotation: "true"`), keeps the old
+//! key for `oldKeyRetention` (default 24 h) and then deletes it. Needs `iam:GetUser`,
+//! `iam:ListAccessKeys`, `iam:CreateAccessKey` and `iam:DeleteAccessKey` on the user.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use tracing::{info, warn};
+
+use super::Context;
+use crate::api::connection::{AccessKeys, KeyRotationStatus};
+use crate::api::{Connection, ConnectionStatus};
+use crate::providers::SecretValues;
+use crate::providers::sts::{self, StaticKeys};
+
+/// The Connection annotation that asks for a rotation (any new value).
+pub const ROTATE_REQUESTED_AT: &str = "patchbay.dev/rotate-key-requested-at";
+/// The Secret label that allows patchbay to write new keys into a Secret.
+pub const ALLOW_ROTATION_LABEL: &str = "patchbay.dev/allow-key-rotation";
+/// How long the previous key stays active by default (TeamCity's 24 hours).
+pub const DEFAULT_RETENTION: SignedDuration = SignedDuration::from_hours(24);
+
+/// Whether a new rotation was asked for: an annotation value not yet honoured.
+pub fn rotation_requested<'a>(
+    requested: Option<&'a str>,
+    status: Option<&KeyRotationStatus>,
+) -> Option<&'a str> {
+    let requested = requested.filter(|r| !r.trim().is_empty())?;
+    (status.and_then(|s| s.requested.as_deref()) != Some(requested)).then_some(requested)
+}
+
+/// When the previous key is due for deletion and has not been deleted yet.
+pub fn deletion_due(
+    status: Option<&KeyRotationStatus>,
+    now: Timestamp,
+) -> Option<(String, Timestamp)> {
+    let s = status?;
+    if s.previous_deleted_at.is_some() {
+        return None;
+    }
+    let at = s.delete_previous_at.as_ref()?.0;
+    let id = s.previous_access_key_id.clone()?;
+    Some((id, at)).filter(|(_, at)| *at <= now)
+}
+
+/// The retention of the previous key.
+pub fn retention(keys: &AccessKeys) -> SignedDuration {
+    keys.old_key_retention
+        .as_deref()
+        .and_then(|d| crate::renewal::parse_go_duration(d).ok())
+        .unwrap_or(DEFAULT_RETENTION)
+}
+
+/// The IAM endpoint for a connection: a custom (non-AWS) STS endpoint serves IAM too, as
+/// S3-compatible alternatives and local emulators do; otherwise IAM's own.
+fn iam_endpoint(region: &str, sts_endpoint: Option<&str>) -> String {
+    match sts_endpoint {
+        Some(e) if !e.contains(".amazonaws.com") => e.trim_end_matches('/').to_string(),
+        _ => sts::iam_endpoint(region),
+    }
+}
+
+/// Runs whatever rotation step is due for an accessKeys connection, recording it in `status`;
+/// returns when to look again (the previous key's deletion), if anything is pending.
+pub async fn reconcile(
+    ctx: &Context,
+    conn: &Connection,
+    status: &mut ConnectionStatus,
+    secrets: &SecretValues,
+) -> Option<Duration> {
+    let (region, sts_endpoint, keys) = match (&conn.spec.aws, &conn.spec.ecr) {
+        (Some(a), _) => (
+            a.region.clone(),
+            a.sts_endpoint.clone(),
+            a.credentials.access_keys.as_ref()?,
+        ),
+        (None, Some(e)) => (
+            e.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            e.endpoint.clone(),
+            e.credentials.access_keys.as_ref()?,
+        ),
+        _ => return None,
+    };
+    let now = Timestamp::now();
+    let endpoint = iam_endpoint(&region, sts_endpoint.as_deref());
+    let iam_region = sts::iam_region(&region);
+    let field = "spec.aws.credentials.accessKeys";
+    let current = match (
+        secrets.text(&format!("{field}.accessKeyId"), &keys.access_key_id),
+        secrets.text(&format!("{field}.secretAccessKey"), &keys.secret_access_key),
+    ) {
+        (Ok(id), Ok(secret)) => StaticKeys::new(id.trim(), secret.trim()),
+        _ => return None,
+    };
+    let iam = sts::iam_client(iam_region, &endpoint, &current);
+    let requested = conn
+        .annotations()
+        .get(ROTATE_REQUESTED_AT)
+        .map(String::as_str);
+    if let Some(request) = rotation_requested(requested, status.key_rotation.as_ref()) {
+        let outcome = rotate(ctx, conn, keys, &iam, &current).await;
+        let mut record = status.key_rotation.clone().unwrap_or_default();
+        record.requested = Some(request.to_string());
+        match outcome {
+            Ok(previous) => {
+                let delete_at = now.checked_add(retention(keys)).unwrap_or(now);
+                info!(previous = %previous, "rotated the access key");
+                record.rotated_at = Some(Time(now));
+                record.previous_access_key_id = Some(previous.clone());
+                record.delete_previous_at = Some(Time(delete_at));
+                record.previous_deleted_at = None;
+                record.message = Some(format!(
+                    "rotated: the new key is in the Secret; {previous} stays active until {delete_at}"
+                ));
+            }
+            Err(message) => {
+                warn!(%message, "key rotation failed");
+                record.message = Some(format!("rotation failed: {message}"));
+            }
+        }
+        status.key_rotation = Some(record);
+    }
+    if let Some((previous, _)) = deletion_due(status.key_rotation.as_ref(), now) {
+        let record = status.key_rotation.get_or_insert_with(Default::default);
+        match sts::delete_access_key(&iam, None, &previous).await {
+            Ok(()) => {
+                record.previous_deleted_at = Some(Time(now));
+                record.message = Some(format!("the previous key {previous} was deleted"));
+            }
+            Err(e) => {
+                record.message = Some(format!("could not delete the previous key {previous}: {e}"))
+            }
+        }
+    }
+    let record = status.key_rotation.as_ref()?;
+    if record.previous_deleted_at.is_some() {
+        return None;
+    }
+    let at = record.delete_previous_at.as_ref()?.0;
+    let wait = at.duration_since(now).max(SignedDuration::from_secs(1));
+    Duration::try_from(wait).ok()
+}
+
+/// Creates the new key and writes it into the Secret; returns the replaced key's ID.
+async fn rotate(
+    ctx: &Context,
+    conn: &Connection,
+    keys: &AccessKeys,
+    iam: &aws_sdk_iam::Client,
+    current: &StaticKeys,
+) -> Result<String, String> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let names: Vec<&str> = {
+        let mut n = vec![
+            keys.access_key_id.name.as_str(),
+            keys.secret_access_key.name.as_str(),
+        ];
+        n.dedup();
+        n
+    };
+    let mut targets = Vec::new();
+    for name in &names {
+        let secret = api
+            .get(name)
+            .await
+            .map_err(|e| format!("cannot read Secret {namespace}/{name}: {e}"))?;
+        let allowed = secret
+            .labels()
+            .get(ALLOW_ROTATION_LABEL)
+            .is_some_and(|v| v == "true");
+        if !allowed {
+            return Err(format!(
+                "Secret {namespace}/{name} does not carry the label {ALLOW_ROTATION_LABEL}: \"true\", so patchbay may not write new keys into it"
+            ));
+        }
+        targets.push(secret);
+    }
+    let keys_in_use = sts::list_access_keys(iam, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    if keys_in_use.len() >= 2 {
+        return Err(format!(
+            "the IAM user already has {} access keys (IAM allows two); delete the unused one first",
+            keys_in_use.len()
+        ));
+    }
+    let new = sts::create_access_key(iam, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The new secret exists only in that answer: write it before anything else can fail.
+    for mut secret in targets {
+        let data = secret.data.get_or_insert_with(BTreeMap::new);
+        if secret.metadata.name.as_deref() == Some(keys.access_key_id.name.as_str()) {
+            data.insert(
+                keys.access_key_id.key.clone(),
+                ByteString(new.access_key_id.clone().into_bytes()),
+            );
+        }
+        if secret.metadata.name.as_deref() == Some(keys.secret_access_key.name.as_str()) {
+            data.insert(
+                keys.secret_access_key.key.clone(),
+                ByteString(new.secret_access_key.clone().into_bytes()),
+            );
+        }
+        let name = secret.name_any();
+        api.replace(&name, &PostParams::default(), &secret)
+            .await
+            .map_err(|e| {
+                format!(
+                    "created a new key but could not write it into Secret {namespace}/{name}: {e}"
+                )
+            })?;
+    }
+    Ok(current.access_key_id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    #[test]
+    fn a_new_annotation_value_asks_for_one_rotation() {
+        assert_eq!(rotation_requested(Some("1"), None), Some("1"));
+        let done = KeyRotationStatus {
+            requested: Some("1".into()),
+            ..Default::default()
+        };
+        assert_eq!(rotation_requested(Some("1"), Some(&done)), None);
+        assert_eq!(rotation_requested(Some("2"), Some(&done)), Some("2"));
+        assert_eq!(rotation_requested(Some(" "), None), None);
+        assert_eq!(rotation_requested(None, Some(&done)), None);
+    }
+
+    #[test]
+    fn the_previous_key_is_deleted_once_its_retention_has_passed() {
+        let pending = KeyRotationStatus {
+            previous_access_key_id: Some("AKIAOLD".into()),
+            delete_previous_at: Some(Time(at(100))),
+            ..Default::default()
+        };
+        assert_eq!(deletion_due(Some(&pending), at(99)), None);
+        assert_eq!(
+            deletion_due(Some(&pending), at(100)),
+            Some(("AKIAOLD".into(), at(100)))
+        );
+        let deleted = KeyRotationStatus {
+            previous_deleted_at: Some(Time(at(101))),
+            ..pending
+        };
+        assert_eq!(deletion_due(Some(&deleted), at(200)), None);
+    }
+
+    #[test]
+    fn retention_defaults_to_a_day() {
+        let keys: AccessKeys = serde_json::from_value(serde_json::json!({
+            "accessKeyId": {"name": "k", "key": "id"}, "secretAccessKey": {"name": "k", "key": "s"},
+        }))
+        .unwrap();
+        assert_eq!(retention(&keys), SignedDuration::from_hours(24));
+        let short = AccessKeys {
+            old_key_retention: Some("10s".into()),
+            ..keys
+        };
+        assert_eq!(retention(&short), SignedDuration::from_secs(10));
+    }
+
+    #[test]
+    fn a_custom_sts_endpoint_serves_iam_too() {
+        assert_eq!(
+            iam_endpoint("eu-west-1", Some("http://127.0.0.1:5000/")),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            iam_endpoint("eu-west-1", Some("https://sts.eu-west-1.amazonaws.com")),
+            sts::iam_endpoint("eu-west-1")
+        );
+    }
+}
