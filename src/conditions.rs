@@ -60,6 +60,28 @@ pub fn set(
     true
 }
 
+/// Sets kstatus `Stalled` to True with the problem's reason and message, or removes it when there
+/// is no problem only the user can fix.
+pub fn set_stalled(
+    conditions: &mut Vec<Condition>,
+    problem: Option<(&str, &str)>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    match problem {
+        Some((reason, message)) => {
+            let desired = Desired {
+                type_: types::STALLED,
+                status: ConditionStatus::True,
+                reason,
+                message: message.to_string(),
+            };
+            set(conditions, desired, generation, now);
+        }
+        None => remove(conditions, types::STALLED),
+    }
+}
+
 /// Removes the condition of `type_`, if present.
 pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
     conditions.retain(|c| c.type_ != type_);

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod conditions;
 pub mod controller;
+pub mod glob;
 pub mod hierarchy;
 pub mod install;
 pub mod output;

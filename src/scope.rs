@@ -17,33 +17,7 @@ use crate::api::connection::{PermissionLevel, Permissions};
 /// Whether repository `name` matches `pattern`, ignoring case as GitHub does for repository
 /// names. `*` matches any run of characters (including none), `?` exactly one.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
-    let name: Vec<char> = name.chars().flat_map(char::to_lowercase).collect();
-    let (mut p, mut n) = (0, 0);
-    // Where the last `*` was seen in the pattern, and the name position it is matched up to.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == '?' || c == name[n] => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                // Let the last `*` swallow one more character and retry from there.
-                Some((sp, sn)) => {
-                    star = Some((sp, sn + 1));
-                    p = sp + 1;
-                    n = sn + 1;
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
+    crate::glob::matches(&pattern.to_lowercase(), &name.to_lowercase())
 }
 
 /// The requested repositories that match none of the `allowed` patterns, in request order.

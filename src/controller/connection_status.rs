@@ -85,22 +85,11 @@ pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
         facts.generation,
         now,
     );
-    match &result {
-        Ok(_) => conditions::remove(&mut status.conditions, types::STALLED),
-        Err(e) => {
-            conditions::set(
-                &mut status.conditions,
-                Desired {
-                    type_: types::STALLED,
-                    status: ConditionStatus::True,
-                    reason: e.reason,
-                    message: e.message.clone(),
-                },
-                facts.generation,
-                now,
-            );
-        }
-    }
+    let problem = result
+        .as_ref()
+        .err()
+        .map(|e| (e.reason, e.message.as_str()));
+    conditions::set_stalled(&mut status.conditions, problem, facts.generation, now);
     conditions::remove(&mut status.conditions, types::RECONCILING);
     if !status.conditions.iter().any(|c| c.type_ == types::VERIFIED) {
         conditions::set(

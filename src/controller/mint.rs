@@ -467,22 +467,8 @@ pub(super) async fn report(
         ),
     };
     let transition = conditions::set(&mut status.conditions, desired, generation, &now);
-    match &stalled {
-        Some(e) => {
-            conditions::set(
-                &mut status.conditions,
-                Desired {
-                    type_: types::STALLED,
-                    status: ConditionStatus::True,
-                    reason: e.reason,
-                    message: e.message.clone(),
-                },
-                generation,
-                &now,
-            );
-        }
-        None => conditions::remove(&mut status.conditions, types::STALLED),
-    }
+    let problem = stalled.as_ref().map(|e| (e.reason, e.message.as_str()));
+    conditions::set_stalled(&mut status.conditions, problem, generation, &now);
     conditions::remove(&mut status.conditions, types::RECONCILING);
     write_status(ctx, token, &status).await?;
     if transition {
@@ -575,21 +561,8 @@ pub(super) async fn failed(
         },
     };
     let transition = conditions::set(&mut status.conditions, ready, generation, &t);
-    if permanent {
-        conditions::set(
-            &mut status.conditions,
-            Desired {
-                type_: types::STALLED,
-                status: ConditionStatus::True,
-                reason,
-                message,
-            },
-            generation,
-            &t,
-        );
-    } else {
-        conditions::remove(&mut status.conditions, types::STALLED);
-    }
+    let problem = permanent.then_some((reason, message.as_str()));
+    conditions::set_stalled(&mut status.conditions, problem, generation, &t);
     write_status(ctx, token, &status).await?;
     if transition {
         publish_ready(ctx, token, &status, "Mint").await;

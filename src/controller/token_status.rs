@@ -103,21 +103,8 @@ pub fn set_outcome(
         Ok(pair) => pair,
         Err(e) => (e.reason, e.message),
     };
-    if stalled {
-        conditions::set(
-            &mut status.conditions,
-            Desired {
-                type_: types::STALLED,
-                status: ConditionStatus::True,
-                reason,
-                message: message.clone(),
-            },
-            generation,
-            now,
-        );
-    } else {
-        conditions::remove(&mut status.conditions, types::STALLED);
-    }
+    let problem = stalled.then_some((reason, message.as_str()));
+    conditions::set_stalled(&mut status.conditions, problem, generation, now);
     conditions::remove(&mut status.conditions, types::RECONCILING);
     conditions::set(
         &mut status.conditions,

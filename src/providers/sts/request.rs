@@ -134,34 +134,9 @@ pub fn effective_duration(requested: Option<i32>, max_session: Option<i32>, chai
 /// run of characters (`/` included, like IAM's own wildcards), `?` one character; matching is
 /// exact otherwise. No globs allow nothing.
 pub fn role_allowed(role_arn: &str, allowed_globs: &[String]) -> bool {
-    allowed_globs.iter().any(|glob| glob_match(glob, role_arn))
-}
-
-fn glob_match(glob: &str, text: &str) -> bool {
-    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
-    let (mut gi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match g.get(gi) {
-            Some('*') => {
-                backtrack = Some((gi, ti));
-                gi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                gi += 1;
-                ti += 1;
-            }
-            _ => match backtrack {
-                Some((star, at)) => {
-                    gi = star + 1;
-                    ti = at + 1;
-                    backtrack = Some((star, at + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    g[gi..].iter().all(|c| *c == '*')
+    allowed_globs
+        .iter()
+        .any(|glob| crate::glob::matches(glob, role_arn))
 }
 
 #[cfg(test)]
