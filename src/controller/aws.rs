@@ -12,8 +12,8 @@ use tracing::info;
 
 use super::aws_chain::{self, Session, Signer};
 use super::mint::{
-    Failure, Outcome, current_credential, failed, format_of, fresh_status, observe, output_name,
-    owned_secret, report, time, write_secret,
+    Failure, Outcome, current_credential, failed, format_of, fresh_status, keep_recorded, observe,
+    output_name, owned_secret, report, time, write_secret,
 };
 use super::token::key;
 use super::{Context, Error};
@@ -216,6 +216,9 @@ pub async fn mint(
             renew_at,
             expires_at,
         } => {
+            if let Some((renew_at, message)) = keep_recorded(&status, expires_at) {
+                return report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await;
+            }
             status.renew_at = Some(time(renew_at));
             status.expires_at = Some(time(expires_at));
             let issued = status.issued_at.as_ref().map_or(now, |t| t.0);

@@ -34,6 +34,10 @@ pub struct Context {
     pub options: Options,
     /// Namespaces (metadata only): their labels form the tree.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// Counts namespace events, so the tree is rebuilt only after a namespace changed.
+    pub namespace_changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The tree as last built, with the namespace event count it was built at.
+    pub tree_cache: Mutex<Option<(u64, std::sync::Arc<Tree>)>>,
     /// Every Connection in the cluster.
     pub connections: Store<Connection>,
     /// Failure counts per object, for exponential backoff on errors.
@@ -53,14 +57,26 @@ impl Context {
         Time(k8s_openapi::jiff::Timestamp::now())
     }
 
-    /// The namespace tree as the namespace cache holds it now.
-    pub fn tree(&self) -> Tree {
+    /// The namespace tree as the namespace cache holds it now; built once per namespace change
+    /// and shared by every reconcile until the next one.
+    pub fn tree(&self) -> std::sync::Arc<Tree> {
+        let version = self
+            .namespace_changes
+            .load(std::sync::atomic::Ordering::Acquire);
+        let mut cache = self.tree_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built_at, tree)) = cache.as_ref()
+            && *built_at == version
+        {
+            return tree.clone();
+        }
         let mut tree = Tree::new(self.options.root_namespace.clone());
         for ns in self.namespaces.state() {
             if let Some(name) = &ns.metadata.name {
                 tree.upsert(name.clone(), ns.metadata.labels.clone().unwrap_or_default());
             }
         }
+        let tree = std::sync::Arc::new(tree);
+        *cache = Some((version, tree.clone()));
         tree
     }
 

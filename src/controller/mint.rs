@@ -158,6 +158,9 @@ pub async fn github(
         } => {
             status.connection_ref = Some(at);
             status.secret_name = Some(secret_name);
+            if let Some((renew_at, message)) = keep_recorded(&status, expires_at) {
+                return report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await;
+            }
             status.renew_at = Some(time(renew_at));
             status.expires_at = Some(time(expires_at));
             let message = format!("credential valid until {expires_at}; renewing at {renew_at}");
@@ -251,6 +254,22 @@ pub async fn github(
         message.push_str("; permissions lowered to the user's");
     }
     report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await
+}
+
+/// When the status already records this credential as valid (after a restart, or on any event
+/// that changes nothing), its renewal time and message: keeping them writes nothing. Recomputed
+/// values would differ in sub-second detail and cost a status write per token.
+pub(super) fn keep_recorded(
+    status: &VcsAuthTokenStatus,
+    expires_at: Timestamp,
+) -> Option<(Timestamp, String)> {
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.is_true(types::READY) && c.reason == "TokenValid")?;
+    let recorded = status.expires_at.as_ref()?.0;
+    let renew_at = status.renew_at.as_ref()?.0;
+    (recorded.as_second() == expires_at.as_second()).then(|| (renew_at, ready.message.clone()))
 }
 
 /// The token's output Secret and its API, when patchbay may write it; otherwise the conflict.

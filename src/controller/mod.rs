@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
@@ -39,6 +40,12 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::api::{Connection, VcsAuthToken};
+
+/// How many Connections are reconciled at once.
+const CONNECTION_CONCURRENCY: u16 = 8;
+/// How many VcsAuthTokens are reconciled at once: enough to keep providers busy, few enough that
+/// a restart with thousands of tokens does not hold thousands of reconciles in memory.
+const TOKEN_CONCURRENCY: u16 = 32;
 
 /// The field manager patchbay writes with.
 pub const FIELD_MANAGER: &str = "patchbay";
@@ -81,6 +88,7 @@ impl Error {
 fn shared_cache<K>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
     consumers: usize,
+    changes: Arc<std::sync::atomic::AtomicU64>,
 ) -> (
     Store<K>,
     Vec<impl Stream<Item = Result<K, watcher::Error>> + Send + 'static>,
@@ -100,6 +108,7 @@ where
         while let Some(event) = events.next().await {
             match event {
                 Ok(obj) => {
+                    changes.fetch_add(1, std::sync::atomic::Ordering::Release);
                     for tx in &senders {
                         let _ = tx.send(obj.clone()).await;
                     }
@@ -134,12 +143,14 @@ pub fn start(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Context>, impl Future<Output = ()> + Send + 'static) {
+    let namespace_changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (namespaces, ns_triggers, ns_feeder) = shared_cache(
         watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
             watcher::Config::default(),
         ),
         2,
+        namespace_changes.clone(),
     );
     let (connections, conn_triggers, conn_feeder) = shared_cache(
         watcher(
@@ -147,6 +158,7 @@ pub fn start(
             watcher::Config::default(),
         ),
         2,
+        Arc::default(),
     );
     let reporter = Reporter {
         controller: "patchbay".into(),
@@ -157,6 +169,8 @@ pub fn start(
         recorder: Recorder::new(client.clone(), reporter),
         options,
         namespaces,
+        namespace_changes,
+        tree_cache: Mutex::new(None),
         connections,
         failures: Mutex::new(HashMap::new()),
         not_before: Mutex::new(HashMap::new()),
@@ -216,6 +230,7 @@ async fn run_controllers<N, C>(
     .watches_stream(conn_for_conns, move |c| {
         connection::connections_using_source(&c3, &kube::ResourceExt::name_any(&c))
     })
+    .with_config(ControllerConfig::default().concurrency(CONNECTION_CONCURRENCY))
     .graceful_shutdown_on(shutdown.clone())
     .run(connection::reconcile, connection::error_policy, ctx.clone())
     .for_each(|_| async {});
@@ -238,6 +253,7 @@ async fn run_controllers<N, C>(
             token::tokens_for_namespace(&c5, &store_b, &ns)
         })
         .watches_stream(owned, |secret| token::token_for_secret(&secret))
+        .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
         .graceful_shutdown_on(shutdown)
         .run(token::reconcile, token::error_policy, ctx)
         .for_each(|_| async {});
