@@ -634,7 +634,10 @@ async fn rotating_a_key_writes_the_new_one_and_deletes_the_old_after_the_retenti
             .unwrap()
             .contains("patchbay.dev/allow-key-rotation")
     );
-    assert_eq!(key_ids(&w, "rotor").await, std::slice::from_ref(&keys.access_key_id));
+    assert_eq!(
+        key_ids(&w, "rotor").await,
+        std::slice::from_ref(&keys.access_key_id)
+    );
 
     // With it, a new key is written into the Secret and both keys exist for the retention.
     let secrets: Api<Secret> = Api::namespaced(w.cluster.client.clone(), ROOT);
