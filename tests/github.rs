@@ -162,6 +162,18 @@ async fn repositories_and_permissions_beyond_the_connection_are_refused_before_g
     assert_eq!(w.sim.calls(route::CREATE_TOKEN), 0);
 }
 
+/// The token's Ready condition as the API server holds it now.
+async fn ready_condition(w: &World, name: &str) -> Option<patchbay::api::Condition> {
+    let t = Api::<VcsAuthToken>::namespaced(w.cluster.client.clone(), "team-a")
+        .get(name)
+        .await
+        .ok()?;
+    t.status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+}
+
 fn ready_message(t: &VcsAuthToken) -> String {
     t.status
         .as_ref()
@@ -570,16 +582,9 @@ async fn a_token_that_lapses_while_github_is_down_becomes_expired_and_recovers()
     w.sim.set_down(testkit::github::Down::Refuse).await;
     // Renewal is due after 60 s and fails: the token stays Ready until it lapses at 70 s.
     let failing = eventually(90, "a failing renewal", || async {
-        let t = Api::<VcsAuthToken>::namespaced(w.cluster.client.clone(), "team-a")
-            .get("build")
+        ready_condition(&w, "build")
             .await
-            .ok()?;
-        let ready = t
-            .status?
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")?;
-        (ready.reason == "RenewalFailing").then_some(ready)
+            .filter(|c| c.reason == "RenewalFailing")
     })
     .await;
     assert_eq!(failing.status, ConditionStatus::True);
@@ -589,16 +594,9 @@ async fn a_token_that_lapses_while_github_is_down_becomes_expired_and_recovers()
         "the still-valid Secret stays"
     );
     let expired = eventually(60, "the credential to lapse", || async {
-        let t = Api::<VcsAuthToken>::namespaced(w.cluster.client.clone(), "team-a")
-            .get("build")
+        ready_condition(&w, "build")
             .await
-            .ok()?;
-        let ready = t
-            .status?
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")?;
-        (ready.reason == "Expired").then_some(ready)
+            .filter(|c| c.reason == "Expired")
     })
     .await;
     assert_eq!(expired.status, ConditionStatus::False);

@@ -9,11 +9,10 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{debug, info, instrument, warn};
+use tracing::{info, instrument, warn};
 
 use super::connection_status::{Facts, VERIFY_REQUESTED_AT, decide, needs_verify, set_verified};
 use super::{Context, Error, FIELD_MANAGER};
@@ -104,27 +103,15 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     if written.as_ref() != Some(&decision.status) {
         write_status(&ctx, &conn, &decision.status).await?;
     }
-    if let Some((reason, message)) = decision.transition {
-        let type_ = if decision.ready {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
+    if let Some((reason, message)) = &decision.transition {
         if decision.ready {
             info!(%reason, "connection is ready");
         } else {
             warn!(%reason, %message, "connection is not ready");
         }
-        let event = Event {
-            type_,
-            reason,
-            note: Some(message),
-            action: "Check".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &conn.object_ref(&())).await {
-            debug!(error = %e, "could not publish an event");
-        }
+        let object = conn.object_ref(&());
+        ctx.publish_condition(&object, &decision.status.conditions, types::READY, "Check")
+            .await;
     }
     ctx.succeeded(&key);
     Ok(Action::requeue(
@@ -157,28 +144,13 @@ async fn write_status(
 
 /// Publishes the Verified condition as an Event.
 async fn publish_verified(ctx: &Context, conn: &Connection, status: &ConnectionStatus) {
-    let Some(verified) = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == types::VERIFIED)
-    else {
-        return;
-    };
-    let type_ = if verified.is_true(types::VERIFIED) {
-        EventType::Normal
-    } else {
-        EventType::Warning
-    };
-    let event = Event {
-        type_,
-        reason: verified.reason.clone(),
-        note: Some(verified.message.clone()),
-        action: "Verify".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &conn.object_ref(&())).await {
-        debug!(error = %e, "could not publish an event");
-    }
+    ctx.publish_condition(
+        &conn.object_ref(&()),
+        &status.conditions,
+        types::VERIFIED,
+        "Verify",
+    )
+    .await;
 }
 
 /// Retries a failed reconcile with exponential backoff.

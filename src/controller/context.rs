@@ -52,6 +52,35 @@ pub struct Context {
 }
 
 impl Context {
+    /// Publishes the condition of `type_` in `conditions` as an Event on `object`: Normal when it
+    /// holds, Warning otherwise. A failure to publish is logged, never an error.
+    pub async fn publish_condition(
+        &self,
+        object: &k8s_openapi::api::core::v1::ObjectReference,
+        conditions: &[crate::api::Condition],
+        type_: &str,
+        action: &str,
+    ) {
+        use kube::runtime::events::{Event, EventType};
+        let Some(condition) = conditions.iter().find(|c| c.type_ == type_) else {
+            return;
+        };
+        let event = Event {
+            type_: if condition.is_true(type_) {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: condition.reason.clone(),
+            note: Some(condition.message.clone()),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, object).await {
+            tracing::debug!(error = %e, "could not publish an event");
+        }
+    }
+
     /// The current time.
     pub fn now(&self) -> Time {
         Time(k8s_openapi::jiff::Timestamp::now())

@@ -8,11 +8,10 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{debug, instrument, warn};
+use tracing::{instrument, warn};
 
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 
@@ -156,24 +155,13 @@ pub async fn publish_ready(
     status: &VcsAuthTokenStatus,
     action: &str,
 ) {
-    let Some(ready) = status.conditions.iter().find(|c| c.type_ == types::READY) else {
-        return;
-    };
-    let type_ = if ready.is_true(types::READY) {
-        EventType::Normal
-    } else {
-        EventType::Warning
-    };
-    let event = Event {
-        type_,
-        reason: ready.reason.clone(),
-        note: Some(ready.message.clone()),
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &token.object_ref(&())).await {
-        debug!(error = %e, "could not publish an event");
-    }
+    ctx.publish_condition(
+        &token.object_ref(&()),
+        &status.conditions,
+        types::READY,
+        action,
+    )
+    .await;
 }
 
 /// Whether the connection has been checked Ready for its current generation.
