@@ -103,6 +103,19 @@ pub async fn ensure_crds_served(client: Client) -> Result<(), InstallError> {
     }
 }
 
+/// Checks that `selector` is a label selector the API server accepts, by listing at most one
+/// Namespace with it: a mistyped `--namespace-selector` stops the start with the server's reason
+/// instead of a watch that fails forever.
+pub async fn check_namespace_selector(client: Client, selector: &str) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let params = kube::api::ListParams::default().labels(selector).limit(1);
+    Api::<Namespace>::all(client)
+        .list_metadata(&params)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("--namespace-selector {selector:?} is refused by the API server: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{

@@ -52,6 +52,10 @@ enum Command {
         /// Port of the local Kubernetes API on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Which Kubernetes API to start: a real kube-apiserver when scripts/envtest has one
+        /// ready (auto), always the emulator, or always kube-apiserver (building it if needed).
+        #[arg(long, value_enum, default_value_t = patchbay::sandbox::ServerChoice::Auto)]
+        server: patchbay::sandbox::ServerChoice,
     },
 }
 
@@ -66,6 +70,12 @@ struct RunArgs {
     /// AWS identity to whoever can create a Connection. Off by default.
     #[arg(long, env = "PATCHBAY_ALLOW_DEFAULT_CREDENTIAL_CHAIN")]
     allow_default_credential_chain: bool,
+    /// Serve only namespaces whose labels match this label selector (for example
+    /// `patchbay.dev/shard=a`): run several operators with disjoint selectors to shard a large
+    /// cluster or to keep instances apart. Each selector must select whole project trees,
+    /// root namespace included; objects elsewhere are left to other instances. Default: all.
+    #[arg(long, env = "PATCHBAY_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
+    namespace_selector: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -85,7 +95,9 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => run(args),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { dir, port } => sandbox(patchbay::sandbox::SandboxOptions { dir, port }),
+        Command::Sandbox { dir, port, server } => {
+            sandbox(patchbay::sandbox::SandboxOptions { dir, port, server })
+        }
     }
 }
 
@@ -122,16 +134,25 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
+        if let Some(selector) = &args.namespace_selector
+            && let Err(e) =
+                patchbay::install::check_namespace_selector(client.clone(), selector).await
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
         let options = patchbay::controller::Options {
             root_namespace: args
                 .root_namespace
                 .or_else(|| std::env::var("POD_NAMESPACE").ok())
                 .unwrap_or_else(|| client.default_namespace().to_string()),
             allow_default_credential_chain: args.allow_default_credential_chain,
+            namespace_selector: args.namespace_selector,
         };
         tracing::info!(
             root_namespace = %options.root_namespace,
             allow_default_credential_chain = options.allow_default_credential_chain,
+            namespace_selector = options.namespace_selector.as_deref().unwrap_or("(all)"),
             "starting patchbay"
         );
         patchbay::controller::run(client, options, patchbay::terminated()).await;

@@ -1,8 +1,10 @@
 //! `patchbay sandbox`: a whole patchbay installation on this machine, without a cluster. It
-//! starts the testkit's Kubernetes API emulator (through `testkit::sandbox`, which writes the
-//! kubeconfig) and GitHub simulator, installs the CRDs and the examples — the example GitHub
-//! App connection pointed at the simulator with a generated key — runs the controllers
-//! in-process, and stays in the foreground until interrupted.
+//! starts a Kubernetes API — a real kube-apiserver and etcd when `scripts/envtest` (or
+//! `KUBEBUILDER_ASSETS`) provides them, patchbay's emulator otherwise — and the GitHub
+//! simulator, writes a kubeconfig, installs the CRDs and the examples — the example GitHub App
+//! connection pointed at the simulator with a generated key — runs the controllers in-process
+//! (on the real server as the ServiceAccount of `examples/install/operator-rbac.yaml`, with only
+//! its rights), and stays in the foreground until interrupted.
 //!
 //! Only built with the `sandbox` feature (on by default); the production image builds with
 //! `--no-default-features` and carries none of it.
@@ -10,10 +12,11 @@
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, discovery};
 use serde_json::Value;
+use testkit::envtest::{ApiServer, Identity};
 use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, Role, SimConfig};
 use testkit::keys::RsaKey;
 use testkit::moto::MotoServer;
@@ -29,8 +32,23 @@ pub const ROOT_NAMESPACE: &str = "ci";
 pub struct SandboxOptions {
     /// Directory for the kubeconfig (created if missing).
     pub dir: PathBuf,
-    /// Port of the API emulator on 127.0.0.1; 0 picks a free one.
+    /// Port of the Kubernetes API on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// Which Kubernetes API to start.
+    pub server: ServerChoice,
+}
+
+/// Which Kubernetes API the sandbox starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ServerChoice {
+    /// A real kube-apiserver when `scripts/envtest` has one ready (or `KUBEBUILDER_ASSETS`
+    /// names one), else the emulator.
+    #[default]
+    Auto,
+    /// patchbay's in-process Kubernetes API emulator.
+    Emulator,
+    /// A real kube-apiserver and etcd (built by `scripts/envtest` on first use).
+    Apiserver,
 }
 
 /// Why the sandbox could not start.
@@ -122,9 +140,22 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The Kubernetes API a sandbox runs on.
+enum Backend {
+    /// The emulator, with the kubeconfig `testkit::sandbox` wrote.
+    Emulator(testkit::sandbox::Sandbox),
+    /// A real kube-apiserver (stopped when dropped).
+    ApiServer {
+        server: ApiServer,
+        kubeconfig: PathBuf,
+        admin: Client,
+        operator: Client,
+    },
+}
+
 /// A running sandbox.
 pub struct Sandbox {
-    inner: testkit::sandbox::Sandbox,
+    backend: Backend,
     github: GithubSim,
     /// moto's server, when it is installed (`scripts/moto install`): the AWS examples use it.
     aws: Option<MotoServer>,
@@ -170,19 +201,14 @@ impl Sandbox {
         };
         let kubeconfig = std::path::absolute(opts.dir.join("kubeconfig"))
             .map_err(io("resolve the kubeconfig path"))?;
-        let inner = testkit::sandbox::Sandbox::start(testkit::sandbox::SandboxOptions {
-            kubeconfig,
-            manifests: Vec::new(),
-            hints: HINTS.iter().map(|h| h.to_string()).collect(),
-            port: opts.port,
-        })
-        .await
-        .map_err(|e| SandboxError::Io {
-            action: "start the Kubernetes API emulator".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let client = inner.client();
+        let backend = start_backend(opts, kubeconfig).await?;
+        let client = backend.admin();
         install_crds(&client).await?;
+        if let Backend::ApiServer { .. } = backend {
+            for doc in parse(OPERATOR_RBAC_FILE, OPERATOR_RBAC)? {
+                apply(&client, &doc).await?;
+            }
+        }
         let app_key = RsaKey::generate();
         let github = github_simulator(&app_key)
             .await
@@ -192,30 +218,29 @@ impl Sandbox {
             .as_ref()
             .map_or(NO_AWS.to_string(), MotoServer::endpoint);
         for (file, text) in EXAMPLES {
-            let docs: Vec<Value> =
-                serde_saphyr::from_str_multiple(text).map_err(|e| SandboxError::Install {
-                    what: format!("examples/{file}"),
-                    message: e.to_string(),
-                })?;
-            for mut doc in docs.into_iter().filter(|d| !d.is_null()) {
+            for mut doc in parse(&format!("examples/{file}"), text)? {
                 use_generated_app_key(&mut doc, &app_key);
                 use_simulated_github(&mut doc, &github.ghes_url());
                 use_local_aws(&mut doc, &aws_endpoint);
                 apply(&client, &doc).await?;
             }
         }
-        Ok(Self { inner, github, aws })
+        Ok(Self {
+            backend,
+            github,
+            aws,
+        })
     }
 
     /// What to print for the user: where things are and what to type next.
     pub fn banner(&self) -> String {
         let kubeconfig = self.kubeconfig().display().to_string();
         let mut text = format!(
-            "patchbay sandbox is running: a local Kubernetes API at {}, with the CRDs, the example\n\
+            "patchbay sandbox is running: {}, with the CRDs, the example\n\
              namespaces and connections installed and the operator reconciling them. The example\n\
              GitHub App talks to a GitHub simulator at {}; the AWS examples talk to {}.\n\n\
              kubeconfig: {kubeconfig}\n\nTry:\n  export KUBECONFIG={kubeconfig}\n",
-            self.inner.emulator().url(),
+            self.backend.describe(),
             self.github.ghes_url(),
             self.aws.as_ref().map_or_else(
                 || "no AWS (install moto with scripts/moto install to try them)".to_string(),
@@ -229,14 +254,17 @@ impl Sandbox {
         text
     }
 
-    /// The kubeconfig that reaches the sandbox.
+    /// The kubeconfig that reaches the sandbox (as an administrator).
     pub fn kubeconfig(&self) -> &Path {
-        self.inner.kubeconfig()
+        match &self.backend {
+            Backend::Emulator(inner) => inner.kubeconfig(),
+            Backend::ApiServer { kubeconfig, .. } => kubeconfig,
+        }
     }
 
-    /// A client for the sandbox's API.
+    /// An administrator's client for the sandbox's API.
     pub fn client(&self) -> Client {
-        self.inner.client()
+        self.backend.admin()
     }
 
     /// Runs the controllers against the sandbox until `shutdown` resolves, then stops it.
@@ -244,10 +272,123 @@ impl Sandbox {
         let options = Options {
             root_namespace: ROOT_NAMESPACE.into(),
             allow_default_credential_chain: false,
+            namespace_selector: None,
         };
-        controller::run(self.client(), options, shutdown).await;
+        controller::run(self.backend.operator(), options, shutdown).await;
         self.github.shutdown().await;
-        self.inner.shutdown().await;
+        match self.backend {
+            Backend::Emulator(inner) => inner.shutdown().await,
+            // Dropping the server stops kube-apiserver and etcd.
+            Backend::ApiServer { server, .. } => drop(server),
+        }
+    }
+}
+
+/// The operator's install RBAC: on the real server the sandbox's operator has only these rights.
+const OPERATOR_RBAC: &str = include_str!("../examples/install/operator-rbac.yaml");
+const OPERATOR_RBAC_FILE: &str = "examples/install/operator-rbac.yaml";
+
+/// The documents of an embedded manifest.
+fn parse(file: &str, text: &str) -> Result<Vec<Value>, SandboxError> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).map_err(|e| SandboxError::Install {
+            what: file.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Starts the Kubernetes API `opts.server` asks for and writes its kubeconfig.
+async fn start_backend(
+    opts: &SandboxOptions,
+    kubeconfig: PathBuf,
+) -> Result<Backend, SandboxError> {
+    let assets = match opts.server {
+        ServerChoice::Emulator => None,
+        ServerChoice::Auto => ApiServer::assets_if_ready(),
+        ServerChoice::Apiserver => {
+            Some(ApiServer::assets().map_err(|source| SandboxError::Io {
+                action: "find or build kube-apiserver and etcd (scripts/envtest)".into(),
+                source,
+            })?)
+        }
+    };
+    let Some(assets) = assets else {
+        let inner = testkit::sandbox::Sandbox::start(testkit::sandbox::SandboxOptions {
+            kubeconfig,
+            manifests: Vec::new(),
+            hints: HINTS.iter().map(|h| h.to_string()).collect(),
+            port: opts.port,
+        })
+        .await
+        .map_err(|e| SandboxError::Io {
+            action: "start the Kubernetes API emulator".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        return Ok(Backend::Emulator(inner));
+    };
+    let port = opts.port;
+    let server = tokio::task::spawn_blocking(move || ApiServer::start_with(&assets, port))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| SandboxError::Io {
+            action: "start kube-apiserver and etcd".into(),
+            source,
+        })?;
+    if let Some(dir) = kubeconfig.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+            action: format!("create {}", dir.display()),
+            source,
+        })?;
+    }
+    std::fs::copy(server.kubeconfig_path(Identity::Admin), &kubeconfig).map_err(|source| {
+        SandboxError::Io {
+            action: format!("write {}", kubeconfig.display()),
+            source,
+        }
+    })?;
+    let admin = server.client(Identity::Admin).await;
+    let operator = server.client(Identity::Operator).await;
+    Ok(Backend::ApiServer {
+        server,
+        kubeconfig,
+        admin,
+        operator,
+    })
+}
+
+impl Backend {
+    /// An administrator's client.
+    fn admin(&self) -> Client {
+        match self {
+            Backend::Emulator(inner) => inner.client(),
+            Backend::ApiServer { admin, .. } => admin.clone(),
+        }
+    }
+
+    /// The client the controllers use: the operator's ServiceAccount on the real server.
+    fn operator(&self) -> Client {
+        match self {
+            Backend::Emulator(inner) => inner.client(),
+            Backend::ApiServer { operator, .. } => operator.clone(),
+        }
+    }
+
+    /// Which API this is, for the banner.
+    fn describe(&self) -> String {
+        match self {
+            Backend::Emulator(inner) => format!(
+                "patchbay's Kubernetes API emulator at {} (run scripts/envtest once to get a real \
+                 kube-apiserver next time)",
+                inner.emulator().url()
+            ),
+            Backend::ApiServer { server, .. } => format!(
+                "a real kube-apiserver with etcd at {} (RBAC on; the operator runs as \
+                 patchbay-system/patchbay)",
+                server.url()
+            ),
+        }
     }
 }
 
@@ -305,12 +446,16 @@ fn use_generated_app_key(doc: &mut Value, key: &RsaKey) {
 async fn install_crds(client: &Client) -> Result<(), SandboxError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for (file, crd) in crd::all() {
-        api.create(&PostParams::default(), &crd)
-            .await
-            .map_err(|e| SandboxError::Install {
-                what: format!("crds/{file}"),
-                message: e.to_string(),
-            })?;
+        api.patch(
+            &kube::ResourceExt::name_any(&crd),
+            &PatchParams::apply("patchbay-sandbox").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .map_err(|e| SandboxError::Install {
+            what: format!("crds/{file}"),
+            message: e.to_string(),
+        })?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! End to end: AWS STS credentials and ECR logins minted into Secrets by the real controllers,
-//! against the Kubernetes API emulator and moto's server (testkit::moto). Every connection
+//! against a real kube-apiserver (tests/support/cluster.rs) and moto's server (testkit::moto). Every connection
 //! points its `stsEndpoint` (ECR: `endpoint`) at moto.
 //!
 //! moto's limits shape some assertions (see tests/aws_sts.rs): GetSessionToken always returns
@@ -17,7 +17,7 @@ use kube::api::{Api, Patch, PatchParams};
 use patchbay::api::{Condition, ConditionStatus, Connection, VcsAuthToken};
 use patchbay::providers::sts::{self, StaticKeys};
 use serde_json::{Value, json};
-use support::cluster::{Cluster, ROOT, eventually, reason, secret_text};
+use support::cluster::{Cluster, ROOT, eventually, reason};
 use testkit::moto::{ACCOUNT_ID, DEFAULT_KEY, EcrPublicStub, MotoServer};
 
 const REGION: &str = "eu-west-1";
@@ -146,7 +146,7 @@ fn about(lifetime: i64, expected: i64) -> bool {
 }
 
 async fn data(w: &World, name: &str) -> BTreeMap<String, String> {
-    let found = secret_text(&w.cluster.client, "team-a", name).await;
+    let found = w.cluster.secret_text("team-a", name).await;
     found.unwrap_or_default()
 }
 
@@ -176,7 +176,7 @@ async fn verified(
     name: &str,
     check: fn(&Condition) -> bool,
 ) -> Condition {
-    let api: Api<Connection> = Api::namespaced(w.cluster.client.clone(), namespace);
+    let api: Api<Connection> = w.cluster.api(namespace);
     eventually(30, &format!("Verified of {namespace}/{name}"), || {
         let api = api.clone();
         async move {
@@ -193,7 +193,7 @@ async fn verified(
 }
 
 async fn revision(w: &World, name: &str) -> i64 {
-    let api: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<VcsAuthToken> = w.cluster.api("team-a");
     let t = api.get(name).await.unwrap();
     t.status.map(|s| s.revision).unwrap_or_default()
 }
@@ -260,7 +260,7 @@ async fn access_keys_give_session_credentials_that_work_and_renew_once_on_reques
     // A restarted operator finds the Secret current: no new mint.
     let mut w = w;
     w.cluster.restart_controllers().await;
-    let key = "VcsAuthToken team-a/build";
+    let key = &format!("VcsAuthToken {}/build", w.cluster.ns("team-a"));
     eventually(20, "a reconcile after the restart", || async {
         (w.cluster.reconciles(key) > 0).then_some(())
     })
@@ -308,7 +308,10 @@ async fn assume_role_through_a_parent_source_with_external_id_and_namespace_sess
     w.cluster.token_ready("team-a", "build", is_ready).await;
     let minted = ini_keys(&data(&w, "build").await["credentials"]);
     let who = whoami(&w, &minted).await;
-    let session = format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/ci-deployer/team-a.build");
+    let session = format!(
+        "arn:aws:sts::{ACCOUNT_ID}:assumed-role/ci-deployer/{}.build",
+        w.cluster.ns("team-a")
+    );
     assert_eq!(who.arn, session);
 
     let denied = w
@@ -372,7 +375,10 @@ async fn role_chaining_is_capped_at_one_hour() {
     assert!(about(lifetime(&chained), 3600), "{}", lifetime(&chained));
     let who = whoami(&w, &ini_keys(&data(&w, "chained").await["credentials"])).await;
     assert!(
-        who.arn.contains(":assumed-role/hop-2/team-a.chained"),
+        who.arn.contains(&format!(
+            ":assumed-role/hop-2/{}.chained",
+            w.cluster.ns("team-a")
+        )),
         "{who:?}"
     );
 }
@@ -396,7 +402,7 @@ async fn ecr_private_login_parses_and_moto_s_past_expiry_does_not_loop() {
         "{}",
         ready_message(&t)
     );
-    let api: Api<Secret> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<Secret> = w.cluster.api("team-a");
     let secret = api.get("pull").await.unwrap();
     assert_eq!(
         secret.type_.as_deref(),
@@ -472,7 +478,7 @@ async fn static_keys_are_projected_without_expiry_and_kept() {
         "{:?}",
         d.keys()
     );
-    let api: Api<Secret> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<Secret> = w.cluster.api("team-a");
     let annotations = api
         .get("build")
         .await
@@ -511,11 +517,7 @@ async fn default_chain_is_refused_without_the_operator_flag() {
         message.contains("--allow-default-credential-chain"),
         "{message}"
     );
-    assert!(
-        secret_text(&cluster.client, "team-a", "build")
-            .await
-            .is_none()
-    );
+    assert!(cluster.secret_text("team-a", "build").await.is_none());
 }
 
 /// Set in the child process of the default-chain test: moto's endpoint.
@@ -565,15 +567,13 @@ async fn default_chain_child(endpoint: &str) {
         .apply(token("build", "operator", json!({"aws": {}})))
         .await;
     let t = cluster.token_ready("team-a", "build", is_ready).await;
-    let d = secret_text(&cluster.client, "team-a", "build")
-        .await
-        .unwrap();
+    let d = cluster.secret_text("team-a", "build").await.unwrap();
     // Long-lived keys found by the chain are not handed out: session credentials are.
     let operator_key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
     assert_ne!(d["AWS_ACCESS_KEY_ID"], operator_key);
     assert!(d.contains_key("AWS_SESSION_TOKEN"));
     assert!(about(lifetime(&t), 3600), "{}", lifetime(&t));
-    let api: Api<Connection> = Api::namespaced(cluster.client.clone(), "team-a");
+    let api: Api<Connection> = cluster.api("team-a");
     let message = eventually(30, "Verified of the operator's connection", || async {
         let c = api.get_opt("operator").await.ok()??;
         let conditions = c.status?.conditions;
@@ -613,7 +613,7 @@ async fn rotating_a_key_writes_the_new_one_and_deletes_the_old_after_the_retenti
     )
     .await;
     w.cluster.connection_ready(ROOT, "rotor", is_ready).await;
-    let api: Api<Connection> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let api: Api<Connection> = w.cluster.api(ROOT);
     let ask = |value: &str| json!({"metadata": {"annotations": {"patchbay.dev/rotate-key-requested-at": value}}});
 
     // Without the label that allows writing the Secret, nothing is created.
@@ -640,7 +640,7 @@ async fn rotating_a_key_writes_the_new_one_and_deletes_the_old_after_the_retenti
     );
 
     // With it, a new key is written into the Secret and both keys exist for the retention.
-    let secrets: Api<Secret> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let secrets: Api<Secret> = w.cluster.api(ROOT);
     let label = json!({"metadata": {"labels": {"patchbay.dev/allow-key-rotation": "true"}}});
     secrets
         .patch("rotor-keys", &PatchParams::default(), &Patch::Merge(&label))
@@ -661,9 +661,7 @@ async fn rotating_a_key_writes_the_new_one_and_deletes_the_old_after_the_retenti
         rotated.previous_access_key_id.as_deref(),
         Some(keys.access_key_id.as_str())
     );
-    let stored = secret_text(&w.cluster.client, ROOT, "rotor-keys")
-        .await
-        .unwrap();
+    let stored = w.cluster.secret_text(ROOT, "rotor-keys").await.unwrap();
     assert_ne!(stored["id"], keys.access_key_id);
     let both = key_ids(&w, "rotor").await;
     assert_eq!(

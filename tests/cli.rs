@@ -1,12 +1,18 @@
 //! `patchbay run` against a cluster as a user starts it: without the CRDs it says what to
-//! install and exits; with them it starts the controllers.
+//! install and exits; with them it starts the controllers; a namespace selector the server
+//! refuses stops it with the reason.
+//!
+//! The first test runs on the emulator: it needs a server without patchbay's CRDs, and the
+//! real kube-apiserver is shared by every test of this binary. The others run on the server
+//! `PATCHBAY_TEST_SERVER` selects (the real kube-apiserver by default), as the operator identity.
+
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
 use testkit::apiserver::{Emulator, EmulatorOptions};
+use testkit::envtest::{Identity, TestServer};
 
 fn kubeconfig(emulator: &Emulator) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
@@ -47,14 +53,20 @@ async fn run_without_the_crds_names_what_to_install_and_exits() {
     );
 }
 
+/// A kubeconfig for the operator identity on the selected server, with the CRDs installed.
+async fn operator_kubeconfig() -> (TestServer, std::path::PathBuf) {
+    let server = TestServer::start().await;
+    let admin = server.client(Identity::Admin).await;
+    support::cluster::install(&server, &admin).await;
+    let config = server
+        .kubeconfig_path(Identity::Operator)
+        .expect("run these tests on the test API server or the emulator");
+    (server, config)
+}
+
 #[tokio::test]
 async fn run_with_the_crds_starts_the_controllers_and_stops_on_sigterm() {
-    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(emulator.client());
-    for (_, crd) in patchbay::api::crd::all() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
-    let config = kubeconfig(&emulator);
+    let (_server, config) = operator_kubeconfig().await;
     let log = std::env::temp_dir().join(format!("patchbay-cli-{}.log", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
         .args(["run", "--root-namespace", "ci"])
@@ -92,4 +104,25 @@ async fn run_with_the_crds_starts_the_controllers_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_namespace_selector_the_server_refuses_stops_run_with_the_reason() {
+    let (_server, config) = operator_kubeconfig().await;
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_patchbay"))
+            .args(["run", "--root-namespace", "ci"])
+            .args(["--namespace-selector", "team in (a"])
+            .env("KUBECONFIG", &config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--namespace-selector \"team in (a\" is refused by the API server"),
+        "{stderr}"
+    );
 }

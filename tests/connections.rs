@@ -1,4 +1,4 @@
-//! End to end: the real Connection controller against the Kubernetes API emulator.
+//! End to end: the real Connection controller against a real kube-apiserver (tests/support/cluster.rs).
 
 mod support;
 
@@ -81,7 +81,7 @@ async fn every_example_connection_becomes_ready_with_its_type() {
     for (ns, name) in &connections {
         let ready = cluster.connection_ready(ns, name, is_ready).await;
         assert_eq!(ready.reason, "Valid", "{ns}/{name}: {}", ready.message);
-        let api: Api<Connection> = Api::namespaced(cluster.client.clone(), ns);
+        let api: Api<Connection> = cluster.api(ns);
         let status = api.get(name).await.unwrap().status.unwrap();
         types.insert(status.connection_type.unwrap());
     }
@@ -268,9 +268,11 @@ async fn each_kind_specific_check_fails_with_its_own_reason_naming_the_field() {
         )
         .await;
     assert!(
-        hidden
-            .message
-            .contains("Connection ci/private-keys is not available to namespace platform"),
+        hidden.message.contains(&format!(
+            "Connection {}/private-keys is not available to namespace {}",
+            cluster.ns(ROOT),
+            cluster.ns("platform")
+        )),
         "{}",
         hidden.message
     );
@@ -321,7 +323,7 @@ async fn a_missing_secret_that_appears_later_turns_the_connection_ready_without_
         )
         .await;
     cluster.connection_ready(ROOT, "slack", is_ready).await;
-    let api: Api<Connection> = Api::namespaced(cluster.client.clone(), ROOT);
+    let api: Api<Connection> = cluster.api(ROOT);
     let status = api.get("slack").await.unwrap().status.unwrap();
     assert!(status.conditions.iter().all(|c| c.type_ != "Stalled"));
     cluster.stop().await;
@@ -347,7 +349,7 @@ async fn an_iam_role_connection_shows_a_stable_generated_external_id() {
         ))
         .await;
     cluster.connection_ready(ROOT, "role", is_ready).await;
-    let api: Api<Connection> = Api::namespaced(cluster.client.clone(), ROOT);
+    let api: Api<Connection> = cluster.api(ROOT);
     let conn = api.get("role").await.unwrap();
     let id = conn.status.unwrap().external_id.unwrap();
     assert_eq!(
@@ -369,7 +371,7 @@ async fn a_permanently_broken_connection_is_not_retried_in_a_loop() {
     cluster
         .connection_ready(ROOT, "broken", reason("SecretNotFound"))
         .await;
-    let key = "Connection ci/broken";
+    let key = &format!("Connection {}/broken", cluster.ns(ROOT));
     let before = cluster.reconciles(key);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = cluster.reconciles(key) - before;
@@ -403,7 +405,7 @@ async fn ready_transitions_are_published_as_events() {
         .await;
     cluster.secret(ROOT, "g", &[("s", "x")]).await;
     cluster.connection_ready(ROOT, "g", is_ready).await;
-    let events: Api<Event> = Api::namespaced(cluster.client.clone(), ROOT);
+    let events: Api<Event> = cluster.api(ROOT);
     let reasons = eventually(10, "two events", || {
         let events = events.clone();
         async move {
@@ -432,6 +434,13 @@ async fn secret_values_never_reach_status_or_events() {
     for (ns, name) in &apps {
         cluster.connection_ready(ns, name, |_| true).await;
     }
+    // Other tests share the server: only this test's namespaces count.
+    let prefix = cluster.ns("");
+    let mine = |m: &kube::api::ObjectMeta| {
+        m.namespace
+            .as_deref()
+            .is_some_and(|ns| ns.starts_with(&prefix))
+    };
     let secrets: Api<Secret> = Api::all(cluster.client.clone());
     let values: Vec<String> = secrets
         .list(&ListParams::default())
@@ -439,25 +448,27 @@ async fn secret_values_never_reach_status_or_events() {
         .unwrap()
         .items
         .into_iter()
+        .filter(|s| mine(&s.metadata))
         .flat_map(|s| s.data.unwrap_or_default().into_values())
         .map(|v| String::from_utf8_lossy(&v.0).into_owned())
         .filter(|v| v.len() >= 8)
         .collect();
     assert!(!values.is_empty());
-    let conns = serde_json::to_string(
-        &Api::<Connection>::all(cluster.client.clone())
-            .list(&ListParams::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let events = serde_json::to_string(
-        &Api::<Event>::all(cluster.client.clone())
-            .list(&ListParams::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let conns = Api::<Connection>::all(cluster.client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let conns: Vec<&Connection> = conns.iter().filter(|c| mine(&c.metadata)).collect();
+    let conns = serde_json::to_string(&conns).unwrap();
+    let events = Api::<Event>::all(cluster.client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let events: Vec<&Event> = events.iter().filter(|e| mine(&e.metadata)).collect();
+    assert!(!events.is_empty(), "the connections published events");
+    let events = serde_json::to_string(&events).unwrap();
     for value in &values {
         for line in value
             .lines()

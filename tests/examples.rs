@@ -158,3 +158,54 @@ fn collect_secret_refs(value: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn the_api_server_accepts_every_example() {
+    // The example tree becomes this test's namespaces (`ci` → `<id>-ci`, ...); every other
+    // manifest is created with dryRun=All there, so the server admits it and stores nothing.
+    let cluster = support::cluster::Cluster::start().await;
+    let docs = examples();
+    for (_, doc) in docs.iter().filter(|(_, d)| d["kind"] == "Namespace") {
+        cluster.apply(doc.clone()).await;
+    }
+    // Namespaces that examples use without defining them (argocd, flux-system).
+    for (_, doc) in &docs {
+        if let Some(ns) = doc["metadata"]["namespace"].as_str()
+            && !docs
+                .iter()
+                .any(|(_, d)| d["kind"] == "Namespace" && d["metadata"]["name"] == ns)
+        {
+            cluster.namespace(ns, None).await;
+        }
+    }
+    let mut refused = Vec::new();
+    // Argo CD's and Flux's own kinds need their CRDs, which this server does not have.
+    let served = |d: &Value| {
+        let group = d["apiVersion"].as_str().unwrap_or_default();
+        !(group.contains("argoproj.io") || group.contains("fluxcd.io"))
+    };
+    for (path, doc) in docs
+        .iter()
+        .filter(|(_, d)| d["kind"] != "Namespace" && served(d))
+    {
+        let mut doc = doc.clone();
+        if let Some(ns) = doc["metadata"]["namespace"].as_str() {
+            doc["metadata"]["namespace"] = serde_json::json!(cluster.ns(ns));
+        }
+        if let Err(e) = support::cluster::apply_dry_run(&cluster.client, &doc).await {
+            refused.push(format!(
+                "{}: {} {}: {e}",
+                path.display(),
+                doc["kind"],
+                doc["metadata"]["name"]
+            ));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} refused:\n{}",
+        cluster.server.describe(),
+        refused.join("\n")
+    );
+    cluster.stop().await;
+}

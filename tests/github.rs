@@ -1,5 +1,5 @@
 //! End to end: GitHub App installation tokens minted into Secrets by the real controllers,
-//! against the Kubernetes API emulator and the GitHub simulator.
+//! against a real kube-apiserver (tests/support/cluster.rs) and the GitHub simulator.
 
 mod support;
 
@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use patchbay::api::{ConditionStatus, VcsAuthToken};
 use serde_json::{Value, json};
-use support::cluster::{Cluster, ROOT, eventually, reason, secret_text};
+use support::cluster::{Cluster, ROOT, eventually, reason};
 use testkit::github::{
     AccountType, AppSpec, Fault, GithubSim, InstallationSpec, Role, SimConfig, route,
 };
@@ -75,12 +75,19 @@ async fn world(lifetime: Duration) -> World {
     World { cluster, sim }
 }
 
+/// `token` with `spec.renewBefore: 8s`.
+fn renewing_8s_before_expiry(mut token: Value) -> Value {
+    token["spec"]["renewBefore"] = json!("8s");
+    token
+}
+
 fn is_ready(c: &patchbay::api::Condition) -> bool {
     c.status == ConditionStatus::True
 }
 
 async fn secret(w: &World, name: &str) -> std::collections::BTreeMap<String, String> {
-    secret_text(&w.cluster.client, "team-a", name)
+    w.cluster
+        .secret_text("team-a", name)
         .await
         .unwrap_or_default()
 }
@@ -102,11 +109,11 @@ async fn a_child_namespace_gets_a_scoped_token_from_a_parent_connection() {
         status.permissions.get("contents").map(String::as_str),
         Some("read")
     );
-    assert_eq!(status.connection_ref.unwrap().namespace, ROOT);
+    assert_eq!(status.connection_ref.unwrap().namespace, w.cluster.ns(ROOT));
     assert!(status.token_id.as_deref().unwrap().starts_with("sha256:"));
     assert!(status.expires_at.is_some() && status.renew_at.is_some());
 
-    let api: Api<Secret> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<Secret> = w.cluster.api("team-a");
     let s = api.get("build").await.unwrap();
     assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
     let data = secret(&w, "build").await;
@@ -164,7 +171,9 @@ async fn repositories_and_permissions_beyond_the_connection_are_refused_before_g
 
 /// The token's Ready condition as the API server holds it now.
 async fn ready_condition(w: &World, name: &str) -> Option<patchbay::api::Condition> {
-    let t = Api::<VcsAuthToken>::namespaced(w.cluster.client.clone(), "team-a")
+    let t = w
+        .cluster
+        .api::<VcsAuthToken>("team-a")
         .get(name)
         .await
         .ok()?;
@@ -246,7 +255,9 @@ async fn a_restarted_operator_makes_no_provider_call_while_tokens_are_valid() {
     w.cluster.restart_controllers().await;
     // The restarted controllers have reconciled the token at least once.
     eventually(15, "a reconcile after the restart", || {
-        let n = w.cluster.reconciles("VcsAuthToken team-a/build");
+        let n = w
+            .cluster
+            .reconciles(&format!("VcsAuthToken {}/build", w.cluster.ns("team-a")));
         async move { (n >= 1).then_some(()) }
     })
     .await;
@@ -287,7 +298,7 @@ async fn a_secret_patchbay_does_not_own_is_left_untouched() {
         .token_ready("team-a", "build", reason("SecretConflict"))
         .await;
     assert!(
-        ready_message(&t).contains("team-a/build"),
+        ready_message(&t).contains(&format!("{}/build", w.cluster.ns("team-a"))),
         "{}",
         ready_message(&t)
     );
@@ -331,7 +342,7 @@ async fn a_failed_renewal_keeps_the_still_valid_token_and_honours_retry_after() 
             retry_after_secs: 8,
         },
     );
-    let api: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<VcsAuthToken> = w.cluster.api("team-a");
     let ask = json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": "2026-11-23T12:00:00Z"}}});
     api.patch("build", &PatchParams::default(), &Patch::Merge(&ask))
         .await
@@ -381,7 +392,7 @@ async fn deleting_a_token_revokes_its_credential() {
         .await;
     w.cluster.token_ready("team-a", "build", is_ready).await;
     let live = secret(&w, "build").await["token"].clone();
-    let api: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<VcsAuthToken> = w.cluster.api("team-a");
     api.delete("build", &DeleteParams::default()).await.unwrap();
     eventually(15, "the token to be gone", || {
         let api = api.clone();
@@ -390,23 +401,41 @@ async fn deleting_a_token_revokes_its_credential() {
     .await;
     assert!(!w.sim.is_live(&live));
     assert_eq!(w.sim.revoke_count(), 1);
-    eventually(15, "the owned Secret to be collected", || async {
-        secret_text(&w.cluster.client, "team-a", "build")
+    if w.cluster.server.is_real() {
+        // A bare kube-apiserver runs no garbage collector (kube-controller-manager does): the
+        // Secret carries the controller reference that makes a cluster's collector delete it.
+        let s = w
+            .cluster
+            .api::<Secret>("team-a")
+            .get("build")
             .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+            .unwrap();
+        let owner = &s.metadata.owner_references.unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("VcsAuthToken", "build")
+        );
+        assert_eq!(owner.controller, Some(true));
+    } else {
+        eventually(15, "the owned Secret to be collected", || async {
+            w.cluster
+                .secret_text("team-a", "build")
+                .await
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
 }
 
 #[tokio::test]
 async fn short_lived_tokens_are_renewed_once_per_period_and_the_old_one_revoked() {
     let w = world(Duration::from_secs(70)).await;
     w.cluster
-        .apply(token(
+        .apply(renewing_8s_before_expiry(token(
             "build",
-            json!({"repositories": ["app"], "renewBefore": "8s"}),
-        ))
+            json!({"repositories": ["app"]}),
+        )))
         .await;
     let first = w.cluster.token_ready("team-a", "build", is_ready).await;
     let old = secret(&w, "build").await["token"].clone();
@@ -432,7 +461,7 @@ async fn short_lived_tokens_are_renewed_once_per_period_and_the_old_one_revoked(
 }
 
 async fn verified(w: &World, name: &str, expected: &'static str) -> patchbay::api::Condition {
-    let api: Api<patchbay::api::Connection> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let api: Api<patchbay::api::Connection> = w.cluster.api(ROOT);
     eventually(
         30,
         &format!("Connection {name} Verified={expected}"),
@@ -551,7 +580,7 @@ async fn the_verify_annotation_runs_the_live_check_again() {
     let w = world(Duration::from_secs(3600)).await;
     verified(&w, "acme-github", "Verified").await;
     let before = w.sim.calls(route::GET_APP);
-    let api: Api<patchbay::api::Connection> = Api::namespaced(w.cluster.client.clone(), ROOT);
+    let api: Api<patchbay::api::Connection> = w.cluster.api(ROOT);
     let ask = json!({"metadata": {"annotations": {"patchbay.dev/verify-requested-at": "2026-11-23T12:00:00Z"}}});
     api.patch("acme-github", &PatchParams::default(), &Patch::Merge(&ask))
         .await
@@ -572,10 +601,10 @@ async fn the_verify_annotation_runs_the_live_check_again() {
 async fn a_token_that_lapses_while_github_is_down_becomes_expired_and_recovers() {
     let w = world(Duration::from_secs(70)).await;
     w.cluster
-        .apply(token(
+        .apply(renewing_8s_before_expiry(token(
             "build",
-            json!({"repositories": ["app"], "renewBefore": "8s"}),
-        ))
+            json!({"repositories": ["app"]}),
+        )))
         .await;
     w.cluster.token_ready("team-a", "build", is_ready).await;
     let old = secret(&w, "build").await["token"].clone();
@@ -649,7 +678,7 @@ async fn git_credentials_and_retain_keep_their_promises() {
         data[".git-credentials"],
         format!("https://x-access-token:{}@{host}\n", data["token"])
     );
-    let api: Api<Secret> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let api: Api<Secret> = w.cluster.api("team-a");
     assert!(
         api.get("kept")
             .await
@@ -659,7 +688,7 @@ async fn git_credentials_and_retain_keep_their_promises() {
             .unwrap_or_default()
             .is_empty()
     );
-    let tokens: Api<VcsAuthToken> = Api::namespaced(w.cluster.client.clone(), "team-a");
+    let tokens: Api<VcsAuthToken> = w.cluster.api("team-a");
     tokens
         .delete("kept", &DeleteParams::default())
         .await
@@ -671,9 +700,7 @@ async fn git_credentials_and_retain_keep_their_promises() {
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        secret_text(&w.cluster.client, "team-a", "kept")
-            .await
-            .is_some(),
+        w.cluster.secret_text("team-a", "kept").await.is_some(),
         "Retain keeps the Secret"
     );
     assert!(

@@ -6,6 +6,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The sandbox's Kubernetes API: the one `PATCHBAY_TEST_SERVER` selects for the other
+/// end-to-end tests (a real kube-apiserver by default, which `scripts/envtest` provides).
+fn server() -> &'static str {
+    match std::env::var("PATCHBAY_TEST_SERVER").as_deref() {
+        Ok("emulator") => "emulator",
+        _ => "apiserver",
+    }
+}
+
 struct Sandbox {
     child: Child,
     /// Kept open so the sandbox's later output has somewhere to go.
@@ -21,7 +30,7 @@ impl Sandbox {
 
     fn start_logging(dir: &Path, level: &str, stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-            .args(["sandbox", "--dir"])
+            .args(["sandbox", "--server", server(), "--dir"])
             .arg(dir)
             .env("RUST_LOG", level)
             .stdout(Stdio::piped())
@@ -98,6 +107,11 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         sandbox.printed
     );
     assert!(sandbox.printed.contains("kubectl get conn,vat -A"));
+    let says = match server() {
+        "emulator" => "patchbay's Kubernetes API emulator at http://127.0.0.1:",
+        _ => "a real kube-apiserver with etcd at https://127.0.0.1:",
+    };
+    assert!(sandbox.printed.contains(says), "{}", sandbox.printed);
 
     // Every example connection becomes Ready, as kubectl wait sees it.
     sandbox.kubectl_ok(&[

@@ -1,5 +1,5 @@
 //! End to end: VcsAuthTokens resolve their connection up the namespace tree, with the real
-//! controllers against the Kubernetes API emulator.
+//! controllers against a real kube-apiserver (see tests/support/cluster.rs).
 
 mod support;
 
@@ -47,12 +47,28 @@ async fn three_levels() -> Cluster {
     cluster
 }
 
-/// Waits until the token resolved (its connection is usable) and returns where.
+/// Waits until the token resolved (its connection is usable) and returns where, with the
+/// namespace as the test named it.
 async fn resolved(cluster: &Cluster, ns: &str, name: &str) -> String {
     let t = cluster
         .token_ready(ns, name, reason("MintingNotAvailable"))
         .await;
-    found_in(&t).unwrap()
+    logical(cluster, &found_in(&t).unwrap())
+}
+
+/// `text` with the test's real namespace names turned back into the logical ones.
+fn logical(cluster: &Cluster, text: &str) -> String {
+    text.replace(&cluster.ns(""), "")
+}
+
+fn ready_message(t: &VcsAuthToken, cluster: &Cluster) -> String {
+    let status = t.status.as_ref().unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    logical(cluster, &ready.message)
 }
 
 #[tokio::test]
@@ -64,7 +80,10 @@ async fn the_nearest_connection_shadows_the_ones_above() {
     assert_eq!(resolved(&cluster, "team-a", "t").await, "platform/google");
     cluster.apply(google("team-a", "google", json!({}))).await;
     cluster
-        .token_ready("team-a", "t", |c| c.message.contains("team-a/google"))
+        .token_ready("team-a", "t", |c| {
+            c.message
+                .contains(&format!("{}/google", cluster.ns("team-a")))
+        })
         .await;
     cluster.stop().await;
 }
@@ -100,13 +119,7 @@ async fn a_connection_not_available_for_sub_projects_is_refused_below_its_namesp
     let child = cluster
         .token_ready("team-a", "child", reason("ConnectionNotAvailable"))
         .await;
-    let status = child.status.unwrap();
-    let message = &status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .message;
+    let message = &ready_message(&child, &cluster);
     assert!(
         message.contains("Connection platform/google is not available to namespace team-a: it is not available for sub-projects"),
         "{message}"
@@ -129,7 +142,7 @@ async fn allowed_namespaces_must_select_the_tokens_namespace() {
         .token_ready("team-a", "t", reason("ConnectionNotAvailable"))
         .await;
     let labels = BTreeMap::from([
-        (PARENT_LABEL.to_string(), "platform".to_string()),
+        (PARENT_LABEL.to_string(), cluster.ns("platform")),
         ("team".to_string(), "payments".to_string()),
     ]);
     cluster.namespace_with_labels("team-a", labels).await;
@@ -144,16 +157,11 @@ async fn a_missing_connection_lists_the_namespaces_searched() {
     let t = cluster
         .token_ready("team-a", "t", reason("ConnectionNotFound"))
         .await;
-    let status = t.status.unwrap();
     assert_eq!(
-        status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .unwrap()
-            .message,
+        ready_message(&t, &cluster),
         "no Connection nowhere in team-a, platform, ci"
     );
+    let status = t.status.unwrap();
     assert!(status.conditions.iter().any(|c| c.type_ == "Stalled"));
     cluster.stop().await;
 }
@@ -167,15 +175,7 @@ async fn a_cycle_in_the_tree_is_an_invalid_hierarchy_with_the_path() {
     let t = cluster
         .token_ready("loop-a", "t", reason("InvalidHierarchy"))
         .await;
-    let message = t
-        .status
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .message
-        .clone();
+    let message = ready_message(&t, &cluster);
     assert_eq!(
         message,
         "namespace parents form a cycle: loop-a → loop-b → loop-a"
@@ -192,15 +192,7 @@ async fn a_dangling_parent_is_an_invalid_hierarchy_until_the_parent_exists() {
     let t = cluster
         .token_ready("orphan", "t", reason("InvalidHierarchy"))
         .await;
-    let message = t
-        .status
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .message
-        .clone();
+    let message = ready_message(&t, &cluster);
     assert!(
         message.contains("names parent gone, which does not exist (path: orphan → gone)"),
         "{message}"
@@ -221,9 +213,15 @@ async fn relabelling_a_namespace_moves_its_tokens_to_another_connection() {
     assert_eq!(resolved(&cluster, "team-a", "t").await, "platform/google");
     cluster.namespace("team-a", Some("other")).await;
     let moved = cluster
-        .token_ready("team-a", "t", |c| c.message.contains("other/google"))
+        .token_ready("team-a", "t", |c| {
+            c.message
+                .contains(&format!("{}/google", cluster.ns("other")))
+        })
         .await;
-    assert_eq!(found_in(&moved).as_deref(), Some("other/google"));
+    assert_eq!(
+        logical(&cluster, &found_in(&moved).unwrap()),
+        "other/google"
+    );
     cluster.stop().await;
 }
 
@@ -241,7 +239,7 @@ async fn a_request_that_does_not_fit_the_connection_is_a_kind_mismatch() {
     let t = cluster
         .token_ready("team-a", "t", reason("ConnectionKindMismatch"))
         .await;
-    assert_eq!(found_in(&t).as_deref(), Some("ci/google"));
+    assert_eq!(logical(&cluster, &found_in(&t).unwrap()), "ci/google");
     cluster.stop().await;
 }
 
@@ -261,16 +259,10 @@ async fn a_token_waits_for_its_connection_to_become_ready() {
     let waiting = cluster
         .token_ready("team-a", "t", reason("ConnectionNotReady"))
         .await;
-    let status = waiting.status.unwrap();
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let message = ready_message(&waiting, &cluster);
     assert!(
-        ready.message.contains("Secret \"late\" does not exist"),
-        "{}",
-        ready.message
+        message.contains("Secret \"late\" does not exist"),
+        "{message}"
     );
     cluster.secret(ROOT, "late", &[("s", "x")]).await;
     assert_eq!(resolved(&cluster, "team-a", "t").await, "ci/late");

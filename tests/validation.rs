@@ -660,3 +660,69 @@ fn unknown_fields_are_pruned_on_admission() {
     let admitted = support::admit(&manifest).unwrap();
     assert!(admitted["spec"]["github"].get("repos").is_none());
 }
+
+/// The field names in a refusal from a real API server (or the emulator): the causes of its
+/// `Invalid` status.
+fn refused_fields(e: &kube::Error) -> Option<Vec<String>> {
+    match e {
+        kube::Error::Api(status) if status.code == 422 => Some(
+            status
+                .details
+                .as_ref()?
+                .causes
+                .iter()
+                .map(|c| c.field.clone())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn the_api_server_refuses_every_invalid_manifest_naming_the_same_field() {
+    let cluster = support::cluster::Cluster::start().await;
+    cluster
+        .namespace("team-a", Some(support::cluster::ROOT))
+        .await;
+    let mut failures = Vec::new();
+    let cases = invalid_cases();
+    let count = cases.len();
+    for Case {
+        why,
+        mut manifest,
+        field,
+    } in cases
+    {
+        let logical = manifest["metadata"]["namespace"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        manifest["metadata"]["namespace"] = json!(cluster.ns(&logical));
+        match support::cluster::apply_dry_run(&cluster.client, &manifest).await {
+            Ok(()) => failures.push(format!("{why}: admitted")),
+            Err(e) => match refused_fields(&e) {
+                None => failures.push(format!("{why}: refused without field causes: {e}")),
+                Some(fields) => {
+                    let names_field = fields.iter().any(|f| {
+                        f == field
+                            || (field != "spec" && f.starts_with(&format!("{field}[")))
+                            || (field != "spec" && f.starts_with(&format!("{field}.")))
+                    });
+                    if !names_field {
+                        failures.push(format!(
+                            "{why}: expected {field}, the server named {fields:?}: {e}"
+                        ));
+                    }
+                }
+            },
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases differ on {}:\n{}",
+        failures.len(),
+        cluster.server.describe(),
+        failures.join("\n")
+    );
+    cluster.stop().await;
+}

@@ -28,8 +28,11 @@ const RECHECK: Duration = Duration::from_secs(600);
 #[instrument(skip(conn, ctx), fields(namespace = conn.namespace().unwrap_or_default(), name = conn.name_any()))]
 pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = key(&conn);
-    ctx.count_reconcile(&key);
     let namespace = conn.namespace().unwrap_or_default();
+    if !ctx.serves(&namespace) {
+        return Ok(Action::await_change());
+    }
+    ctx.count_reconcile(&key);
     let secrets = read_secrets(&ctx, &namespace, &conn.spec).await?;
     let tree = ctx.tree();
     let store = ctx.connections.clone();

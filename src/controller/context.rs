@@ -22,6 +22,11 @@ pub struct Options {
     pub root_namespace: String,
     /// Whether `defaultChain` AWS credentials are allowed.
     pub allow_default_credential_chain: bool,
+    /// A label selector over Namespaces: when set, only Connections and VcsAuthTokens in
+    /// namespaces it selects are served, and only those namespaces form the tree. Several
+    /// operators with disjoint selectors can share a cluster (shards, or tests sharing one API
+    /// server); each selector must select whole project trees, root included.
+    pub namespace_selector: Option<String>,
 }
 
 /// The state both reconcilers share.
@@ -107,6 +112,17 @@ impl Context {
         let tree = std::sync::Arc::new(tree);
         *cache = Some((version, tree.clone()));
         tree
+    }
+
+    /// Whether this operator serves `namespace`: always without a namespace selector, else when
+    /// the (selected) namespace cache holds it. A namespace that joins later wakes the objects in
+    /// it through the namespace watch.
+    pub fn serves(&self, namespace: &str) -> bool {
+        self.options.namespace_selector.is_none()
+            || self
+                .namespaces
+                .get(&kube::runtime::reflector::ObjectRef::new(namespace))
+                .is_some()
     }
 
     /// Counts one reconcile of `key`.

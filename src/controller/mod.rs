@@ -144,10 +144,14 @@ pub fn start(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Context>, impl Future<Output = ()> + Send + 'static) {
     let namespace_changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let namespace_watch = match &options.namespace_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
     let (namespaces, ns_triggers, ns_feeder) = shared_cache(
         watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-            watcher::Config::default(),
+            namespace_watch,
         ),
         2,
         namespace_changes.clone(),

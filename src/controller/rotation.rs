@@ -28,6 +28,24 @@ pub const ALLOW_ROTATION_LABEL: &str = "patchbay.dev/allow-key-rotation";
 /// How long the previous key stays active by default (TeamCity's 24 hours).
 pub const DEFAULT_RETENTION: SignedDuration = SignedDuration::from_hours(24);
 
+/// When to try again after the rotation record could not be read.
+const FRESH_READ_RETRY: Duration = Duration::from_secs(10);
+
+/// The key-rotation record as the API server holds it now. The cached Connection that woke this
+/// reconcile can predate patchbay's own last status write (the Secret it just wrote back raises
+/// an event that can overtake the status event), and acting on a stale record would rotate a
+/// second time or forget the pending deletion of the previous key. Read only when a rotation
+/// step is about to run.
+async fn fresh_record(
+    ctx: &Context,
+    conn: &Connection,
+) -> Result<Option<KeyRotationStatus>, kube::Error> {
+    let api: Api<Connection> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    let fresh = api.get(&conn.name_any()).await?;
+    Ok(fresh.status.and_then(|s| s.key_rotation))
+}
+
 /// Whether a new rotation was asked for: an annotation value not yet honoured.
 pub fn rotation_requested<'a>(
     requested: Option<&'a str>,
@@ -105,6 +123,17 @@ pub async fn reconcile(
         .annotations()
         .get(ROTATE_REQUESTED_AT)
         .map(String::as_str);
+    if rotation_requested(requested, status.key_rotation.as_ref()).is_some()
+        || deletion_due(status.key_rotation.as_ref(), now).is_some()
+    {
+        match fresh_record(ctx, conn).await {
+            Ok(record) => status.key_rotation = record,
+            Err(e) => {
+                warn!(error = %e, "cannot read the connection's rotation record; retrying");
+                return Some(FRESH_READ_RETRY);
+            }
+        }
+    }
     if let Some(request) = rotation_requested(requested, status.key_rotation.as_ref()) {
         let outcome = rotate(ctx, conn, keys, &iam, &current).await;
         let mut record = status.key_rotation.clone().unwrap_or_default();

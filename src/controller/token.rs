@@ -34,8 +34,11 @@ pub const FINALIZER: &str = "patchbay.dev/revoke";
 #[instrument(skip(token, ctx), fields(namespace = token.namespace().unwrap_or_default(), name = token.name_any()))]
 pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = key(&token);
-    ctx.count_reconcile(&key);
     let namespace = token.namespace().unwrap_or_default();
+    if !ctx.serves(&namespace) {
+        return Ok(Action::await_change());
+    }
+    ctx.count_reconcile(&key);
     let api: Api<VcsAuthToken> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, token, |event| async {
         match event {

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod apiserver;
+pub mod envtest;
 pub mod github;
 pub mod keys;
 pub mod moto;

@@ -1,33 +1,72 @@
-//! An emulated cluster with patchbay's CRDs installed and the real controllers running.
+//! A test's own slice of a shared cluster, with patchbay's CRDs installed and the real
+//! controllers running as the operator identity.
+//!
+//! By default every test of a binary shares one real kube-apiserver
+//! ([`testkit::envtest::ApiServer`]); `PATCHBAY_TEST_SERVER=emulator` gives each test an emulator
+//! instead, and `PATCHBAY_TEST_SERVER=kubeconfig` uses the current kubeconfig's cluster. A test
+//! works in its own namespaces: the names it uses (`ci`, `team-a`, ...) are logical, and
+//! [`Cluster::ns`] turns them into the real ones (`<id>-ci`, ...). Every namespace of a test
+//! carries the label `patchbay.dev/test=<id>`, and the test's operator runs with that label as
+//! its `--namespace-selector`, so tests running side by side never touch each other's objects.
+//! The operator authenticates as the ServiceAccount that `examples/install/operator-rbac.yaml`
+//! binds, with only the rights that manifest grants.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::core::{DynamicObject, GroupVersionKind};
 use kube::{Client, Resource, ResourceExt};
 use patchbay::api::{Condition, Connection, PARENT_LABEL, VcsAuthToken, crd};
 use patchbay::controller::{self, Context, Options};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use testkit::apiserver::{Emulator, EmulatorOptions};
+use testkit::envtest::{Identity, TestServer};
 use tokio::sync::oneshot;
 
-/// The root namespace of every test cluster.
+/// The logical root namespace of every test cluster.
 pub const ROOT: &str = "ci";
+/// The label that marks a test's namespaces; its value is the test's id.
+pub const TEST_LABEL: &str = "patchbay.dev/test";
 
-/// A running emulator with patchbay's CRDs and controllers.
+/// The operator's install manifest (ServiceAccount, ClusterRole, binding): the rights the
+/// README lists, and the only ones the tests' operator has.
+pub const OPERATOR_RBAC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/install/operator-rbac.yaml"
+);
+
+/// A running test cluster: a server, an admin client, and patchbay's controllers.
 pub struct Cluster {
-    /// The emulator.
-    pub emulator: Emulator,
-    /// A client for it.
+    /// The API server this test runs against.
+    pub server: TestServer,
+    /// An administrator's client.
     pub client: Client,
     /// The controllers' shared context.
     pub ctx: Arc<Context>,
+    id: String,
+    allow_default_chain: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A short id, unique in this process and (by its random part) across runs on one cluster.
+fn next_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!("{:04x}", (nanos ^ std::process::id()) & 0xffff)
+    });
+    format!("t{run}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Cluster {
@@ -38,40 +77,19 @@ impl Cluster {
 
     /// Starts a cluster; `allow_default_chain` is the operator flag of that name.
     pub async fn start_with(allow_default_chain: bool) -> Self {
-        let emulator = Emulator::start(EmulatorOptions::default())
-            .await
-            .expect("emulator starts");
-        let client = emulator.client();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for (_, crd) in crd::all() {
-            crds.create(&PostParams::default(), &crd)
-                .await
-                .expect("CRD installs");
-        }
-        let cluster_client = client.clone();
-        eventually(10, "the CRDs to be served", || {
-            let c = cluster_client.clone();
-            async move {
-                Api::<Connection>::all(c)
-                    .list(&Default::default())
-                    .await
-                    .ok()
-            }
-        })
-        .await;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let options = Options {
-            root_namespace: ROOT.into(),
-            allow_default_credential_chain: allow_default_chain,
-        };
-        let (ctx, operator) = controller::start(client.clone(), options, async {
-            let _ = stopped.await;
-        });
-        let task = tokio::spawn(operator);
+        init_logging();
+        let server = TestServer::start().await;
+        let client = server.client(Identity::Admin).await;
+        install(&server, &client).await;
+        let id = next_id();
+        let operator = server.client(Identity::Operator).await;
+        let (ctx, stop, task) = start_operator(operator, options(&id, allow_default_chain));
         let cluster = Self {
-            emulator,
+            server,
             client,
             ctx,
+            id,
+            allow_default_chain,
             stop: Some(stop),
             task: Some(task),
         };
@@ -79,93 +97,124 @@ impl Cluster {
         cluster
     }
 
-    /// Creates (or relabels) a namespace with an optional parent label.
-    pub async fn namespace(&self, name: &str, parent: Option<&str>) {
+    /// This test's id: the value of its namespaces' `patchbay.dev/test` label.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The real name of this test's namespace `logical`.
+    pub fn ns(&self, logical: &str) -> String {
+        format!("{}-{logical}", self.id)
+    }
+
+    /// A namespaced API for this test's namespace `logical`, as the administrator.
+    pub fn api<K>(&self, logical: &str) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.ns(logical))
+    }
+
+    /// Creates (or relabels) namespace `logical` with an optional parent (also logical).
+    pub async fn namespace(&self, logical: &str, parent: Option<&str>) {
         let labels: BTreeMap<String, String> = parent
-            .map(|p| (PARENT_LABEL.to_string(), p.to_string()))
+            .map(|p| (PARENT_LABEL.to_string(), self.ns(p)))
             .into_iter()
             .collect();
-        self.namespace_with_labels(name, labels).await;
+        self.namespace_with_labels(logical, labels).await;
     }
 
-    /// Creates a namespace with exactly these labels, or replaces its labels.
-    pub async fn namespace_with_labels(&self, name: &str, labels: BTreeMap<String, String>) {
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        let mut ns = api.get_opt(name).await.unwrap().unwrap_or_default();
-        ns.metadata.name = Some(name.into());
-        ns.metadata.labels = Some(labels);
-        ns.metadata.managed_fields = None;
-        let body = serde_json::to_value(&ns).unwrap();
-        api.patch(
-            name,
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .expect("namespace applies");
-    }
-
-    /// Server-side applies any object given as JSON.
-    pub async fn apply(&self, object: Value) {
-        let ns = object["metadata"]["namespace"].as_str().map(str::to_string);
-        let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        let gvk: kube::core::GroupVersionKind = serde_json::from_value(json!({
-            "group": object["apiVersion"].as_str().unwrap().rsplit_once('/').map(|(g, _)| g).unwrap_or(""),
-            "version": object["apiVersion"].as_str().unwrap().rsplit('/').next().unwrap(),
-            "kind": object["kind"],
-        }))
-        .unwrap();
-        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+    /// Creates namespace `logical` with exactly these labels (plus the test label), or
+    /// replaces its labels. A `patchbay.dev/parent` value is taken as it is given.
+    pub async fn namespace_with_labels(&self, logical: &str, mut labels: BTreeMap<String, String>) {
+        labels.insert(TEST_LABEL.into(), self.id.clone());
+        let name = self.ns(logical);
+        let body = json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels},
+        });
+        Api::<Namespace>::all(self.client.clone())
+            .patch(
+                &name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&body),
+            )
             .await
-            .expect("kind is served");
-        let api: Api<kube::core::DynamicObject> = match ns {
-            Some(ns) => Api::namespaced_with(self.client.clone(), &ns, &ar),
-            None => Api::all_with(self.client.clone(), &ar),
-        };
-        api.patch(
-            &name,
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{name} applies: {e}"));
+            .unwrap_or_else(|e| panic!("namespace {name} applies: {e}"));
     }
 
-    /// Creates an Opaque Secret with string data.
-    pub async fn secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+    /// Server-side applies any object given as JSON, as the administrator. A namespaced
+    /// object's `metadata.namespace` is a logical name of this test's namespaces; so are a
+    /// Namespace's name and its `patchbay.dev/parent` label.
+    pub async fn apply(&self, mut object: Value) {
+        if object["kind"] == "Namespace" && object["apiVersion"] == "v1" {
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let mut labels: BTreeMap<String, String> =
+                serde_json::from_value(object["metadata"]["labels"].take()).unwrap_or_default();
+            if let Some(parent) = labels.get_mut(PARENT_LABEL) {
+                *parent = self.ns(parent);
+            }
+            return self.namespace_with_labels(&name, labels).await;
+        }
+        if let Some(ns) = object["metadata"]["namespace"].as_str() {
+            object["metadata"]["namespace"] = json!(self.ns(ns));
+        }
+        apply_as(&self.client, &object)
+            .await
+            .unwrap_or_else(|e| panic!("{} applies: {e}", object["metadata"]["name"]));
+    }
+
+    /// Creates an Opaque Secret with string data in namespace `logical`.
+    pub async fn secret(&self, logical: &str, name: &str, data: &[(&str, &str)]) {
         let data: BTreeMap<&str, &str> = data.iter().copied().collect();
         self.apply(json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"name": name, "namespace": logical},
             "stringData": data,
         }))
         .await;
     }
 
-    /// Deletes a namespaced object of type `K`.
-    pub async fn delete<K>(&self, namespace: &str, name: &str)
+    /// A Secret's data as text, for assertions; `None` when it does not exist.
+    pub async fn secret_text(&self, logical: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        let s = self.api::<Secret>(logical).get_opt(name).await.ok()??;
+        Some(
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Deletes a namespaced object of type `K` from namespace `logical`.
+    pub async fn delete<K>(&self, logical: &str, name: &str)
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + Clone
             + DeserializeOwned
             + std::fmt::Debug,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        api.delete(name, &DeleteParams::default())
+        self.api::<K>(logical)
+            .delete(name, &DeleteParams::default())
             .await
             .expect("delete succeeds");
     }
 
-    /// Waits until Connection `namespace/name` has a Ready condition for its generation that
+    /// Waits until Connection `logical/name` has a Ready condition for its generation that
     /// satisfies `check`, and returns that condition.
     pub async fn connection_ready(
         &self,
-        namespace: &str,
+        logical: &str,
         name: &str,
         check: impl Fn(&Condition) -> bool,
     ) -> Condition {
-        let api: Api<Connection> = Api::namespaced(self.client.clone(), namespace);
-        let what = format!("Connection {namespace}/{name} Ready condition");
+        let api: Api<Connection> = self.api(logical);
+        let what = format!("Connection {}/{name} Ready condition", self.ns(logical));
         eventually(30, &what, || {
             let api = api.clone();
             let check = &check;
@@ -182,16 +231,16 @@ impl Cluster {
         .await
     }
 
-    /// Waits until VcsAuthToken `namespace/name` has a Ready condition for its generation that
+    /// Waits until VcsAuthToken `logical/name` has a Ready condition for its generation that
     /// satisfies `check`, and returns the token.
     pub async fn token_ready(
         &self,
-        namespace: &str,
+        logical: &str,
         name: &str,
         check: impl Fn(&Condition) -> bool,
     ) -> VcsAuthToken {
-        let api: Api<VcsAuthToken> = Api::namespaced(self.client.clone(), namespace);
-        let what = format!("VcsAuthToken {namespace}/{name} Ready condition");
+        let api: Api<VcsAuthToken> = self.api(logical);
+        let what = format!("VcsAuthToken {}/{name} Ready condition", self.ns(logical));
         eventually(30, &what, || {
             let api = api.clone();
             let check = &check;
@@ -211,34 +260,32 @@ impl Cluster {
     /// Stops the controllers and starts fresh ones (empty caches, new clients), as an operator
     /// restart does.
     pub async fn restart_controllers(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-        let (stop, stopped) = oneshot::channel::<()>();
-        let options = self.ctx.options.clone();
-        let (ctx, operator) = controller::start(self.emulator.client(), options, async {
-            let _ = stopped.await;
-        });
+        self.stop_controllers(Duration::from_secs(10)).await;
+        let operator = self.server.client(Identity::Operator).await;
+        let (ctx, stop, task) =
+            start_operator(operator, options(&self.id, self.allow_default_chain));
         self.ctx = ctx;
         self.stop = Some(stop);
-        self.task = Some(tokio::spawn(operator));
+        self.task = Some(task);
     }
 
-    /// How many times the controllers reconciled `Kind ns/name`.
+    /// How many times the controllers reconciled `Kind ns/name` (real namespace name).
     pub fn reconciles(&self, key: &str) -> u64 {
         self.ctx.reconcile_count(key)
     }
 
-    /// Stops the controllers and the emulator.
+    /// Stops the controllers. The test's namespaces stay (a real API server without a
+    /// controller-manager never finishes deleting a namespace); the server goes with the process.
     pub async fn stop(mut self) {
+        self.stop_controllers(Duration::from_secs(5)).await;
+    }
+
+    async fn stop_controllers(&mut self, grace: Duration) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            let _ = tokio::time::timeout(grace, task).await;
         }
     }
 }
@@ -249,6 +296,111 @@ impl Drop for Cluster {
             task.abort();
         }
     }
+}
+
+/// With `RUST_LOG` set, the operator's logs go to the test's output (shown for failing tests).
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+fn options(id: &str, allow_default_chain: bool) -> Options {
+    Options {
+        root_namespace: format!("{id}-{ROOT}"),
+        allow_default_credential_chain: allow_default_chain,
+        namespace_selector: Some(format!("{TEST_LABEL}={id}")),
+    }
+}
+
+fn start_operator(
+    client: Client,
+    options: Options,
+) -> (
+    Arc<Context>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (ctx, operator) = controller::start(client, options, async {
+        let _ = stopped.await;
+    });
+    (ctx, stop, tokio::spawn(operator))
+}
+
+/// Installs the CRDs (and, on a real server, the operator's RBAC) and waits until both kinds
+/// are served. Idempotent: every test of a shared server does it.
+pub async fn install(server: &TestServer, admin: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    for (_, crd) in crd::all() {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("patchbay-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("CRD installs");
+    }
+    if server.is_real() {
+        for object in manifests(OPERATOR_RBAC) {
+            apply_as(admin, &object)
+                .await
+                .unwrap_or_else(|e| panic!("{OPERATOR_RBAC}: {e}"));
+        }
+    }
+    eventually(30, "the CRDs to be served", || {
+        let c = admin.clone();
+        async move {
+            Api::<Connection>::all(c.clone())
+                .list(&Default::default())
+                .await
+                .ok()?;
+            Api::<VcsAuthToken>::all(c)
+                .list(&Default::default())
+                .await
+                .ok()
+        }
+    })
+    .await;
+}
+
+/// The documents of a YAML file.
+pub fn manifests(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// An API for `object`'s kind (any kind the server serves), in its namespace if it has one.
+async fn dynamic_api(client: &Client, object: &Value) -> Result<Api<DynamicObject>, kube::Error> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap_or_default());
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk).await?;
+    Ok(match object["metadata"]["namespace"].as_str() {
+        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), ns, &ar)
+        }
+        _ => Api::all_with(client.clone(), &ar),
+    })
+}
+
+/// Server-side applies `object` (any kind the server serves) with `client`.
+pub async fn apply_as(client: &Client, object: &Value) -> Result<(), kube::Error> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    dynamic_api(client, object)
+        .await?
+        .patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .map(|_| ())
 }
 
 fn ready_for_generation(conditions: &[Condition], generation: Option<i64>) -> Option<&Condition> {
@@ -269,19 +421,17 @@ pub fn reason(expected: &'static str) -> impl Fn(&Condition) -> bool {
 
 pub use testkit::wait::eventually;
 
-/// Reads a Secret's data as text, for assertions.
-pub async fn secret_text(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Option<BTreeMap<String, String>> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let s = api.get_opt(name).await.ok()??;
-    Some(
-        s.data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-            .collect(),
-    )
+/// Server-side applies `object` with `dryRun=All`: the server admits or refuses it (new or
+/// existing) and stores nothing.
+pub async fn apply_dry_run(client: &Client, object: &Value) -> Result<(), kube::Error> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    dynamic_api(client, object)
+        .await?
+        .patch(
+            name,
+            &PatchParams::apply("test").force().dry_run(),
+            &Patch::Apply(object),
+        )
+        .await
+        .map(|_| ())
 }

@@ -1,0 +1,253 @@
+//! End to end on a real kube-apiserver with RBAC: the operator needs no right beyond its install
+//! manifest (`examples/install/operator-rbac.yaml`, which the README lists), and a tenant
+//! cannot read what is not in its namespaces. The emulator has no RBAC, so these tests skip
+//! themselves there.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, DeleteParams, ListParams};
+use patchbay::api::{ConditionStatus, VcsAuthToken};
+use serde_json::json;
+use support::cluster::{Cluster, OPERATOR_RBAC, ROOT, TEST_LABEL, eventually, manifests};
+use testkit::envtest::{Identity, TestServer};
+use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
+use testkit::keys::RsaKey;
+
+/// Skips (with a note) when the tests run on the emulator, which enforces no RBAC.
+fn real(cluster: &Cluster) -> bool {
+    if !cluster.server.is_real() {
+        eprintln!("skipped: the emulator enforces no RBAC");
+    }
+    cluster.server.is_real()
+}
+
+fn is_forbidden(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 403)
+}
+
+/// A `patchbay run` child process, killed when dropped.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_operator_binary_does_its_whole_job_with_only_the_install_rbac() {
+    let cluster = Cluster::start().await;
+    if !real(&cluster) {
+        return;
+    }
+    // This test runs the operator as a process of its own; the in-process controllers of the
+    // harness stop first so that only the binary serves the test's namespaces.
+    let server = TestServer::start().await;
+    let id = cluster.id().to_string();
+    let client = cluster.client.clone();
+    let cluster_ns = |n: &str| cluster.ns(n);
+    let (root, team) = (cluster_ns(ROOT), cluster_ns("team-a"));
+    let log = std::env::temp_dir().join(format!("patchbay-rbac-{id}.log"));
+    cluster.stop().await;
+
+    let sim = GithubSim::start(SimConfig::default()).await.unwrap();
+    let key = RsaKey::generate();
+    sim.add_app(AppSpec::new(7, "acme-ci", &key));
+    sim.add_owner("acme", AccountType::Organization);
+    sim.add_repo("acme", "app");
+    sim.add_installation(InstallationSpec::new(7, "acme").permissions([("contents", "read")]));
+
+    let kubeconfig = server
+        .kubeconfig_path(Identity::Operator)
+        .expect("a kubeconfig for the operator identity");
+    let _operator = Operator(
+        Command::new(env!("CARGO_BIN_EXE_patchbay"))
+            .args(["run", "--root-namespace", &root])
+            .args(["--namespace-selector", &format!("{TEST_LABEL}={id}")])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+
+    let apply = |object: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            support::cluster::apply_as(&client, &object)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", object["metadata"]["name"]));
+        }
+    };
+    apply(json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": team, "labels": {TEST_LABEL: id, "patchbay.dev/parent": root}}}))
+    .await;
+    apply(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "app-key", "namespace": root},
+        "stringData": {"private-key.pem": key.private_pkcs1_pem()}}))
+    .await;
+    apply(
+        json!({"apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
+        "metadata": {"name": "acme", "namespace": root},
+        "spec": {"githubApp": {"serverUrl": sim.ghes_url(), "appId": "7",
+            "privateKey": {"name": "app-key", "key": "private-key.pem"},
+            "ownerUrl": format!("{}/acme", sim.ghes_url())}}}),
+    )
+    .await;
+    apply(
+        json!({"apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": "build", "namespace": team},
+        "spec": {"connection": "acme", "github": {"repositories": ["app"]}}}),
+    )
+    .await;
+
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let tokens: Api<VcsAuthToken> = Api::namespaced(client.clone(), &team);
+    let minted = eventually(60, "the token to be Ready", || {
+        let tokens = tokens.clone();
+        async move {
+            let t = tokens.get_opt("build").await.ok()??;
+            let ready = t
+                .status
+                .as_ref()?
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")?;
+            (ready.status == ConditionStatus::True).then_some(t)
+        }
+    })
+    .await;
+    assert_eq!(minted.status.unwrap().revision, 1, "{}", log_text());
+    let secret = Api::<Secret>::namespaced(client.clone(), &team)
+        .get("build")
+        .await
+        .unwrap();
+    let password = String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap();
+    assert!(sim.is_live(&password));
+
+    // Deleting the token runs the finalizer: revoke at GitHub, then let the object go.
+    tokens
+        .delete("build", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "the token to be gone", || {
+        let tokens = tokens.clone();
+        async move { tokens.get_opt("build").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    assert!(!sim.is_live(&password), "revoked on deletion");
+    let log = log_text();
+    for denied in ["forbidden", "Forbidden"] {
+        assert!(
+            !log.contains(denied),
+            "the operator was refused something:\n{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_operator_identity_has_no_right_beyond_its_install_manifest() {
+    let cluster = Cluster::start().await;
+    if !real(&cluster) {
+        return;
+    }
+    let operator = cluster.server.client(Identity::Operator).await;
+    let pods = Api::<Pod>::all(operator.clone())
+        .list(&ListParams::default())
+        .await
+        .expect_err("the operator may not list Pods");
+    assert!(is_forbidden(&pods), "{pods}");
+    let roles = Api::<ClusterRole>::all(operator)
+        .list(&ListParams::default())
+        .await
+        .expect_err("the operator may not read RBAC");
+    assert!(is_forbidden(&roles), "{roles}");
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_reads_secrets_in_its_namespace_and_nowhere_else() {
+    let cluster = Cluster::start().await;
+    if !real(&cluster) {
+        return;
+    }
+    cluster.namespace("team-a", Some(ROOT)).await;
+    cluster
+        .secret(ROOT, "org-key", &[("key", "root-only")])
+        .await;
+    cluster
+        .secret("team-a", "mine", &[("key", "team-a's")])
+        .await;
+    // The tenant manages Secrets, Connections and tokens in team-a. (Not the built-in `admin`
+    // role: its rules are aggregated by kube-controller-manager, which a bare API server lacks.)
+    cluster
+        .apply(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "tenant", "namespace": "team-a"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]},
+                {"apiGroups": ["patchbay.dev"], "resources": ["connections", "vcsauthtokens"], "verbs": ["*"]},
+            ],
+        }))
+        .await;
+    cluster
+        .apply(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "tenant", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": testkit::envtest::TENANT_USER}],
+        }))
+        .await;
+    let tenant = cluster.server.client(Identity::Tenant).await;
+    let own: Api<Secret> = Api::namespaced(tenant.clone(), &cluster.ns("team-a"));
+    // RBAC caches may take a moment to see the new binding.
+    eventually(10, "the tenant to read its own Secret", || {
+        let own = own.clone();
+        async move { own.get("mine").await.ok() }
+    })
+    .await;
+    let root: Api<Secret> = Api::namespaced(tenant.clone(), &cluster.ns(ROOT));
+    let e = root
+        .get("org-key")
+        .await
+        .expect_err("the root's Secret is not the tenant's");
+    assert!(is_forbidden(&e), "{e}");
+    let e = Api::<Secret>::all(tenant)
+        .list(&ListParams::default())
+        .await
+        .expect_err("no cluster-wide Secret list");
+    assert!(is_forbidden(&e), "{e}");
+    cluster.stop().await;
+}
+
+#[test]
+fn the_readme_lists_every_rule_of_the_operator_cluster_role() {
+    let role = manifests(OPERATOR_RBAC)
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole")
+        .expect("the install manifest has a ClusterRole");
+    let role: ClusterRole = serde_json::from_value(role).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for rule in role.rules.unwrap_or_default() {
+        for resource in rule.resources.unwrap_or_default() {
+            let group = rule.api_groups.as_deref().unwrap_or_default().join(",");
+            let group = if group.is_empty() {
+                "core".into()
+            } else {
+                group
+            };
+            let line = format!("| {group} | `{resource}` | {} |", rule.verbs.join(", "));
+            assert!(
+                readme.contains(&line),
+                "README.md lacks the rights row {line}"
+            );
+        }
+    }
+}
