@@ -24,21 +24,29 @@ fn kubeconfig(emulator: &Emulator) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test]
-async fn run_without_the_crds_names_what_to_install_and_exits() {
-    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let config = kubeconfig(&emulator);
+/// Runs `patchbay run --root-namespace ci ARGS` with `config`, expects it to fail, and returns
+/// what it printed on stderr.
+async fn run_until_it_exits(config: std::path::PathBuf, args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_patchbay"))
             .args(["run", "--root-namespace", "ci"])
+            .args(&args)
             .env("KUBECONFIG", &config)
             .output()
             .unwrap()
     })
     .await
     .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "patchbay run succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn run_without_the_crds_names_what_to_install_and_exits() {
+    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let config = kubeconfig(&emulator);
+    let stderr = run_until_it_exits(config, &[]).await;
     assert!(
         stderr.contains("CustomResourceDefinition connections.patchbay.dev is not installed"),
         "{stderr}"
@@ -68,13 +76,15 @@ async fn operator_kubeconfig() -> (TestServer, std::path::PathBuf) {
 async fn run_with_the_crds_starts_the_controllers_and_stops_on_sigterm() {
     let (_server, config) = operator_kubeconfig().await;
     let log = std::env::temp_dir().join(format!("patchbay-cli-{}.log", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+    let child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
         .args(["run", "--root-namespace", "ci"])
         .env("KUBECONFIG", &config)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,kube_runtime=debug")
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
+    let mut child = support::KillOnDrop(child, Some(log.clone()));
+    let child = &mut child.0;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -109,18 +119,7 @@ async fn run_with_the_crds_starts_the_controllers_and_stops_on_sigterm() {
 #[tokio::test]
 async fn a_namespace_selector_the_server_refuses_stops_run_with_the_reason() {
     let (_server, config) = operator_kubeconfig().await;
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_patchbay"))
-            .args(["run", "--root-namespace", "ci"])
-            .args(["--namespace-selector", "team in (a"])
-            .env("KUBECONFIG", &config)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = run_until_it_exits(config, &["--namespace-selector", "team in (a"]).await;
     assert!(
         stderr.contains("--namespace-selector \"team in (a\" is refused by the API server"),
         "{stderr}"

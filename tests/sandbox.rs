@@ -256,6 +256,14 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         table.contains("EXPIRES") && table.contains(" 20"),
         "expiry as a time: {table}"
     );
+    // The whole tokens folder applies as it does on a cluster, build pods included (stored,
+    // never run: nothing schedules them).
+    sandbox.kubectl_ok(&["apply", "-f", "examples/tokens/"]);
+    let pods = sandbox.kubectl_ok(&["get", "pods", "-n", "team-a", "-o", "name"]);
+    assert!(
+        pods.contains("pod/checkout") && pods.contains("pod/deploy"),
+        "{pods}"
+    );
     // Relabelling team-a out of the tree (its parent becomes a new root-level project) keeps the
     // token on the root connection; a label that allowedNamespaces does not select refuses it.
     sandbox.kubectl_ok(&["label", "ns", "team-a", "acme.example/team-", "--overwrite"]);

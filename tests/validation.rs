@@ -698,7 +698,7 @@ async fn the_api_server_refuses_every_invalid_manifest_naming_the_same_field() {
             .unwrap()
             .to_string();
         manifest["metadata"]["namespace"] = json!(cluster.ns(&logical));
-        match support::cluster::apply_dry_run(&cluster.client, &manifest).await {
+        match support::cluster::create_dry_run(&cluster.client, &manifest).await {
             Ok(()) => failures.push(format!("{why}: admitted")),
             Err(e) => match refused_fields(&e) {
                 None => failures.push(format!("{why}: refused without field causes: {e}")),

@@ -191,6 +191,28 @@ pub fn start(
     (ctx, operator)
 }
 
+/// How long a shutdown waits for a controller's cache to finish its first list.
+const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `shutdown`, held until `store` has synced (at most [`STARTUP_GRACE`]). A kube-runtime
+/// Controller told to stop while its own cache is still listing never stops: its runner waits
+/// for the cache, which stopped with the trigger queue. A SIGTERM during start-up therefore
+/// waits for the first list instead (found on a real API server, where that list takes
+/// longer than on the emulator).
+async fn once_ready<K>(shutdown: impl Future<Output = ()>, store: Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    shutdown.await;
+    if tokio::time::timeout(STARTUP_GRACE, store.wait_until_ready())
+        .await
+        .is_err()
+    {
+        warn!("stopping before the cache synced; the controller may not stop cleanly");
+    }
+}
+
 async fn run_controllers<N, C>(
     client: Client,
     ctx: Arc<Context>,
@@ -221,23 +243,25 @@ async fn run_controllers<N, C>(
     .default_backoff()
     .touched_objects();
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
-    let connection_controller = Controller::new(
+    let connections = Controller::new(
         Api::<Connection>::all(client.clone()),
         watcher::Config::default(),
-    )
-    .watches_stream(secrets, move |s| {
-        connection::connections_for_secret(&c1, &s)
-    })
-    .watches_stream(ns_for_conns, move |ns| {
-        connection::connections_for_namespace(&c2, &ns)
-    })
-    .watches_stream(conn_for_conns, move |c| {
-        connection::connections_using_source(&c3, &kube::ResourceExt::name_any(&c))
-    })
-    .with_config(ControllerConfig::default().concurrency(CONNECTION_CONCURRENCY))
-    .graceful_shutdown_on(shutdown.clone())
-    .run(connection::reconcile, connection::error_policy, ctx.clone())
-    .for_each(|_| async {});
+    );
+    let connections_shutdown = once_ready(shutdown.clone(), connections.store());
+    let connection_controller = connections
+        .watches_stream(secrets, move |s| {
+            connection::connections_for_secret(&c1, &s)
+        })
+        .watches_stream(ns_for_conns, move |ns| {
+            connection::connections_for_namespace(&c2, &ns)
+        })
+        .watches_stream(conn_for_conns, move |c| {
+            connection::connections_using_source(&c3, &kube::ResourceExt::name_any(&c))
+        })
+        .with_config(ControllerConfig::default().concurrency(CONNECTION_CONCURRENCY))
+        .graceful_shutdown_on(connections_shutdown)
+        .run(connection::reconcile, connection::error_policy, ctx.clone())
+        .for_each(|_| async {});
 
     // The Secrets patchbay writes, metadata only: a deleted or edited one wakes its token.
     let owned = watcher(
@@ -248,6 +272,7 @@ async fn run_controllers<N, C>(
     .touched_objects();
     let tokens = Controller::new(Api::<VcsAuthToken>::all(client), watcher::Config::default());
     let (store_a, store_b) = (tokens.store(), tokens.store());
+    let tokens_shutdown = once_ready(shutdown, tokens.store());
     let (c4, c5) = (ctx.clone(), ctx.clone());
     let token_controller = tokens
         .watches_stream(conn_for_tokens, move |c| {
@@ -258,7 +283,7 @@ async fn run_controllers<N, C>(
         })
         .watches_stream(owned, |secret| token::token_for_secret(&secret))
         .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(tokens_shutdown)
         .run(token::reconcile, token::error_policy, ctx)
         .for_each(|_| async {});
     futures::join!(connection_controller, token_controller);

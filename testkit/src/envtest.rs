@@ -207,6 +207,9 @@ impl ApiServer {
             // No controller-manager creates `default` ServiceAccounts, so Pods could not be
             // admitted with this plugin on (envtest turns it off for the same reason).
             "--disable-admission-plugins=ServiceAccount".into(),
+            // As hardened clusters do: setting an owner reference with blockOwnerDeletion
+            // needs the right to update the owner's finalizers.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement".into(),
             "--v=1".into(),
         ];
         watchdogs.push(guarded(

@@ -350,6 +350,23 @@ pub async fn install(server: &TestServer, admin: &Client) {
                 .await
                 .unwrap_or_else(|e| panic!("{OPERATOR_RBAC}: {e}"));
         }
+        // The authorizer learns of a new binding through its own watch: an operator started
+        // before then is refused and its watches back off for seconds.
+        let operator = server.client(Identity::Operator).await;
+        eventually(30, "the operator's rights to take effect", || {
+            let operator = operator.clone();
+            async move {
+                Api::<VcsAuthToken>::all(operator.clone())
+                    .list(&Default::default())
+                    .await
+                    .ok()?;
+                Api::<Namespace>::all(operator)
+                    .list_metadata(&Default::default())
+                    .await
+                    .ok()
+            }
+        })
+        .await;
     }
     eventually(30, "the CRDs to be served", || {
         let c = admin.clone();
@@ -391,14 +408,18 @@ async fn dynamic_api(client: &Client, object: &Value) -> Result<Api<DynamicObjec
 
 /// Server-side applies `object` (any kind the server serves) with `client`.
 pub async fn apply_as(client: &Client, object: &Value) -> Result<(), kube::Error> {
+    server_side_apply(client, object, PatchParams::apply("test").force()).await
+}
+
+async fn server_side_apply(
+    client: &Client,
+    object: &Value,
+    params: PatchParams,
+) -> Result<(), kube::Error> {
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     dynamic_api(client, object)
         .await?
-        .patch(
-            name,
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(object),
-        )
+        .patch(name, &params, &Patch::Apply(object))
         .await
         .map(|_| ())
 }
@@ -424,14 +445,18 @@ pub use testkit::wait::eventually;
 /// Server-side applies `object` with `dryRun=All`: the server admits or refuses it (new or
 /// existing) and stores nothing.
 pub async fn apply_dry_run(client: &Client, object: &Value) -> Result<(), kube::Error> {
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    dynamic_api(client, object)
-        .await?
-        .patch(
-            name,
-            &PatchParams::apply("test").force().dry_run(),
-            &Patch::Apply(object),
-        )
-        .await
-        .map(|_| ())
+    server_side_apply(client, object, PatchParams::apply("test").force().dry_run()).await
+}
+
+/// Creates `object` with `dryRun=All` (a POST, as `kubectl create` and client-side
+/// `kubectl apply` send): the server validates it and stores nothing.
+pub async fn create_dry_run(client: &Client, object: &Value) -> Result<(), kube::Error> {
+    let api = dynamic_api(client, object).await?;
+    let object: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(kube::Error::SerdeError)?;
+    let params = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    api.create(&params, &object).await.map(|_| ())
 }

@@ -3,6 +3,23 @@
 
 pub mod cluster;
 
+/// A child process (`patchbay run`, `patchbay sandbox`) killed when dropped, so a failing test
+/// leaves no operator behind; with a log file, a failing test prints it.
+pub struct KillOnDrop(pub std::process::Child, pub Option<std::path::PathBuf>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        if std::thread::panicking()
+            && let Some(log) = &self.1
+        {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            eprintln!("--- {}:\n{text}", log.display());
+        }
+    }
+}
+
 use patchbay::api::crd;
 use serde_json::Value;
 use testkit::admission::{self, FieldError};

@@ -5,7 +5,7 @@
 //! refusing unknown fields), defaulting, structural schema validation and the CRD's CEL rules,
 //! as `testkit::admission` implements them, with a 422 Invalid Status naming the fields.
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Cause, Subject};
 use super::resources::ResourceInfo;
 use crate::admission;
 use serde_json::Value;
@@ -25,15 +25,29 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    /// From the `fieldValidation` query parameter.
-    pub fn from_param(p: Option<&str>) -> ApiResult<Self> {
+    /// From the `fieldValidation` query parameter of a write whose options are `options`
+    /// (`CreateOptions`, `UpdateOptions`, `PatchOptions`): an unknown value is a 422 Invalid
+    /// about those options, as on the real server.
+    pub fn from_param(p: Option<&str>, options: &str) -> ApiResult<Self> {
         match p {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some("Strict") => Ok(FieldValidation::Strict),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}, expected one of Ignore, Warn, Strict"
-            ))),
+            Some(other) => {
+                let cause = Cause {
+                    reason: "FieldValueNotSupported",
+                    field: "fieldValidation".into(),
+                    message: format!(
+                        "Unsupported value: {other:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                    ),
+                };
+                let subject = Subject {
+                    group: "meta.k8s.io",
+                    resource: "",
+                    name: "",
+                };
+                Err(ApiError::invalid_causes(options, subject, &[cause]))
+            }
         }
     }
 }
@@ -53,14 +67,12 @@ pub fn admit_custom_object(
     let Some(schema) = &info.schema else {
         return Ok(object);
     };
-    if validation == FieldValidation::Strict {
-        let mut pruned = object.clone();
-        admission::prune(schema, &mut pruned);
-        if let Some(path) = first_difference(&object, &pruned, "") {
-            return Err(ApiError::bad_request(format!(
-                "strict decoding error: unknown field \"{path}\""
-            )));
-        }
+    if validation == FieldValidation::Strict
+        && let Some(path) = pruned_field(schema, &object)
+    {
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: unknown field \"{path}\""
+        )));
     }
     match admission::admit(schema, &mut object, old) {
         Ok(()) => Ok(object),
@@ -75,6 +87,14 @@ pub fn admit_custom_object(
             })
         }
     }
+}
+
+/// The path of the first field of `object` (`spec.a.b`) that `schema` does not declare, which
+/// pruning would remove.
+pub fn pruned_field(schema: &Value, object: &Value) -> Option<String> {
+    let mut pruned = object.clone();
+    admission::prune(schema, &mut pruned);
+    first_difference(object, &pruned, "")
 }
 
 /// The path of the first field in `full` that pruning removed from `pruned`.
@@ -107,18 +127,18 @@ mod tests {
     #[test]
     fn the_field_validation_directive_defaults_to_warn_and_rejects_unknown_values() {
         assert_eq!(
-            FieldValidation::from_param(None).unwrap(),
+            FieldValidation::from_param(None, "CreateOptions").unwrap(),
             FieldValidation::Warn
         );
         assert_eq!(
-            FieldValidation::from_param(Some("Strict")).unwrap(),
+            FieldValidation::from_param(Some("Strict"), "CreateOptions").unwrap(),
             FieldValidation::Strict
         );
+        let e = FieldValidation::from_param(Some("strict"), "PatchOptions").unwrap_err();
+        assert_eq!((e.code, e.reason), (422, "Invalid"));
         assert_eq!(
-            FieldValidation::from_param(Some("strict"))
-                .unwrap_err()
-                .code,
-            400
+            e.message,
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
         );
     }
 }

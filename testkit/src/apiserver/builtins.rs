@@ -1,9 +1,12 @@
 //! What the real API server does to built-in kinds on every write, where clients notice:
 //! a Secret's `stringData` is folded into base64 `data` and its `type` defaults to `Opaque`;
 //! a Namespace carries the immutable `kubernetes.io/metadata.name` label; an `immutable`
-//! Secret or ConfigMap keeps its data, and a Secret keeps its type.
+//! Secret or ConfigMap keeps its data, and a Secret keeps its type; a Pod is defaulted and
+//! starts `Pending` (pods.rs). A body of the wrong shape is refused as the real server's
+//! decoder refuses it.
 
-use super::error::Cause;
+use super::error::{ApiError, ApiResult, Cause};
+use super::pods;
 use super::resources::ResourceInfo;
 use serde_json::{Map, Value, json};
 
@@ -64,13 +67,97 @@ pub fn normalize(ri: &ResourceInfo, obj: &mut Value) {
             }
             labels["kubernetes.io/metadata.name"] = json!(name);
         }
+        "Pod" => pods::default(obj),
         _ => {}
+    }
+}
+
+fn is_core(ri: &ResourceInfo, kind: &str) -> bool {
+    ri.group.is_empty() && !ri.custom && ri.kind == kind
+}
+
+/// What the real server sets on a new object of a built-in kind, beyond [`normalize`]: a
+/// Namespace's finalizer and `Active` phase, a Pod's tolerations and `Pending` status.
+pub fn prepare_for_create(ri: &ResourceInfo, obj: &mut Value) {
+    if is_core(ri, "Namespace") {
+        obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        obj["status"] = json!({"phase": "Active"});
+    } else if is_core(ri, "Pod") {
+        pods::prepare_for_create(obj);
+    }
+}
+
+/// Validation of a built-in kind's content (creates and updates): causes for a 422.
+pub fn object_causes(ri: &ResourceInfo, obj: &Value) -> Vec<Cause> {
+    if is_core(ri, "Pod") {
+        pods::causes(obj)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Why the real server could not decode `obj` as its kind, if it could not (it answers 400
+/// BadRequest, `Kind in version "v1" cannot be handled as a Kind: ...`): metadata of the wrong
+/// shape for every kind, and any field of the wrong type for the built-in kinds (checked by
+/// decoding into their k8s-openapi types). Required fields may be missing: Go's decoder leaves
+/// them empty for validation to report.
+pub fn decode_problem(ri: &ResourceInfo, obj: &Value) -> Option<String> {
+    fn check<T: serde::de::DeserializeOwned>(v: &Value) -> Option<String> {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("apiVersion");
+            o.remove("kind");
+        }
+        match serde_json::from_value::<T>(v) {
+            Err(e) if !e.to_string().starts_with("missing field") => Some(e.to_string()),
+            _ => None,
+        }
+    }
+    use k8s_openapi::api::{coordination::v1 as coordination, core::v1 as core};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    if let Some(problem) = obj
+        .get("metadata")
+        .filter(|m| !m.is_null())
+        .and_then(check::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>)
+    {
+        return Some(format!("metadata: {problem}"));
+    }
+    if ri.custom {
+        return None;
+    }
+    match (ri.group.as_str(), ri.kind.as_str()) {
+        ("", "Namespace") => check::<core::Namespace>(obj),
+        ("", "Secret") => check::<core::Secret>(obj),
+        ("", "ConfigMap") => check::<core::ConfigMap>(obj),
+        ("", "ServiceAccount") => check::<core::ServiceAccount>(obj),
+        ("", "Event") => check::<core::Event>(obj),
+        ("", "Pod") => check::<core::Pod>(obj),
+        ("coordination.k8s.io", "Lease") => check::<coordination::Lease>(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            check::<apiextensions::CustomResourceDefinition>(obj)
+        }
+        _ => None,
+    }
+}
+
+/// The real server's 400 for a body it cannot decode as the resource's kind.
+pub fn decodable(ri: &ResourceInfo, obj: &Value) -> ApiResult<()> {
+    match decode_problem(ri, obj) {
+        None => Ok(()),
+        Some(problem) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: {problem}",
+            kind = ri.kind,
+            v = ri.version
+        ))),
     }
 }
 
 /// Update rules of built-in kinds: causes for a 422, empty when the update is allowed.
 pub fn update_causes(ri: &ResourceInfo, old: &Value, new: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
+    if is_core(ri, "Pod") {
+        return pods::update_causes(old, new);
+    }
     if !ri.group.is_empty() || !matches!(ri.kind.as_str(), "Secret" | "ConfigMap") {
         return causes;
     }

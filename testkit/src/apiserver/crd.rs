@@ -32,70 +32,6 @@ fn strings(v: &Value, ptr: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The checks the real server makes that a client is likely to trip over; returns causes.
-pub fn validate(crd: &Value) -> Result<(), Vec<(String, String)>> {
-    let mut causes = Vec::new();
-    let (group, plural) = (s(crd, "/spec/group"), s(crd, "/spec/names/plural"));
-    let mut req = |field: &str, ok: bool, msg: &str| {
-        if !ok {
-            causes.push((field.to_string(), msg.to_string()));
-        }
-    };
-    req("spec.group", !group.is_empty(), "Required value");
-    req("spec.names.plural", !plural.is_empty(), "Required value");
-    req(
-        "spec.names.kind",
-        !s(crd, "/spec/names/kind").is_empty(),
-        "Required value",
-    );
-    let scope = s(crd, "/spec/scope");
-    req(
-        "spec.scope",
-        scope == "Namespaced" || scope == "Cluster",
-        "Unsupported value: must be Namespaced or Cluster",
-    );
-    let name = meta::meta_str(crd, "name");
-    req(
-        "metadata.name",
-        name == format!("{plural}.{group}"),
-        "must be spec.names.plural+\".\"+spec.group",
-    );
-    let versions = crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    req(
-        "spec.versions",
-        !versions.is_empty(),
-        "Invalid value: must have exactly one version marked as storage version",
-    );
-    let storage = versions
-        .iter()
-        .filter(|v| v.get("storage") == Some(&json!(true)))
-        .count();
-    req(
-        "spec.versions",
-        versions.is_empty() || storage == 1,
-        "Invalid value: must have exactly one version marked as storage version",
-    );
-    let top_level_schema = crd.pointer("/spec/validation/openAPIV3Schema").is_some();
-    for (i, v) in versions.iter().enumerate() {
-        req(
-            &format!("spec.versions[{i}].schema.openAPIV3Schema"),
-            top_level_schema
-                || v.pointer("/schema/openAPIV3Schema")
-                    .is_some_and(Value::is_object),
-            "Required value: schemas are required",
-        );
-    }
-    if causes.is_empty() {
-        Ok(())
-    } else {
-        Err(causes)
-    }
-}
-
 /// The resources (one per CRD) whose objects the CRD owns.
 pub fn served_resources(crd: &Value) -> Vec<GroupResource> {
     let (group, plural) = (s(crd, "/spec/group"), s(crd, "/spec/names/plural"));
@@ -239,24 +175,6 @@ mod tests {
         );
         assert_eq!(i.short_names, vec!["wd"]);
         assert_eq!(i.printer_columns[0].name, "Ready");
-    }
-
-    #[test]
-    fn a_crd_whose_name_is_not_plural_dot_group_is_invalid() {
-        let mut c = crd();
-        c["metadata"]["name"] = json!("widgets");
-        let causes = validate(&c).unwrap_err();
-        assert_eq!(causes[0].0, "metadata.name");
-        let mut schemaless = crd();
-        schemaless["spec"]["versions"][0]
-            .as_object_mut()
-            .unwrap()
-            .remove("schema");
-        assert_eq!(
-            validate(&schemaless).unwrap_err()[0].0,
-            "spec.versions[0].schema.openAPIV3Schema"
-        );
-        assert!(validate(&crd()).is_ok());
     }
 
     #[test]

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 /// dependents are gone.
 const FOREGROUND: &str = "foregroundDeletion";
 
+/// The namespaces the real server's NamespaceLifecycle admission refuses to delete.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 impl Store {
     /// Deletes an object: at once, or by marking it when finalizers are pending.
     pub fn delete(
@@ -24,6 +27,12 @@ impl Store {
     ) -> ApiResult<Deleted> {
         let current = self.get_object(ri, ns, name)?;
         let subj = subject(ri, name);
+        if ri.group_resource() == namespaces() && IMMORTAL_NAMESPACES.contains(&name) {
+            return Err(ApiError::forbidden(
+                subj,
+                "this namespace may not be deleted",
+            ));
+        }
         if let Some(uid) = opts
             .uid
             .as_deref()

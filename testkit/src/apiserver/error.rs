@@ -133,24 +133,38 @@ impl ApiError {
     }
 
     /// 409 for a server-side apply that sets fields other managers own; `conflicts` are
-    /// `(manager, field)` pairs, e.g. `("kubectl", ".spec.size")`.
-    pub fn apply_conflicts(s: Subject<'_>, conflicts: &[(String, String)]) -> Self {
-        let lines: Vec<String> = conflicts
+    /// `(manager, field)` pairs with the manager as the real server prints it, e.g.
+    /// `("\"kubectl\"", ".spec.size")`. Worded and detailed as the real server does.
+    pub fn apply_conflicts(conflicts: &[(String, String)]) -> Self {
+        let msg = match conflicts {
+            [(m, f)] => format!("Apply failed with 1 conflict: conflict with {m}: {f}"),
+            _ => {
+                let mut managers: Vec<&String> = conflicts.iter().map(|(m, _)| m).collect();
+                managers.sort();
+                managers.dedup();
+                let lines: Vec<String> = managers
+                    .iter()
+                    .flat_map(|m| {
+                        std::iter::once(format!("conflicts with {m}:")).chain(
+                            conflicts
+                                .iter()
+                                .filter(|(c, _)| c == *m)
+                                .map(|(_, f)| format!("- {f}")),
+                        )
+                    })
+                    .collect();
+                format!(
+                    "Apply failed with {} conflicts: {}",
+                    conflicts.len(),
+                    lines.join("\n")
+                )
+            }
+        };
+        let causes: Vec<Value> = conflicts
             .iter()
-            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+            .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": f}))
             .collect();
-        let plural = if conflicts.len() == 1 { "" } else { "s" };
-        let msg = format!(
-            "Apply failed with {} conflict{plural}: {}",
-            conflicts.len(),
-            lines.join("\n")
-        );
-        let mut details = s.details();
-        details["causes"] = conflicts
-            .iter()
-            .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": f}))
-            .collect();
-        Self::new(409, "Conflict", msg, details)
+        Self::new(409, "Conflict", msg, json!({ "causes": causes }))
     }
 
     /// 422: the object is invalid; `causes` are `(field, message)` pairs (reason
@@ -177,7 +191,10 @@ impl ApiError {
             _ => format!("[{}]", text.join(", ")),
         };
         let msg = format!("{kind}{group} \"{}\" is invalid: {list}", s.name);
-        let mut details = json!({ "name": s.name, "kind": kind });
+        let mut details = json!({ "kind": kind });
+        if !s.name.is_empty() {
+            details["name"] = json!(s.name);
+        }
         if !s.group.is_empty() {
             details["group"] = json!(s.group);
         }

@@ -212,10 +212,22 @@ fn display_path(p: &Path) -> String {
 /// A field another manager owns with a different value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
-    /// The other field manager.
+    /// The other field manager, as the real server names it in messages: `"kubectl"`, plus
+    /// ` with subresource "status"` and, for an `Update` manager, ` using v1`.
     pub manager: String,
     /// The field, as `.spec.x`.
     pub field: String,
+}
+
+fn describe(e: &Entry) -> String {
+    let mut s = format!("{:?}", e.manager);
+    if !e.subresource.is_empty() {
+        s.push_str(&format!(" with subresource {:?}", e.subresource));
+    }
+    if e.operation == "Update" {
+        s.push_str(&format!(" using {}", e.api_version));
+    }
+    s
 }
 
 /// Server-side apply of `applied` by the writer onto `live` (a skeleton when creating).
@@ -256,7 +268,7 @@ pub fn apply(
                 e.paths.remove(&p);
             } else {
                 conflicts.push(Conflict {
-                    manager: e.manager.clone(),
+                    manager: describe(e),
                     field: display_path(&p),
                 });
             }

@@ -132,7 +132,7 @@ fn applying_a_different_value_to_anothers_field_conflicts_unless_forced() {
     assert_eq!(
         c,
         vec![Conflict {
-            manager: "one".into(),
+            manager: "\"one\"".into(),
             field: ".spec.a".into()
         }]
     );

@@ -5,6 +5,7 @@
 use super::admit;
 use super::builtins;
 use super::crd;
+use super::crd_validation;
 use super::error::{ApiError, ApiResult, Subject};
 use super::fields;
 use super::meta::{self, meta_mut, meta_str};
@@ -143,6 +144,7 @@ impl Store {
                 "the request body must be a JSON object",
             ));
         }
+        builtins::decodable(ri, &obj)?;
         let body_ns = meta_str(&obj, "namespace").to_string();
         if ri.namespaced && !body_ns.is_empty() && body_ns != ns {
             return Err(ApiError::bad_request(
@@ -208,12 +210,10 @@ impl Store {
         if ri.has_status && ri.custom {
             obj.as_object_mut().map(|o| o.remove("status"));
         }
-        if ri.kind == "Namespace" && ri.group.is_empty() {
-            obj["spec"] = json!({"finalizers": ["kubernetes"]});
-            obj["status"] = json!({"phase": "Active"});
-        }
         builtins::normalize(ri, &mut obj);
-        let causes = validation::metadata_causes(&obj);
+        builtins::prepare_for_create(ri, &mut obj);
+        let mut causes = validation::metadata_causes(&obj, !ri.custom);
+        causes.extend(builtins::object_causes(ri, &obj));
         if !causes.is_empty() {
             return Err(ApiError::invalid_causes(
                 &ri.kind,
@@ -235,8 +235,9 @@ impl Store {
             fields::record_update(None, &mut obj, w);
         }
         if crd::is_crd(ri) {
-            crd::validate(&obj)
-                .map_err(|causes| ApiError::invalid(&ri.kind, subject(ri, &name), &causes))?;
+            crd_validation::validate(&obj).map_err(|causes| {
+                ApiError::invalid_causes(&ri.kind, subject(ri, &name), &causes)
+            })?;
         }
         let stored = self.put(&gr, key.clone(), obj);
         if crd::is_crd(ri) {
@@ -339,8 +340,10 @@ impl Store {
                 return Err(ApiError::invalid(&ri.kind, subj, &[cause]));
             }
         }
+        builtins::decodable(ri, &new)?;
         builtins::normalize(ri, &mut new);
-        let mut causes = validation::metadata_causes(&new);
+        let mut causes = validation::metadata_causes(&new, !ri.custom);
+        causes.extend(builtins::object_causes(ri, &new));
         causes.extend(builtins::update_causes(ri, old, &new));
         if !causes.is_empty() {
             return Err(ApiError::invalid_causes(&ri.kind, subj, &causes));
@@ -366,7 +369,8 @@ impl Store {
             fields::record_update(Some(old), &mut new, w);
         }
         if crd::is_crd(ri) && part == Part::Main {
-            crd::validate(&new).map_err(|causes| ApiError::invalid(&ri.kind, subj, &causes))?;
+            crd_validation::validate(&new)
+                .map_err(|causes| ApiError::invalid_causes(&ri.kind, subj, &causes))?;
         }
         if same_object(old, &new) {
             return Ok(current);

@@ -153,15 +153,15 @@ pub fn invalid_name(name: &str, label_only: bool) -> Option<String> {
         || !alnum(name.chars().next())
         || !alnum(name.chars().last())
     {
-        let what = if label_only {
-            "RFC 1123 label"
+        // The real server's words (apimachinery's IsDNS1123Label / IsDNS1123Subdomain).
+        let rule = if label_only && name.contains('.') {
+            "must not contain dots".to_string()
+        } else if label_only {
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()
         } else {
-            "RFC 1123 subdomain"
+            r"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()
         };
-        return Some(format!(
-            "Invalid value: {name:?}: a lowercase {what} must consist of lower case alphanumeric characters, '-'{} and must start and end with an alphanumeric character",
-            if label_only { "" } else { " or '.'" }
-        ));
+        return Some(format!("Invalid value: {name:?}: {rule}"));
     }
     None
 }

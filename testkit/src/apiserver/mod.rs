@@ -11,7 +11,8 @@
 //!        ├──────▶ verbs.rs, listing.rs, modify.rs (patch.rs, fields.rs = server-side apply)
 //!        │             │ convert.rs (events.k8s.io ⇄ core Events), table.rs (kubectl's Tables)
 //!        │             ▼
-//!        │        lifecycle.rs, deletion.rs (builtins.rs, crd.rs, admit.rs = admission seam)
+//!        │        lifecycle.rs, deletion.rs (builtins.rs + pods.rs, crd.rs + crd_validation.rs,
+//!        │        admit.rs = admission seam)
 //!        │             ▼
 //!        │        store.rs: objects, resourceVersion, change history, indexes
 //!        └──────▶ watch.rs ◀── history replay + broadcast of every change
@@ -20,9 +21,9 @@
 //! The store and the verb semantics are plain data and functions (unit-tested without HTTP);
 //! server.rs is the only module doing I/O.
 //!
-//! Emulated: discovery, the built-in kinds Namespace, Secret, ConfigMap, ServiceAccount, Event
-//! (core and events.k8s.io), Lease and CustomResourceDefinition, custom resources served from
-//! CRDs, get/list/watch/create/update/patch/apply/delete with the real server's Status errors,
+//! Emulated: discovery, the built-in kinds Namespace, Secret, ConfigMap, ServiceAccount, Pod
+//! (stored, never run), Event (core and events.k8s.io), Lease and CustomResourceDefinition,
+//! custom resources served from CRDs, get/list/watch/create/update/patch/apply/delete with the real server's Status errors,
 //! finalizers, namespace termination and ownerReference garbage collection.
 //!
 //! For tests: [`Faults`] (a share of writes failing with 409 or 500, added latency),
@@ -31,12 +32,14 @@
 //!
 //! Not emulated: authentication and RBAC (every request is allowed), admission webhooks,
 //! conversion webhooks, running pods, and built-in kinds other than those above.
+//! `testkit/README.md` lists where it differs from a real kube-apiserver.
 
 mod admin;
 mod admit;
 mod builtins;
 mod convert;
 mod crd;
+mod crd_validation;
 mod deletion;
 mod discovery;
 pub mod error;
@@ -50,6 +53,7 @@ mod meta;
 mod modify;
 mod openapi;
 mod patch;
+mod pods;
 mod protobuf;
 mod request;
 mod resources;

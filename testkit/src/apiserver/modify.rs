@@ -10,7 +10,7 @@ use super::request::ApiRequest;
 use super::resources::ResourceInfo;
 use super::store::Store;
 use super::verbs::{Reply, body_json, object_reply};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The served resource and the storing one.
 type Pair<'a> = (&'a ResourceInfo, &'a ResourceInfo);
@@ -63,10 +63,19 @@ fn apply(
 ) -> ApiResult<Reply> {
     let manager = req
         .param("fieldManager")
+        .filter(|m| !m.is_empty())
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "PATCH, application/apply-patch+yaml requests must supply fieldManager",
-            )
+            let cause = super::error::Cause {
+                reason: "FieldValueRequired",
+                field: "fieldManager".into(),
+                message: "Required value: is required for apply patch".into(),
+            };
+            let subject = super::error::Subject {
+                group: "meta.k8s.io",
+                resource: "",
+                name: "",
+            };
+            ApiError::invalid_causes("PatchOptions", subject, &[cause])
         })?
         .to_string();
     let applied = body_json(req)?;
@@ -76,6 +85,7 @@ fn apply(
             "the name of the object ({applied_name}) does not match the name on the URL ({name})"
         )));
     }
+    undeclared_fields_refused(ri, ns, name, &applied)?;
     let current = store.get(&sri.group_resource(), &(ns.to_string(), name.to_string()));
     let live = match &current {
         Some(c) => convert::from_storage(ri, &c.value),
@@ -96,7 +106,7 @@ fn apply(
                 .into_iter()
                 .map(|c| (c.manager, c.field))
                 .collect();
-            ApiError::apply_conflicts(subject(ri, name), &pairs)
+            ApiError::apply_conflicts(&pairs)
         },
     )?;
     if current.is_none() {
@@ -114,4 +124,31 @@ fn apply(
     let merged = convert::to_storage(ri, merged);
     let obj = store.update(sri, ns, name, merged, part, Manager::Precomputed)?;
     Ok(object_reply(200, ri, &obj, req, store.resource_version()))
+}
+
+/// Server-side apply builds a typed object from the applied configuration before anything
+/// else, so a field the CRD's schema does not declare is an error (500, as kube-apiserver
+/// answers), not pruned silently as on create and update.
+fn undeclared_fields_refused(
+    ri: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    applied: &Value,
+) -> ApiResult<()> {
+    let Some(schema) = &ri.schema else {
+        return Ok(());
+    };
+    let Some(path) = super::admit::pruned_field(schema, applied) else {
+        return Ok(());
+    };
+    let object = if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    };
+    Err(ApiError::internal(format!(
+        "failed to create typed patch object ({object}; {}, Kind={}): .{path}: field not declared in schema",
+        ri.api_version(),
+        ri.kind
+    )))
 }

@@ -95,11 +95,25 @@ pub fn apply_patch(kind: PatchKind, mut doc: Value, body: &[u8]) -> Result<Value
     Ok(doc)
 }
 
-/// List fields of the built-in kinds that merge by a key instead of being replaced.
+/// List fields of the built-in kinds that merge by a key instead of being replaced (their
+/// `patchMergeKey`); `[]` stands for "each element of the list".
 fn merge_key(path: &str) -> Option<&'static str> {
-    match path {
+    let path = path
+        .strip_prefix("spec.initContainers[].")
+        .or_else(|| path.strip_prefix("spec.ephemeralContainers[]."))
+        .map_or(path.to_string(), |rest| format!("spec.containers[].{rest}"));
+    match path.as_str() {
         "metadata.ownerReferences" => Some("uid"),
-        "secrets" | "imagePullSecrets" => Some("name"),
+        "secrets" | "imagePullSecrets" | "spec.imagePullSecrets" => Some("name"),
+        "spec.containers" | "spec.initContainers" | "spec.ephemeralContainers" => Some("name"),
+        "spec.volumes" | "spec.resourceClaims" | "spec.schedulingGates" => Some("name"),
+        "spec.containers[].env" | "spec.containers[].resizePolicy" => Some("name"),
+        "spec.containers[].ports" => Some("containerPort"),
+        "spec.containers[].volumeMounts" => Some("mountPath"),
+        "spec.containers[].volumeDevices" => Some("devicePath"),
+        "spec.hostAliases" => Some("ip"),
+        "spec.topologySpreadConstraints" => Some("topologyKey"),
+        "status.conditions" => Some("type"),
         _ => None,
     }
 }
@@ -111,6 +125,14 @@ fn is_primitive_merge_list(path: &str) -> bool {
 
 fn is_delete_directive(v: &Value) -> bool {
     v.get("$patch").and_then(Value::as_str) == Some("delete")
+}
+
+fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn strategic_merge(target: &mut Value, patch: &Value, path: &str) {
@@ -131,6 +153,7 @@ fn strategic_merge(target: &mut Value, patch: &Value, path: &str) {
     if let Some(keep) = p.get("$retainKeys").and_then(Value::as_array) {
         t.retain(|k, _| keep.iter().any(|x| x.as_str() == Some(k)) || p.contains_key(k));
     }
+    let before: Map<String, Value> = t.clone();
     for (k, pv) in p {
         if k.starts_with("$setElementOrder/") || k == "$retainKeys" || k == "$patch" {
             continue;
@@ -141,11 +164,7 @@ fn strategic_merge(target: &mut Value, patch: &Value, path: &str) {
             }
             continue;
         }
-        let child_path = if path.is_empty() {
-            k.clone()
-        } else {
-            format!("{path}.{k}")
-        };
+        let child_path = child(path, k);
         if pv.is_null() || is_delete_directive(pv) {
             t.remove(k);
             continue;
@@ -153,13 +172,15 @@ fn strategic_merge(target: &mut Value, patch: &Value, path: &str) {
         match (pv, t.get_mut(k)) {
             (Value::Array(items), Some(Value::Array(existing))) => {
                 if let Some(key) = merge_key(&child_path) {
-                    merge_keyed_list(existing, items, key);
+                    merge_keyed_list(existing, items, key, &child_path);
                 } else if is_primitive_merge_list(&child_path) {
+                    let original = existing.clone();
                     for i in items {
                         if !existing.contains(i) {
                             existing.push(i.clone());
                         }
                     }
+                    *existing = in_patch_order(existing, items, &original, None);
                 } else {
                     *existing = items.clone();
                 }
@@ -172,9 +193,79 @@ fn strategic_merge(target: &mut Value, patch: &Value, path: &str) {
             }
         }
     }
+    for (k, order) in p {
+        let (Some(field), Some(order)) = (k.strip_prefix("$setElementOrder/"), order.as_array())
+        else {
+            continue;
+        };
+        let field_path = child(path, field);
+        let key = merge_key(&field_path);
+        if key.is_none() && !is_primitive_merge_list(&field_path) {
+            continue;
+        }
+        let original = before
+            .get(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(Value::Array(merged)) = t.get_mut(field) {
+            *merged = in_patch_order(merged, order, &original, key);
+        }
+    }
 }
 
-fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
+/// What identifies a list element: its merge key's value, or itself for scalars.
+fn identity<'a>(item: &'a Value, key: Option<&str>) -> Option<&'a Value> {
+    match key {
+        Some(k) => item.get(k),
+        None => Some(item),
+    }
+}
+
+fn position(list: &[Value], item: &Value, key: Option<&str>) -> Option<usize> {
+    let id = identity(item, key)?;
+    list.iter().position(|x| identity(x, key) == Some(id))
+}
+
+/// The real server's element order after a strategic merge (strategicpatch's
+/// `normalizeElementOrder`): the elements named in `order` (the patch, or its
+/// `$setElementOrder`) in that order, interleaved with the others in their `original` order.
+fn in_patch_order(
+    merged: &[Value],
+    order: &[Value],
+    original: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
+    let (mut patched, mut server_only): (Vec<Value>, Vec<Value>) = merged
+        .iter()
+        .cloned()
+        .partition(|item| position(order, item, key).is_some());
+    patched.sort_by_key(|item| position(order, item, key));
+    server_only.sort_by_key(|item| position(original, item, key));
+    let mut out = Vec::with_capacity(merged.len());
+    let (mut left, mut right) = (
+        server_only.into_iter().peekable(),
+        patched.into_iter().peekable(),
+    );
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => match (position(original, l, key), position(original, r, key)) {
+                (Some(li), Some(ri)) => li < ri,
+                _ => false,
+            },
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
+}
+
+fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str, path: &str) {
+    let original = existing.clone();
+    let element_path = format!("{path}[]");
     for item in items {
         let k = item.get(key);
         let pos = existing.iter().position(|e| k.is_some() && e.get(key) == k);
@@ -183,10 +274,20 @@ fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
                 existing.remove(i);
             }
             (None, true) => {}
-            (Some(i), false) => strategic_merge(&mut existing[i], item, ""),
-            (None, false) => existing.push(item.clone()),
+            (Some(i), false) => strategic_merge(&mut existing[i], item, &element_path),
+            (None, false) => {
+                let mut fresh = Value::Null;
+                strategic_merge(&mut fresh, item, &element_path);
+                existing.push(fresh);
+            }
         }
     }
+    let named: Vec<Value> = items
+        .iter()
+        .filter(|i| !is_delete_directive(i))
+        .cloned()
+        .collect();
+    *existing = in_patch_order(existing, &named, &original, Some(key));
 }
 
 #[cfg(test)]
@@ -236,7 +337,7 @@ mod tests {
         let cur = json!({"metadata": {"finalizers": ["a"], "ownerReferences": [{"uid": "1", "name": "x"}]}});
         let patch = br#"{"metadata":{"finalizers":["b"],"ownerReferences":[{"uid":"2","name":"y"},{"uid":"1","$patch":"delete"}]}}"#;
         let out = apply_patch(PatchKind::Strategic, cur.clone(), patch).unwrap();
-        assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
+        assert_eq!(out["metadata"]["finalizers"], json!(["b", "a"]));
         assert_eq!(
             out["metadata"]["ownerReferences"],
             json!([{"uid": "2", "name": "y"}])
@@ -250,6 +351,40 @@ mod tests {
         let out = apply_patch(PatchKind::Strategic, cur.clone(), patch).unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
         assert_eq!(out["data"], json!({"y": "2"}));
+    }
+
+    #[test]
+    fn merged_lists_take_the_real_servers_order() {
+        let cur = json!({"metadata": {"finalizers": ["a/a", "b/b", "c/c"]}});
+        let patch = br#"{"metadata":{"finalizers":["d/d","b/b"]}}"#;
+        let out = apply_patch(PatchKind::Strategic, cur, patch).unwrap();
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["d/d", "a/a", "b/b", "c/c"])
+        );
+        let patch = br#"{"metadata":{"finalizers":["e/e"],"$setElementOrder/finalizers":["a/a","e/e","c/c"]}}"#;
+        let out = apply_patch(PatchKind::Strategic, out, patch).unwrap();
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["d/d", "a/a", "e/e", "b/b", "c/c"])
+        );
+    }
+
+    #[test]
+    fn a_pods_containers_merge_by_name_and_their_env_by_name() {
+        let cur = json!({"spec": {"containers": [
+            {"name": "a", "image": "x:1", "env": [{"name": "A", "value": "1"}]},
+            {"name": "b", "image": "y:1"}
+        ]}});
+        let patch = br#"{"spec":{"$setElementOrder/containers":[{"name":"a"},{"name":"b"}],"containers":[{"name":"a","image":"x:2","env":[{"name":"B","value":"2"}]}]}}"#;
+        let out = apply_patch(PatchKind::Strategic, cur, patch).unwrap();
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([
+                {"name": "a", "image": "x:2", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]},
+                {"name": "b", "image": "y:1"}
+            ])
+        );
     }
 
     #[test]

@@ -206,6 +206,10 @@ fn message(b: &[u8], fields: &[F]) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
+/// How the error for a well-formed envelope of a kind this decoder does not know starts (a 415;
+/// other decoding errors are malformed bodies, a 400).
+pub const UNSUPPORTED: &str = "protobuf bodies are not supported";
+
 /// Decodes a protobuf body into the object's JSON form.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
     let envelope = body
@@ -235,9 +239,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         _ => {
-            return Err(format!(
-                "protobuf bodies are not supported for {api_version} {kind}; send JSON"
-            ));
+            return Err(format!("{UNSUPPORTED} for {api_version} {kind}; send JSON"));
         }
     };
     let mut obj = message(raw, fields)?;

@@ -106,6 +106,7 @@ struct Builtin {
     plural: &'static str,
     namespaced: bool,
     short: &'static [&'static str],
+    categories: &'static [&'static str],
     status: bool,
     columns: fn() -> Vec<PrinterColumn>,
 }
@@ -117,8 +118,30 @@ const BUILTINS: &[Builtin] = &[
         plural: "namespaces",
         namespaced: false,
         short: &["ns"],
+        categories: &[],
         status: true,
         columns: || vec![col("Status", "string", ".status.phase"), age()],
+    },
+    Builtin {
+        group: "",
+        kind: "Pod",
+        plural: "pods",
+        namespaced: true,
+        short: &["po"],
+        categories: &["all"],
+        status: true,
+        columns: || {
+            vec![
+                col("Ready", "ready", ".spec.containers"),
+                col("Status", "string", ".status.phase"),
+                col(
+                    "Restarts",
+                    "restarts",
+                    ".status.containerStatuses[*].restartCount",
+                ),
+                age(),
+            ]
+        },
     },
     Builtin {
         group: "",
@@ -126,6 +149,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "secrets",
         namespaced: true,
         short: &[],
+        categories: &[],
         status: false,
         columns: || {
             vec![
@@ -141,6 +165,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "configmaps",
         namespaced: true,
         short: &["cm"],
+        categories: &[],
         status: false,
         columns: || vec![col("Data", "count", ".data"), age()],
     },
@@ -150,6 +175,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "serviceaccounts",
         namespaced: true,
         short: &["sa"],
+        categories: &[],
         status: false,
         columns: || vec![col("Secrets", "count", ".secrets"), age()],
     },
@@ -159,6 +185,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "events",
         namespaced: true,
         short: &["ev"],
+        categories: &[],
         status: false,
         columns: || {
             vec![
@@ -175,6 +202,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "events",
         namespaced: true,
         short: &["ev"],
+        categories: &[],
         status: false,
         columns: || {
             vec![
@@ -191,6 +219,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "leases",
         namespaced: true,
         short: &[],
+        categories: &[],
         status: false,
         columns: || vec![col("Holder", "string", ".spec.holderIdentity"), age()],
     },
@@ -200,6 +229,7 @@ const BUILTINS: &[Builtin] = &[
         plural: "customresourcedefinitions",
         namespaced: false,
         short: &["crd", "crds"],
+        categories: &[],
         status: true,
         columns: || vec![col("Created At", "string", ".metadata.creationTimestamp")],
     },
@@ -226,10 +256,10 @@ impl Registry {
                 singular: b.kind.to_lowercase(),
                 namespaced: b.namespaced,
                 short_names: b.short.iter().map(|s| s.to_string()).collect(),
-                categories: Vec::new(),
+                categories: b.categories.iter().map(|s| s.to_string()).collect(),
                 has_status: b.status,
                 custom: false,
-                tracks_generation: b.kind == "CustomResourceDefinition",
+                tracks_generation: matches!(b.kind, "CustomResourceDefinition" | "Pod"),
                 printer_columns: (b.columns)(),
                 schema: None,
             });

@@ -85,6 +85,16 @@ fn step(v: &Value, seg: &str, out: &mut Vec<Value>) {
 fn cell(obj: &Value, col: &PrinterColumn) -> Value {
     let found = eval(obj, &col.json_path);
     match col.type_.as_str() {
+        // A Pod's ready containers out of those in its spec (`.spec.containers`), as `0/2`.
+        "ready" => {
+            let total = found.first().and_then(Value::as_array).map_or(0, Vec::len);
+            let ready = eval(obj, ".status.containerStatuses[*].ready")
+                .iter()
+                .filter(|r| **r == Value::Bool(true))
+                .count();
+            json!(format!("{ready}/{total}"))
+        }
+        "restarts" => json!(found.iter().filter_map(Value::as_i64).sum::<i64>()),
         "count" => json!(found.first().map_or(0, |v| match v {
             Value::Object(m) => m.len(),
             Value::Array(a) => a.len(),
@@ -121,7 +131,8 @@ pub fn partial_metadata(o: &Value) -> Value {
 
 fn column_definition(col: &PrinterColumn) -> Value {
     let type_ = match col.type_.as_str() {
-        "count" => "integer",
+        "count" | "restarts" => "integer",
+        "ready" => "string",
         "date" => "string",
         t => t,
     };

@@ -11,50 +11,77 @@ pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 const STANDARD_FINALIZERS: &[&str] = &["kubernetes", "orphan", "foregroundDeletion"];
 
-fn is_name_part(s: &str) -> bool {
+const QUALIFIED_NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const SUBDOMAIN_RULE: &str = r"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL_VALUE_RULE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, any length.
+fn matches_name_part(s: &str) -> bool {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(ok)
-        && ends(s.chars().next())
-        && ends(s.chars().last())
+    !s.is_empty() && s.chars().all(ok) && ends(s.chars().next()) && ends(s.chars().last())
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && super::meta::invalid_name(s, false).is_none()
+fn max_len(n: usize) -> String {
+    format!("must be no more than {n} bytes")
 }
 
-/// Problem with a qualified name (`prefix/name` or `name`), if any.
-fn qualified_name_problem(key: &str) -> Option<String> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
+/// The problems the real server finds with a qualified name (`prefix/name` or `name`), in its
+/// words (apimachinery's `IsQualifiedName`).
+fn qualified_name_problems(key: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let parts: Vec<&str> = key.split('/').collect();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                problems.push("prefix part must be non-empty".to_string());
+            } else {
+                if prefix.len() > 253 {
+                    problems.push(format!("prefix part {}", max_len(253)));
+                }
+                if super::meta::invalid_name(prefix, false).is_some() {
+                    problems.push(format!("prefix part {SUBDOMAIN_RULE}"));
+                }
+            }
+            name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {QUALIFIED_NAME_RULE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
     };
-    if let Some(p) = prefix.filter(|p| !is_dns_subdomain(p)) {
-        return Some(format!(
-            "Invalid value: {key:?}: prefix part {p:?} must be a lowercase RFC 1123 subdomain"
-        ));
+    if name.is_empty() {
+        problems.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        problems.push(format!("name part {}", max_len(63)));
     }
-    if !is_name_part(name) {
-        return Some(format!(
-            "Invalid value: {key:?}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc'), with at most 63 characters"
-        ));
+    if !matches_name_part(name) {
+        problems.push(format!("name part {QUALIFIED_NAME_RULE}"));
     }
-    None
+    problems
 }
 
-fn label_value_problem(v: &str) -> Option<String> {
-    if v.is_empty() || is_name_part(v) {
-        return None;
+fn label_value_problems(v: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if v.len() > 63 {
+        problems.push(max_len(63));
     }
-    Some(format!(
-        "Invalid value: {v:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with at most 63 characters"
-    ))
+    if !v.is_empty() && !matches_name_part(v) {
+        problems.push(LABEL_VALUE_RULE.to_string());
+    }
+    problems
+}
+
+fn invalid_value(field: &str, value: &str, problem: &str) -> Cause {
+    Cause::invalid(field, format!("Invalid value: {value:?}: {problem}"))
 }
 
 /// Validates `metadata` of an object about to be stored; returns the causes, empty when valid.
-pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
+/// `builtin`: the object is of a built-in kind, whose finalizers must be standard or
+/// domain-qualified (custom objects only get a warning for that on a real server).
+pub fn metadata_causes(obj: &Value, builtin: bool) -> Vec<Cause> {
     let mut causes = Vec::new();
     let meta = obj.get("metadata");
     let map = |k: &str| meta.and_then(|m| m.get(k));
@@ -62,16 +89,17 @@ pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
         None | Some(Value::Null) => {}
         Some(Value::Object(labels)) => {
             for (k, v) in labels {
-                if let Some(p) = qualified_name_problem(k) {
-                    causes.push(Cause::invalid("metadata.labels", p));
+                for p in qualified_name_problems(k) {
+                    causes.push(invalid_value("metadata.labels", k, &p));
                 }
                 match v.as_str() {
-                    Some(s) => causes.extend(
-                        label_value_problem(s)
-                            .map(|p| Cause::invalid(format!("metadata.labels.{k}"), p)),
-                    ),
+                    Some(s) => {
+                        for p in label_value_problems(s) {
+                            causes.push(invalid_value("metadata.labels", s, &p));
+                        }
+                    }
                     None => causes.push(Cause::invalid(
-                        format!("metadata.labels.{k}"),
+                        "metadata.labels",
                         "Invalid value: label values must be strings",
                     )),
                 }
@@ -87,8 +115,8 @@ pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
         Some(Value::Object(annotations)) => {
             let mut total = 0;
             for (k, v) in annotations {
-                if let Some(p) = qualified_name_problem(k) {
-                    causes.push(Cause::invalid("metadata.annotations", p));
+                for p in qualified_name_problems(&k.to_lowercase()) {
+                    causes.push(invalid_value("metadata.annotations", k, &p));
                 }
                 total += k.len() + v.as_str().map_or(0, str::len);
             }
@@ -109,46 +137,65 @@ pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for (i, r) in refs.iter().enumerate() {
-        for k in ["apiVersion", "kind", "name", "uid"] {
-            if r.get(k).and_then(Value::as_str).is_none_or(str::is_empty) {
-                let field = format!("metadata.ownerReferences[{i}].{k}");
-                causes.push(Cause::invalid(
-                    field,
-                    format!("Invalid value: \"\": {k} must not be empty"),
+    for r in &refs {
+        let empty = |k: &str| r.get(k).and_then(Value::as_str).is_none_or(str::is_empty);
+        let version = r
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .map(|v| v.rsplit('/').next().unwrap_or(""))
+            .unwrap_or("");
+        if version.is_empty() {
+            causes.push(invalid_value(
+                "metadata.ownerReferences.apiVersion",
+                r.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
+                "version must not be empty",
+            ));
+        }
+        for k in ["kind", "name", "uid"] {
+            if empty(k) {
+                causes.push(invalid_value(
+                    &format!("metadata.ownerReferences.{k}"),
+                    "",
+                    "must not be empty",
                 ));
             }
         }
     }
-    let controllers = refs
+    let controllers: Vec<String> = refs
         .iter()
         .filter(|r| r.get("controller") == Some(&Value::Bool(true)))
-        .count();
-    if controllers > 1 {
+        .map(|r| {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+            format!("{}/{}", s("kind"), s("name"))
+        })
+        .collect();
+    if controllers.len() > 1 {
         causes.push(Cause::invalid(
             "metadata.ownerReferences",
-            "Invalid value: only one reference can have Controller set to true",
+            format!(
+                "Invalid value: only one reference can have Controller set to true. Found \"true\" in references for {}",
+                controllers.join(" and ")
+            ),
         ));
     }
-    for (i, f) in map("finalizers")
+    let finalizers: Vec<&str> = map("finalizers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .enumerate()
-    {
-        let name = f.as_str().unwrap_or("");
-        if STANDARD_FINALIZERS.contains(&name) {
-            continue;
+        .map(|f| f.as_str().unwrap_or(""))
+        .collect();
+    for name in &finalizers {
+        for p in qualified_name_problems(name) {
+            causes.push(invalid_value("metadata.finalizers", name, &p));
         }
-        let field = format!("metadata.finalizers[{i}]");
-        if !name.contains('/') {
-            causes.push(Cause {
-                reason: "FieldValueForbidden",
-                field,
-                message: format!("Forbidden: name is neither a standard finalizer name nor is it fully qualified: {name:?}"),
-            });
-        } else if let Some(p) = qualified_name_problem(name) {
-            causes.push(Cause::invalid(field, p));
+    }
+    for (i, name) in finalizers.iter().enumerate() {
+        if builtin && !STANDARD_FINALIZERS.contains(name) && !name.contains('/') {
+            causes.push(invalid_value(
+                &format!("metadata.finalizers[{i}]"),
+                name,
+                "name is neither a standard finalizer name nor is it fully qualified",
+            ));
         }
     }
     causes
@@ -160,7 +207,10 @@ mod tests {
     use serde_json::json;
 
     fn fields(v: Value) -> Vec<String> {
-        metadata_causes(&v).into_iter().map(|c| c.field).collect()
+        metadata_causes(&v, true)
+            .into_iter()
+            .map(|c| c.field)
+            .collect()
     }
 
     #[test]
@@ -170,19 +220,23 @@ mod tests {
             "annotations": {"patchbay.dev/connection": "ci/acme-github"},
             "finalizers": ["patchbay.dev/revoke", "kubernetes"]
         }});
-        assert!(metadata_causes(&ok).is_empty());
+        assert!(metadata_causes(&ok, true).is_empty());
     }
 
     #[test]
     fn a_label_value_over_63_characters_or_with_a_slash_is_invalid() {
         let long = "a".repeat(64);
+        let causes = metadata_causes(&json!({"metadata": {"labels": {"k": long}}}), true);
         assert_eq!(
-            fields(json!({"metadata": {"labels": {"k": long}}})),
-            vec!["metadata.labels.k"]
+            (causes[0].field.as_str(), causes[0].message.as_str()),
+            (
+                "metadata.labels",
+                format!("Invalid value: \"{long}\": must be no more than 63 bytes").as_str()
+            )
         );
         assert_eq!(
             fields(json!({"metadata": {"labels": {"k": "ns/name"}}})),
-            vec!["metadata.labels.k"]
+            vec!["metadata.labels"]
         );
         assert_eq!(
             fields(json!({"metadata": {"labels": {"Bad Key": "v"}}})),
@@ -193,10 +247,14 @@ mod tests {
     #[test]
     fn owner_references_need_their_identity_and_at_most_one_controller() {
         let r = json!({"apiVersion": "v1", "kind": "Secret", "name": "s", "uid": "u", "controller": true});
-        assert!(metadata_causes(&json!({"metadata": {"ownerReferences": [r]}})).is_empty());
+        assert!(metadata_causes(&json!({"metadata": {"ownerReferences": [r]}}), true).is_empty());
         assert_eq!(
-            fields(json!({"metadata": {"ownerReferences": [{"name": "x"}]}})).len(),
-            3
+            fields(json!({"metadata": {"ownerReferences": [{"name": "x"}]}})),
+            vec![
+                "metadata.ownerReferences.apiVersion",
+                "metadata.ownerReferences.kind",
+                "metadata.ownerReferences.uid"
+            ]
         );
         assert_eq!(
             fields(json!({"metadata": {"ownerReferences": [r, r]}})),
@@ -205,10 +263,14 @@ mod tests {
     }
 
     #[test]
-    fn a_finalizer_must_be_domain_qualified() {
-        let causes = metadata_causes(&json!({"metadata": {"finalizers": ["cleanup"]}}));
-        assert_eq!(causes[0].reason, "FieldValueForbidden");
+    fn a_built_in_objects_finalizer_must_be_domain_qualified_a_custom_objects_need_not() {
+        let plain = json!({"metadata": {"finalizers": ["cleanup"]}});
+        let causes = metadata_causes(&plain, true);
+        assert_eq!(causes[0].reason, "FieldValueInvalid");
         assert_eq!(causes[0].field, "metadata.finalizers[0]");
+        assert!(metadata_causes(&plain, false).is_empty());
+        let bad = json!({"metadata": {"finalizers": ["a/B_"]}});
+        assert_eq!(fields(bad), vec!["metadata.finalizers"]);
     }
 
     #[test]
@@ -216,6 +278,7 @@ mod tests {
         let big = "x".repeat(MAX_ANNOTATIONS_BYTES);
         let causes = metadata_causes(
             &json!({"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": big}}}),
+            true,
         );
         assert_eq!(causes[0].reason, "FieldValueTooLong");
     }

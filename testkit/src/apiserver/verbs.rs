@@ -86,7 +86,13 @@ pub fn object_reply(code: u16, ri: &ResourceInfo, obj: &Obj, req: &ApiRequest, r
 /// The request body as JSON (or YAML).
 pub fn body_json(req: &ApiRequest) -> ApiResult<Value> {
     if protobuf::is_protobuf(&req.body) {
-        return protobuf::decode(&req.body).map_err(|e| ApiError::unsupported_media_type(&e));
+        return protobuf::decode(&req.body).map_err(|e| {
+            if e.starts_with(protobuf::UNSUPPORTED) {
+                ApiError::unsupported_media_type(&e)
+            } else {
+                ApiError::bad_request(format!("the object provided is unrecognized: {e}"))
+            }
+        });
     }
     patch::parse_json_or_yaml(&req.body).map_err(|e| match e {
         PatchError::Malformed(m) | PatchError::Failed(m) => ApiError::bad_request(m),
@@ -111,7 +117,16 @@ pub fn handle(
                 .as_array()
                 .is_some_and(|d| d.contains(&json!("All")))
         });
-    store.field_validation = FieldValidation::from_param(req.param("fieldValidation"))?;
+    let options = match req.method {
+        super::request::Method::Post => Some("CreateOptions"),
+        super::request::Method::Put => Some("UpdateOptions"),
+        super::request::Method::Patch => Some("PatchOptions"),
+        _ => None,
+    };
+    store.field_validation = match options {
+        Some(o) => FieldValidation::from_param(req.param("fieldValidation"), o)?,
+        None => FieldValidation::default(),
+    };
     store.dry_run = req.param("dryRun").is_some() || in_body;
     let reply = dispatch(store, req, p, ri);
     store.dry_run = false;
@@ -146,20 +161,29 @@ fn dispatch(
         }
         (Get, None) => listing::list(store, req, p.namespace.as_deref(), ri, &sri),
         (Post, None) => {
+            let body = body_json(req)?;
+            if ri.custom {
+                custom_body_types(ri, &body)?;
+            }
             let obj = store.create(
                 &sri,
                 &ns,
-                convert::to_storage(ri, body_json(req)?),
+                convert::to_storage(ri, body),
                 Manager::Update(&req.field_manager()),
             )?;
             Ok(object_reply(201, ri, &obj, req, store.resource_version()))
         }
         (Put, Some(name)) => {
+            let body = body_json(req)?;
+            if ri.custom {
+                custom_body_types(ri, &body)?;
+                custom_update_has_resource_version(ri, name, &body)?;
+            }
             let obj = store.update(
                 &sri,
                 &ns,
                 name,
-                convert::to_storage(ri, body_json(req)?),
+                convert::to_storage(ri, body),
                 part,
                 Manager::Update(&req.field_manager()),
             )?;
@@ -177,6 +201,50 @@ fn dispatch(
             req.method, req.path
         ))),
     }
+}
+
+/// A custom object's body must say what it is, as the real server's decoder for custom
+/// objects (unlike the typed one of the built-in kinds) insists: 400 otherwise.
+fn custom_body_types(ri: &ResourceInfo, body: &Value) -> ApiResult<()> {
+    let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
+    if s("kind").is_empty() {
+        let text = body.to_string();
+        let excerpt: String = text.chars().take(80).collect();
+        return Err(ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): Object 'Kind' is missing in '{excerpt}'",
+            ri.kind
+        )));
+    }
+    if s("apiVersion") != ri.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({}) does not match the expected API version ({})",
+            s("apiVersion"),
+            ri.api_version()
+        )));
+    }
+    Ok(())
+}
+
+/// An update (PUT) of a custom object must carry the resourceVersion it read: the real server
+/// allows unconditional updates for some built-in kinds only.
+fn custom_update_has_resource_version(
+    ri: &ResourceInfo,
+    name: &str,
+    body: &Value,
+) -> ApiResult<()> {
+    if !super::meta::meta_str(body, "resourceVersion").is_empty() {
+        return Ok(());
+    }
+    let cause = super::error::Cause::invalid(
+        "metadata.resourceVersion",
+        "Invalid value: 0: must be specified for an update",
+    );
+    let subject = super::error::Subject {
+        group: &ri.group,
+        resource: &ri.plural,
+        name,
+    };
+    Err(ApiError::invalid_causes(&ri.plural, subject, &[cause]))
 }
 
 /// DeleteOptions from the query and body.

@@ -1,8 +1,12 @@
 //! A real `kube::runtime::Controller` with a finalizer, through its whole life cycle: create,
 //! reconcile (status written with server-side apply, an owned ConfigMap created), delete,
-//! cleanup, finalizer removed, object and owned ConfigMap gone.
+//! cleanup, finalizer removed, object gone, and the owned ConfigMap garbage collected.
+//!
+//! The life cycle runs on both servers; on the real one, which has no garbage collector
+//! without a kube-controller-manager, the owned ConfigMap stays. The run with injected
+//! faults is emulator only (faults are an emulator control).
 
-use crate::{Widget, WidgetSpec, eventually, with_widgets};
+use crate::{Target, Widget, WidgetSpec, eventually};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -81,17 +85,21 @@ async fn reconcile(
 }
 
 /// Runs the Controller over one Widget's life; `faults` are injected once the CRD exists.
-async fn widget_life_cycle(faults: Option<Faults>) -> usize {
-    let (emu, client) = with_widgets().await;
+async fn widget_life_cycle(t: Target, faults: Option<Faults>) -> usize {
+    let t = t.with_widgets().await;
     if let Some(f) = faults {
-        emu.set_faults(f);
+        t.emulator_handle()
+            .expect("faults are injected into the emulator")
+            .set_faults(f);
     }
+    let client = t.client.clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         cleanups: AtomicUsize::new(0),
     });
-    let widgets: Api<Widget> = Api::all(client.clone());
-    let configmaps: Api<ConfigMap> = Api::all(client.clone());
+    // Only the test's namespace: other tests' widgets share the real server.
+    let widgets: Api<Widget> = t.api();
+    let configmaps: Api<ConfigMap> = t.api();
     let controller = Controller::new(widgets, watcher::Config::default())
         .owns(configmaps, watcher::Config::default())
         .run(
@@ -106,14 +114,23 @@ async fn widget_life_cycle(faults: Option<Faults>) -> usize {
         });
     let running = tokio::spawn(controller);
 
-    let api: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    api.create(
-        &PostParams::default(),
-        &Widget::new("w", WidgetSpec { size: 3 }),
-    )
-    .await
-    .unwrap();
+    let api: Api<Widget> = t.api();
+    let cms: Api<ConfigMap> = t.api();
+    // The test's own writes retry too: with faults, any write may fail.
+    eventually(10, "the widget to be created", || async {
+        let made = api
+            .create(
+                &PostParams::default(),
+                &Widget::new("w", WidgetSpec { size: 3 }),
+            )
+            .await;
+        match made {
+            Ok(_) => Some(()),
+            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => Some(()),
+            Err(_) => None,
+        }
+    })
+    .await;
 
     let ready = eventually(10, "the widget to be reconciled", || async {
         let w = api.get("w").await.ok()?;
@@ -124,13 +141,11 @@ async fn widget_life_cycle(faults: Option<Faults>) -> usize {
     let cm = cms.get("w-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["size"], "3");
 
-    api.patch(
-        "w",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"size": 5}})),
-    )
-    .await
-    .unwrap();
+    eventually(10, "the spec change to be accepted", || async {
+        let size = Patch::Merge(json!({"spec": {"size": 5}}));
+        api.patch("w", &PatchParams::default(), &size).await.ok()
+    })
+    .await;
     eventually(10, "the owned configmap to follow the spec", || async {
         let cm = cms.get("w-config").await.ok()?;
         (cm.data?.get("size")? == "5").then_some(())
@@ -145,31 +160,40 @@ async fn widget_life_cycle(faults: Option<Faults>) -> usize {
         api.get_opt("w").await.unwrap().is_none().then_some(())
     })
     .await;
-    eventually(
-        10,
-        "the owned configmap to be garbage collected",
-        || async {
-            cms.get_opt("w-config")
-                .await
-                .unwrap()
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await;
+    if t.is_real() {
+        // No garbage collector: the dependent stays, naming an owner that is gone.
+        let cm = cms.get("w-config").await.unwrap();
+        assert_eq!(cm.owner_references()[0].uid, ready.uid().unwrap());
+    } else {
+        eventually(
+            10,
+            "the owned configmap to be garbage collected",
+            || async {
+                cms.get_opt("w-config")
+                    .await
+                    .unwrap()
+                    .is_none()
+                    .then_some(())
+            },
+        )
+        .await;
+    }
     running.abort();
     ctx.cleanups.load(Ordering::SeqCst)
 }
 
-#[tokio::test]
-async fn a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cleanup_cycle() {
+async fn a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cleanup_cycle(
+    t: Target,
+) {
     assert_eq!(
-        widget_life_cycle(None).await,
+        widget_life_cycle(t, None).await,
         1,
         "cleanup runs exactly once"
     );
 }
+on_both!(a_controller_with_a_finalizer_runs_the_full_create_reconcile_delete_cleanup_cycle);
 
+/// Emulator only: faults are an emulator control.
 #[tokio::test]
 async fn the_controller_life_cycle_completes_despite_injected_conflicts_errors_and_latency() {
     let faults = Faults {
@@ -178,5 +202,5 @@ async fn the_controller_life_cycle_completes_despite_injected_conflicts_errors_a
         latency_ms: 5,
         resource: None,
     };
-    assert!(widget_life_cycle(Some(faults)).await >= 1);
+    assert!(widget_life_cycle(Target::emulator().await, Some(faults)).await >= 1);
 }

@@ -1,13 +1,11 @@
-//! Discovery, create/get/list/update/delete, object metadata and Status errors.
+//! Discovery, create/get/list/update/delete, object metadata and Status errors. Every scenario
+//! runs on both servers.
 
-use crate::{
-    Widget, WidgetSpec, WidgetStatus, dyn_widget, emulator, widget_resource, with_widgets,
-};
+use crate::{Target, Widget, WidgetSpec, WidgetStatus, dyn_widget, eventually};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::core::DynamicObject;
 use kube::discovery::Discovery;
 use std::collections::BTreeMap;
 
@@ -31,12 +29,16 @@ fn status_of(e: kube::Error) -> Box<kube::core::Status> {
     }
 }
 
-#[tokio::test]
-async fn discovery_lists_the_builtins_and_a_crds_resource_with_its_short_names() {
-    let (_emu, client) = with_widgets().await;
-    let v = client.apiserver_version().await.unwrap();
+async fn discovery_lists_the_builtins_and_a_crds_resource_with_its_short_names(t: Target) {
+    let t = t.with_widgets().await;
+    let v = t.client.apiserver_version().await.unwrap();
     assert_eq!(v.major, "1");
-    let d = Discovery::new(client).run().await.unwrap();
+    // A CRD's group reaches discovery a moment after its resource is served.
+    let d = eventually(30, "example.com in discovery", || async {
+        let d = Discovery::new(t.client.clone()).run().await.ok()?;
+        d.has_group("example.com").then_some(d)
+    })
+    .await;
     let groups: Vec<String> = d.groups().map(|g| g.name().to_string()).collect();
     for g in [
         "",
@@ -59,11 +61,18 @@ async fn discovery_lists_the_builtins_and_a_crds_resource_with_its_short_names()
     assert_eq!(ar.plural, "widgets");
     assert!(caps.subresources.iter().any(|(s, _)| s.plural == "status"));
 }
+on_both!(discovery_lists_the_builtins_and_a_crds_resource_with_its_short_names);
 
-#[tokio::test]
-async fn aggregated_discovery_lists_the_builtins_and_the_crds_resources() {
-    let (_emu, client) = with_widgets().await;
-    let d = Discovery::new(client).run_aggregated().await.unwrap();
+async fn aggregated_discovery_lists_the_builtins_and_the_crds_resources(t: Target) {
+    let t = t.with_widgets().await;
+    let d = eventually(30, "example.com in aggregated discovery", || async {
+        let d = Discovery::new(t.client.clone())
+            .run_aggregated()
+            .await
+            .ok()?;
+        d.has_group("example.com").then_some(d)
+    })
+    .await;
     let (ar, caps) = d
         .groups()
         .find(|g| g.name() == "example.com")
@@ -79,11 +88,11 @@ async fn aggregated_discovery_lists_the_builtins_and_the_crds_resources() {
     assert!(core.recommended_kind("ConfigMap").is_some());
     assert!(d.groups().any(|g| g.name() == "coordination.k8s.io"));
 }
+on_both!(aggregated_discovery_lists_the_builtins_and_the_crds_resources);
 
-#[tokio::test]
-async fn a_new_crd_is_established_and_its_resource_served() {
-    let (_emu, client) = with_widgets().await;
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(client.clone());
+async fn a_new_crd_is_established_and_its_resource_served(t: Target) {
+    let t = t.with_widgets().await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(t.client.clone());
     let crd = crds.get("widgets.example.com").await.unwrap();
     let conds = crd.status.unwrap().conditions.unwrap();
     assert!(
@@ -91,8 +100,8 @@ async fn a_new_crd_is_established_and_its_resource_served() {
             .iter()
             .any(|c| c.type_ == "Established" && c.status == "True")
     );
-    let widgets: Api<Widget> = Api::namespaced(client, "default");
-    let w = widgets
+    let w = t
+        .api::<Widget>()
         .create(
             &PostParams::default(),
             &Widget::new("w", WidgetSpec { size: 1 }),
@@ -101,11 +110,10 @@ async fn a_new_crd_is_established_and_its_resource_served() {
         .unwrap();
     assert_eq!(w.metadata.generation, Some(1));
 }
+on_both!(a_new_crd_is_established_and_its_resource_served);
 
-#[tokio::test]
-async fn created_objects_get_uid_creation_timestamp_and_increasing_resource_versions() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn created_objects_get_uid_creation_timestamp_and_increasing_resource_versions(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     let a = api
         .create(&PostParams::default(), &cm("a", &[]))
         .await
@@ -120,11 +128,10 @@ async fn created_objects_get_uid_creation_timestamp_and_increasing_resource_vers
     let rv = |o: &ConfigMap| o.resource_version().unwrap().parse::<u64>().unwrap();
     assert!(rv(&b) > rv(&a));
 }
+on_both!(created_objects_get_uid_creation_timestamp_and_increasing_resource_versions);
 
-#[tokio::test]
-async fn creating_an_existing_object_is_refused_with_already_exists() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn creating_an_existing_object_is_refused_with_already_exists(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     api.create(&PostParams::default(), &cm("a", &[]))
         .await
         .unwrap();
@@ -135,34 +142,38 @@ async fn creating_an_existing_object_is_refused_with_already_exists() {
     );
     assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"));
     assert!(s.is_already_exists());
+    assert_eq!(s.message, "configmaps \"a\" already exists");
+    let details = s.details.unwrap();
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("a", "configmaps")
+    );
 }
+on_both!(creating_an_existing_object_is_refused_with_already_exists);
 
-#[tokio::test]
-async fn generate_name_yields_a_fresh_name() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn generate_name_yields_a_fresh_name(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     let mut c = cm("", &[]);
     c.metadata.name = None;
     c.metadata.generate_name = Some("gen-".into());
     let made = api.create(&PostParams::default(), &c).await.unwrap();
     assert!(made.name_any().starts_with("gen-") && made.name_any().len() == 9);
 }
+on_both!(generate_name_yields_a_fresh_name);
 
-#[tokio::test]
-async fn creating_an_object_in_a_missing_namespace_is_refused_with_not_found() {
-    let emu = emulator().await;
-    let api: Api<Secret> = Api::namespaced(emu.client(), "nowhere");
+async fn creating_an_object_in_a_missing_namespace_is_refused_with_not_found(t: Target) {
+    let nowhere = t.ns_named("nowhere");
+    let api: Api<Secret> = Api::namespaced(t.client.clone(), &nowhere);
     let mut s = Secret::default();
     s.metadata.name = Some("s".into());
     let st = status_of(api.create(&PostParams::default(), &s).await.unwrap_err());
-    assert_eq!(st.code, 404);
-    assert_eq!(st.message, "namespaces \"nowhere\" not found");
+    assert_eq!((st.code, st.reason.as_str()), (404, "NotFound"));
+    assert_eq!(st.message, format!("namespaces \"{nowhere}\" not found"));
 }
+on_both!(creating_an_object_in_a_missing_namespace_is_refused_with_not_found);
 
-#[tokio::test]
-async fn get_opt_and_entry_treat_a_missing_object_as_absent() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn get_opt_and_entry_treat_a_missing_object_as_absent(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     assert!(api.get_opt("missing").await.unwrap().is_none());
     let st = status_of(api.get("missing").await.unwrap_err());
     assert!(st.is_not_found());
@@ -177,11 +188,10 @@ async fn get_opt_and_entry_treat_a_missing_object_as_absent() {
     assert!(made.is_ok());
     assert!(api.get_opt("made").await.unwrap().is_some());
 }
+on_both!(get_opt_and_entry_treat_a_missing_object_as_absent);
 
-#[tokio::test]
-async fn lists_filter_by_equality_and_set_based_label_selectors_and_by_field_selectors() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn lists_filter_by_equality_and_set_based_label_selectors_and_by_field_selectors(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     let pp = PostParams::default();
     api.create(&pp, &cm("web", &[("app", "web"), ("env", "prod")]))
         .await
@@ -228,21 +238,29 @@ async fn lists_filter_by_equality_and_set_based_label_selectors_and_by_field_sel
         ),
         vec!["db"]
     );
-    let all: Api<ConfigMap> = Api::all(api.clone().into_client());
+    let all: Api<ConfigMap> = Api::all(t.client.clone());
+    let in_ns = format!("metadata.namespace={}", t.ns());
     assert_eq!(
-        all.list(&ListParams::default().fields("metadata.namespace=kube-system"))
+        names(
+            all.list(&ListParams::default().fields(&in_ns))
+                .await
+                .unwrap()
+        ),
+        vec!["db", "dev", "web"]
+    );
+    let empty = format!("metadata.namespace={}", t.namespace("empty").await);
+    assert!(
+        all.list(&ListParams::default().fields(&empty))
             .await
             .unwrap()
             .items
-            .len(),
-        0
+            .is_empty()
     );
 }
+on_both!(lists_filter_by_equality_and_set_based_label_selectors_and_by_field_selectors);
 
-#[tokio::test]
-async fn lists_page_with_limit_and_continue() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn lists_page_with_limit_and_continue(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     for i in 0..5 {
         api.create(&PostParams::default(), &cm(&format!("c{i}"), &[]))
             .await
@@ -264,17 +282,17 @@ async fn lists_page_with_limit_and_continue() {
         )
         .await
         .unwrap();
+    assert_eq!(third.metadata.continue_, None, "the last page has no token");
     let names: Vec<String> = [first, second, third]
         .iter()
         .flat_map(|l| l.items.iter().map(|c| c.name_any()))
         .collect();
     assert_eq!(names, vec!["c0", "c1", "c2", "c3", "c4"]);
 }
+on_both!(lists_page_with_limit_and_continue);
 
-#[tokio::test]
-async fn an_update_with_a_stale_resource_version_is_a_conflict() {
-    let emu = emulator().await;
-    let api: Api<Lease> = Api::namespaced(emu.client(), "default");
+async fn an_update_with_a_stale_resource_version_is_a_conflict(t: Target) {
+    let api: Api<Lease> = t.api();
     let mut l = Lease::default();
     l.metadata.name = Some("leader".into());
     let made = api.create(&PostParams::default(), &l).await.unwrap();
@@ -297,12 +315,16 @@ async fn an_update_with_a_stale_resource_version_is_a_conflict() {
             .unwrap_err(),
     );
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        s.message,
+        "Operation cannot be fulfilled on leases.coordination.k8s.io \"leader\": the object has been modified; please apply your changes to the latest version and try again"
+    );
 }
+on_both!(an_update_with_a_stale_resource_version_is_a_conflict);
 
-#[tokio::test]
-async fn status_and_spec_are_isolated_by_the_status_subresource() {
-    let (_emu, client) = with_widgets().await;
-    let api: Api<Widget> = Api::namespaced(client, "default");
+async fn status_and_spec_are_isolated_by_the_status_subresource(t: Target) {
+    let t = t.with_widgets().await;
+    let api: Api<Widget> = t.api();
     let mut w = Widget::new("w", WidgetSpec { size: 1 });
     w.status = Some(WidgetStatus { ready: true });
     let made = api.create(&PostParams::default(), &w).await.unwrap();
@@ -326,39 +348,33 @@ async fn status_and_spec_are_isolated_by_the_status_subresource() {
         .replace("w", &PostParams::default(), &spec_change)
         .await
         .unwrap();
-    assert_eq!((after.spec.size, after.status.unwrap().ready), (2, true));
+    assert_eq!(
+        (after.spec.size, after.status.clone().unwrap().ready),
+        (2, true)
+    );
     assert_eq!(after.metadata.generation, Some(2));
+    let unchanged = api
+        .replace("w", &PostParams::default(), &after)
+        .await
+        .unwrap();
+    assert_eq!(
+        (unchanged.resource_version(), unchanged.metadata.generation),
+        (after.resource_version(), Some(2)),
+        "a no-op update keeps the resourceVersion and the generation"
+    );
 }
+on_both!(status_and_spec_are_isolated_by_the_status_subresource);
 
-#[tokio::test]
-async fn deleting_an_object_without_finalizers_removes_it() {
-    let (_emu, client) = with_widgets().await;
-    let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &widget_resource());
+async fn deleting_an_object_without_finalizers_removes_it(t: Target) {
+    let t = t.with_widgets().await;
+    let api = t.widgets();
     api.create(&PostParams::default(), &dyn_widget("w", 1))
         .await
         .unwrap();
     api.delete("w", &DeleteParams::default()).await.unwrap();
     assert!(api.get_opt("w").await.unwrap().is_none());
     let s = status_of(api.delete("w", &DeleteParams::default()).await.unwrap_err());
-    assert_eq!(s.code, 404);
+    assert_eq!((s.code, s.reason.as_str()), (404, "NotFound"));
+    assert_eq!(s.message, "widgets.example.com \"w\" not found");
 }
-
-#[tokio::test]
-async fn deleting_a_namespace_deletes_its_contents() {
-    let emu = emulator().await;
-    let client = emu.client();
-    let nss: Api<Namespace> = Api::all(client.clone());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some("team-a".into());
-    let made = nss.create(&PostParams::default(), &ns).await.unwrap();
-    assert_eq!(made.status.unwrap().phase.as_deref(), Some("Active"));
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team-a");
-    cms.create(&PostParams::default(), &cm("x", &[]))
-        .await
-        .unwrap();
-    nss.delete("team-a", &DeleteParams::default())
-        .await
-        .unwrap();
-    assert!(nss.get_opt("team-a").await.unwrap().is_none());
-    assert!(cms.get_opt("x").await.unwrap().is_none());
-}
+on_both!(deleting_an_object_without_finalizers_removes_it);

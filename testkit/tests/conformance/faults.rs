@@ -1,5 +1,6 @@
 //! Test controls: request counters, injected faults, cut watches, history compaction, and the
-//! admin endpoint that exposes them over HTTP.
+//! admin endpoint that exposes them over HTTP. Emulator only: these are the emulator's
+//! controls.
 
 use crate::emulator;
 use futures::{StreamExt, TryStreamExt};

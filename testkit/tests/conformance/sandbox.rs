@@ -1,4 +1,5 @@
-//! The sandbox: kubeconfig written, manifests installed, kubectl works through it.
+//! The sandbox: kubeconfig written, manifests installed, kubectl works through it. Emulator
+//! only: the sandbox is an emulator.
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
@@ -9,7 +10,11 @@ async fn the_sandbox_installs_manifests_writes_a_kubeconfig_and_serves_kubectl()
     let dir = std::env::temp_dir().join(format!("patchbay-sandbox-{}", std::process::id()));
     let crds = dir.join("crds");
     std::fs::create_dir_all(&crds).unwrap();
-    std::fs::write(crds.join("gadgets.yaml"), crate::kubectl::CRD).unwrap();
+    std::fs::write(
+        crds.join("gadgets.yaml"),
+        crate::kubectl::crd("example.com", ""),
+    )
+    .unwrap();
     let namespaces = dir.join("namespaces.yaml");
     std::fs::write(&namespaces, "apiVersion: v1\nkind: Namespace\nmetadata: {name: ci}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {patchbay.dev/parent: ci}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n").unwrap();
     let kubeconfig = dir.join("sandbox/kubeconfig");

@@ -1,7 +1,11 @@
 //! Watches: events from a resourceVersion, selectors, bookmarks, timeouts, 410 Gone, and
 //! kube's `watcher` with both initial-list strategies.
+//!
+//! All scenarios run on both servers except two that use the emulator's options (a bookmark
+//! interval of 100 ms, a history window of 3 changes); the real server sends a bookmark at
+//! about a watch's timeout and otherwise about once a minute.
 
-use crate::emulator;
+use crate::Target;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
@@ -25,10 +29,8 @@ fn kind_and_name(e: &WatchEvent<ConfigMap>) -> (String, String) {
     }
 }
 
-#[tokio::test]
-async fn a_watch_from_a_resource_version_sees_later_changes_in_order() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn a_watch_from_a_resource_version_sees_later_changes_in_order(t: Target) {
+    let api: Api<ConfigMap> = t.api();
     let first = api
         .create(&PostParams::default(), &cm("before", "x"))
         .await
@@ -63,12 +65,11 @@ async fn a_watch_from_a_resource_version_sees_later_changes_in_order() {
         ]
     );
 }
+on_both!(a_watch_from_a_resource_version_sees_later_changes_in_order);
 
-#[tokio::test]
-async fn a_watch_with_a_label_selector_sees_objects_entering_and_leaving_it() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
-    let rv = emu.resource_version().to_string();
+async fn a_watch_with_a_label_selector_sees_objects_entering_and_leaving_it(t: Target) {
+    let api: Api<ConfigMap> = t.api();
+    let rv = current_resource_version(&api).await;
     let stream = api
         .watch(&WatchParams::default().labels("app=web").timeout(2), &rv)
         .await
@@ -107,9 +108,62 @@ async fn a_watch_with_a_label_selector_sees_objects_entering_and_leaving_it() {
         ]
     );
 }
+on_both!(a_watch_with_a_label_selector_sees_objects_entering_and_leaving_it);
 
+/// The resourceVersion of the current state (a list's).
+async fn current_resource_version<K>(api: &Api<K>) -> String
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list_metadata(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap()
+}
+
+async fn a_watch_ends_at_its_timeout_with_a_bookmark_when_allowed(t: Target) {
+    let api: Api<ConfigMap> = t.api();
+    let rv = current_resource_version(&api).await;
+    let watching = api
+        .watch(&WatchParams::default().timeout(6), &rv)
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    // The real server sends a bookmark only when the resource's resourceVersion has moved
+    // past the watch's: change a ConfigMap the watch does not see.
+    let elsewhere = t.namespace("elsewhere").await;
+    let moved = Api::<ConfigMap>::namespaced(t.client.clone(), &elsewhere)
+        .create(&PostParams::default(), &cm("moved", "x"))
+        .await
+        .unwrap()
+        .resource_version()
+        .unwrap();
+    let events: Vec<_> = watching.collect().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(5500) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    let bookmarked: Vec<u64> = events
+        .iter()
+        .map(|e| match e {
+            Ok(WatchEvent::Bookmark(b)) => b.metadata.resource_version.parse().unwrap(),
+            other => panic!("expected only bookmarks, got {other:?}"),
+        })
+        .collect();
+    let moved: u64 = moved.parse().unwrap();
+    assert!(
+        bookmarked.last().is_some_and(|b| *b >= moved),
+        "{bookmarked:?}, the change elsewhere at {moved}"
+    );
+}
+on_both!(a_watch_ends_at_its_timeout_with_a_bookmark_when_allowed);
+
+/// Emulator only: the bookmark interval is an emulator option.
 #[tokio::test]
-async fn bookmarks_arrive_when_allowed_and_the_watch_ends_at_its_timeout() {
+async fn bookmarks_arrive_at_the_emulators_interval() {
     let opts = EmulatorOptions {
         bookmark_interval: Duration::from_millis(100),
         ..Default::default()
@@ -136,33 +190,35 @@ async fn bookmarks_arrive_when_allowed_and_the_watch_ends_at_its_timeout() {
     );
 }
 
-#[tokio::test]
-async fn a_watch_from_a_compacted_resource_version_gets_410_gone_as_an_error_event() {
-    let emu = emulator().await;
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
-    let old = api
-        .create(&PostParams::default(), &cm("a", "x"))
-        .await
-        .unwrap()
-        .resource_version()
-        .unwrap();
-    api.create(&PostParams::default(), &cm("b", "x"))
-        .await
-        .unwrap();
-    emu.compact_history();
-    let events: Vec<_> = api
+async fn a_watch_from_a_compacted_resource_version_gets_410_gone_as_an_error_event(t: Target) {
+    // Events, because the real server's watch cache does not hold them: their watches go to
+    // etcd, which has forgotten what the compaction removed.
+    let events: Api<k8s_openapi::api::core::v1::Event> = t.api();
+    let old = current_resource_version(&events).await;
+    let cms: Api<ConfigMap> = t.api();
+    // Two changes: etcd keeps the revision it was compacted at, and a watch from `old`
+    // starts right after it.
+    for name in ["a", "b"] {
+        cms.create(&PostParams::default(), &cm(name, "x"))
+            .await
+            .unwrap();
+    }
+    t.compact_history().await;
+    let got: Vec<_> = events
         .watch(&WatchParams::default().timeout(2), &old)
         .await
         .unwrap()
         .collect()
         .await;
-    assert_eq!(events.len(), 1);
-    match &events[0] {
+    assert_eq!(got.len(), 1, "{got:?}");
+    match &got[0] {
         Ok(WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
 }
+on_both!(a_watch_from_a_compacted_resource_version_gets_410_gone_as_an_error_event);
 
+/// Emulator only: the history window is an emulator option.
 #[tokio::test]
 async fn a_small_history_window_expires_old_resource_versions() {
     let emu = Emulator::start(EmulatorOptions {
@@ -195,8 +251,8 @@ async fn a_small_history_window_expires_old_resource_versions() {
     );
 }
 
-async fn watcher_sees(emu: &Emulator, config: watcher::Config) {
-    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+async fn watcher_sees(t: &Target, config: watcher::Config) {
+    let api: Api<ConfigMap> = t.api();
     api.create(&PostParams::default(), &cm("existing", "x"))
         .await
         .unwrap();
@@ -227,24 +283,20 @@ async fn watcher_sees(emu: &Emulator, config: watcher::Config) {
     assert_eq!(seen, vec!["existing", "<init-done>", "later"]);
 }
 
-#[tokio::test]
-async fn kubes_watcher_lists_then_watches() {
-    let emu = emulator().await;
-    watcher_sees(&emu, watcher::Config::default()).await;
+async fn kubes_watcher_lists_then_watches(t: Target) {
+    watcher_sees(&t, watcher::Config::default()).await;
 }
+on_both!(kubes_watcher_lists_then_watches);
 
-#[tokio::test]
-async fn kubes_watcher_can_use_streaming_lists() {
-    let emu = emulator().await;
-    watcher_sees(&emu, watcher::Config::default().streaming_lists()).await;
+async fn kubes_watcher_can_use_streaming_lists(t: Target) {
+    watcher_sees(&t, watcher::Config::default().streaming_lists()).await;
 }
+on_both!(kubes_watcher_can_use_streaming_lists);
 
-#[tokio::test]
-async fn metadata_only_gets_lists_and_watches_return_partial_object_metadata() {
+async fn metadata_only_gets_lists_and_watches_return_partial_object_metadata(t: Target) {
     use k8s_openapi::api::core::v1::Secret;
     use kube::core::PartialObjectMeta;
-    let emu = emulator().await;
-    let api: Api<Secret> = Api::namespaced(emu.client(), "default");
+    let api: Api<Secret> = t.api();
     let s: Secret = serde_json::from_value(
         json!({"metadata": {"name": "s", "labels": {"a": "b"}}, "stringData": {"k": "v"}}),
     )
@@ -261,7 +313,7 @@ async fn metadata_only_gets_lists_and_watches_return_partial_object_metadata() {
         .await
         .unwrap();
     assert_eq!(list.items.len(), 1);
-    let meta_api: Api<PartialObjectMeta<Secret>> = Api::namespaced(emu.client(), "default");
+    let meta_api: Api<PartialObjectMeta<Secret>> = t.api();
     let mut stream = watcher(meta_api, watcher::Config::default()).boxed();
     let mut names = Vec::new();
     while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
@@ -277,3 +329,4 @@ async fn metadata_only_gets_lists_and_watches_return_partial_object_metadata() {
     }
     assert_eq!(names, vec!["s"]);
 }
+on_both!(metadata_only_gets_lists_and_watches_return_partial_object_metadata);

@@ -1,22 +1,33 @@
-//! kubectl get (printer columns, -A, short names, categories, -w), describe, explain.
+//! kubectl get (printer columns, -A, short names, categories, -w), describe, explain. Every
+//! scenario runs on both servers.
 
-use super::{gadgets, installed};
+use super::{gadget_resource, gadgets, installed, suffix};
+use crate::Target;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_get_prints_printer_columns_by_short_name_and_category_across_namespaces() {
-    let (_emu, client, k) = installed("5").await;
-    let api = gadgets(&client, "team-a");
+async fn kubectl_get_prints_printer_columns_by_short_name_and_category_across_namespaces(
+    t: Target,
+) {
+    let k = installed(&t, "5").await;
+    let api = gadgets(&t, "team-a");
     let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
     api.patch_status("g1", &PatchParams::default(), &Patch::Merge(&status))
         .await
         .unwrap();
-    for what in ["gd", "toys", "gadgets.example.com"] {
-        let out = k.run(&["get", what, "-A"]).await;
+    let ns = t.ns_named("team-a");
+    // All namespaces, narrowed to the test's: other tests share the real server.
+    let only_mine = format!("--field-selector=metadata.namespace={ns}");
+    let sfx = suffix(&t);
+    for what in [
+        format!("gd{sfx}"),
+        format!("toys{sfx}"),
+        gadget_resource(&t),
+    ] {
+        let out = k.run(&["get", &what, "-A", &only_mine]).await;
         let lines: Vec<Vec<&str>> = out
             .lines()
             .map(|l| l.split_whitespace().collect())
@@ -26,16 +37,20 @@ async fn kubectl_get_prints_printer_columns_by_short_name_and_category_across_na
             vec!["NAMESPACE", "NAME", "SIZE", "READY"],
             "{out}"
         );
-        assert_eq!(lines[1], ["team-a", "g1", "5", "True"], "{out}");
+        assert_eq!(lines[1], [ns.as_str(), "g1", "5", "True"], "{out}");
     }
 }
+on_both!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    kubectl_get_prints_printer_columns_by_short_name_and_category_across_namespaces
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_describe_and_explain_show_the_object_and_its_schema() {
-    let (_emu, client, k) = installed("4").await;
-    let g = gadgets(&client, "team-a").get("g1").await.unwrap();
+async fn kubectl_describe_and_explain_show_the_object_and_its_schema(t: Target) {
+    let k = installed(&t, "4").await;
+    let client = t.client.clone();
+    let g = gadgets(&t, "team-a").get("g1").await.unwrap();
     let ar = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-        "example.com",
+        &t.group(),
         "v1",
         "Gadget",
     ));
@@ -51,7 +66,10 @@ async fn kubectl_describe_and_explain_show_the_object_and_its_schema() {
         .publish(&ev, &kube::Resource::object_ref(&g, &ar))
         .await
         .unwrap();
-    let out = k.run(&["describe", "gadget", "g1", "-n", "team-a"]).await;
+    let ns = t.ns_named("team-a");
+    let out = k
+        .run(&["describe", &gadget_resource(&t), "g1", "-n", &ns])
+        .await;
     assert!(
         out.contains("TooSmall") && out.contains("size 4 is too small"),
         "{out}"
@@ -60,20 +78,25 @@ async fn kubectl_describe_and_explain_show_the_object_and_its_schema() {
         out.contains("Name:         g1") && out.contains("Size:  4"),
         "{out}"
     );
-    let out = k.run(&["explain", "gadget.spec.size"]).await;
+    let api_version = format!("--api-version={}/v1", t.group());
+    let out = k.run(&["explain", "gadgets.spec.size", &api_version]).await;
     assert!(out.contains("How big the gadget is."), "{out}");
-    let out = k.run(&["explain", "gd.spec"]).await;
+    let out = k.run(&["explain", &format!("gd{}.spec", suffix(&t))]).await;
     assert!(
         out.contains("What the gadget should be.") && out.contains("size\t<integer>"),
         "{out}"
     );
 }
+on_both!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    kubectl_describe_and_explain_show_the_object_and_its_schema
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_get_watch_prints_each_change_as_a_table_row() {
-    let (_emu, client, k) = installed("1").await;
+async fn kubectl_get_watch_prints_each_change_as_a_table_row(t: Target) {
+    let k = installed(&t, "1").await;
+    let ns = t.ns_named("team-a");
     let mut child = k
-        .command(&["get", "gadgets", "-n", "team-a", "-w"])
+        .command(&["get", &gadget_resource(&t), "-n", &ns, "-w"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -91,7 +114,7 @@ async fn kubectl_get_watch_prints_each_change_as_a_table_row() {
         .unwrap()
         .unwrap();
     assert!(first.starts_with("NAME"), "{first}");
-    let api = gadgets(&client, "team-a");
+    let api = gadgets(&t, "team-a");
     api.patch(
         "g1",
         &PatchParams::default(),
@@ -114,3 +137,7 @@ async fn kubectl_get_watch_prints_each_change_as_a_table_row() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+on_both!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    kubectl_get_watch_prints_each_change_as_a_table_row
+);

@@ -1,33 +1,39 @@
-//! The installed kubectl, used as a user types it, against the emulator through a kubeconfig.
+//! The installed kubectl, used as a user types it, against either server through a kubeconfig.
 //! This module holds the harness; the tests are grouped by what the user does.
+//!
+//! Each test installs a Gadget CRD of its own (group `<id>.example.com`, short name `gd<id>`,
+//! category `toys<id>`), since tests share the real server, and names the resource with its
+//! group where the bare plural would be ambiguous there (`gadgets.<group>`).
 
 mod apply;
 mod change;
 mod inspect;
 
-use crate::emulator;
-use kube::Client;
+use crate::{TEST_LABEL, Target, eventually};
 use kube::api::Api;
 use std::path::PathBuf;
 use std::process::Command;
-use testkit::apiserver::Emulator;
+use testkit::envtest::Identity;
 
-pub const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+/// The Gadget CRD in `group`, its short name `gd<suffix>` and category `toys<suffix>`.
+pub fn crd(group: &str, suffix: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: gadgets.example.com
+  name: gadgets.{group}
 spec:
-  group: example.com
+  group: {group}
   scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd], categories: [toys]}
+  names: {{plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd{suffix}], categories: [toys{suffix}]}}
   versions:
   - name: v1
     served: true
     storage: true
-    subresources: {status: {}}
+    subresources: {{status: {{}}}}
     additionalPrinterColumns:
-    - {name: Size, type: integer, jsonPath: .spec.size}
-    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {{name: Size, type: integer, jsonPath: .spec.size}}
+    - {{name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}}
     schema:
       openAPIV3Schema:
         type: object
@@ -36,40 +42,73 @@ spec:
             type: object
             description: What the gadget should be.
             properties:
-              size: {type: integer, description: How big the gadget is.}
+              size: {{type: integer, description: How big the gadget is.}}
           status:
             type: object
             x-kubernetes-preserve-unknown-fields: true
-"#;
+"#
+    )
+}
 
-pub const OBJECTS: &str = r#"apiVersion: v1
+/// A namespace (labelled as the test's), a Gadget and a ConfigMap in it.
+pub fn objects(t: &Target, size: &str) -> String {
+    format!(
+        r#"apiVersion: v1
 kind: Namespace
-metadata: {name: team-a}
+metadata: {{name: {ns}, labels: {{{TEST_LABEL}: {id}}}}}
 ---
-apiVersion: example.com/v1
+apiVersion: {group}/v1
 kind: Gadget
-metadata: {name: g1, namespace: team-a}
-spec: {size: SIZE}
+metadata: {{name: g1, namespace: {ns}}}
+spec: {{size: {size}}}
 ---
 apiVersion: v1
 kind: ConfigMap
-metadata: {name: cfg, namespace: team-a}
-data: {a: "SIZE"}
-"#;
+metadata: {{name: cfg, namespace: {ns}}}
+data: {{a: "{size}"}}
+"#,
+        ns = t.ns_named("team-a"),
+        id = t.id(),
+        group = t.group(),
+    )
+}
+
+/// The test's suffix for the Gadget's short name and category (its id without dashes).
+pub fn suffix(t: &Target) -> String {
+    t.id().replace('-', "")
+}
+
+/// The Gadget resource as kubectl names it unambiguously: `gadgets.<group>`.
+pub fn gadget_resource(t: &Target) -> String {
+    format!("gadgets.{}", t.group())
+}
 
 /// kubectl with its own kubeconfig and discovery cache directory.
 pub struct Kubectl {
     dir: PathBuf,
+    kubeconfig: PathBuf,
 }
 
 impl Kubectl {
-    pub fn new(emu: &Emulator) -> Self {
-        let port = emu.url().rsplit(':').next().unwrap_or("0").to_string();
-        let dir =
-            std::env::temp_dir().join(format!("patchbay-kubectl-{}-{port}", std::process::id()));
+    pub fn new(t: &Target) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "patchbay-kubectl-{}-{}",
+            std::process::id(),
+            t.id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
-        emu.write_kubeconfig(dir.join("kubeconfig")).unwrap();
-        Kubectl { dir }
+        let kubeconfig = match t.emulator_handle() {
+            Some(emu) => {
+                let path = dir.join("kubeconfig");
+                emu.write_kubeconfig(&path).unwrap();
+                path
+            }
+            None => t
+                .server
+                .kubeconfig_path(Identity::Admin)
+                .expect("the real server has a kubeconfig"),
+        };
+        Kubectl { dir, kubeconfig }
     }
 
     pub fn write(&self, name: &str, content: &str) -> String {
@@ -80,7 +119,7 @@ impl Kubectl {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig").arg(self.dir.join("kubeconfig"));
+        c.arg("--kubeconfig").arg(&self.kubeconfig);
         c.arg("--cache-dir").arg(self.dir.join("cache"));
         c.args(args);
         c
@@ -121,26 +160,56 @@ impl Drop for Kubectl {
     }
 }
 
-/// A started emulator, a client, and kubectl with the Gadget CRD and OBJECTS applied.
-pub async fn installed(size: &str) -> (Emulator, Client, Kubectl) {
-    let emu = emulator().await;
-    let client = emu.client();
-    let k = Kubectl::new(&emu);
-    k.run(&["apply", "-f", &k.write("crd.yaml", CRD)]).await;
+/// kubectl for the test, with the test's Gadget CRD established and its [`objects`] applied.
+pub async fn installed(t: &Target, size: &str) -> Kubectl {
+    let k = Kubectl::new(t);
     k.run(&[
         "apply",
         "-f",
-        &k.write("objects.yaml", &OBJECTS.replace("SIZE", size)),
+        &k.write("crd.yaml", &crd(&t.group(), &suffix(t))),
     ])
     .await;
-    (emu, client, k)
+    k.establish(t).await;
+    k.apply_retrying(&k.write("objects.yaml", &objects(t, size)), &[])
+        .await;
+    k
 }
 
-pub fn gadgets(client: &Client, ns: &str) -> Api<kube::core::DynamicObject> {
+impl Kubectl {
+    /// Waits until the test's Gadget CRD is established.
+    pub async fn establish(&self, t: &Target) {
+        self.run(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/gadgets.{}", t.group()),
+            "--timeout=30s",
+        ])
+        .await;
+    }
+
+    /// `kubectl apply -f file` with `extra` flags, retried while kubectl's discovery does not
+    /// know a just established resource yet; returns stdout.
+    pub async fn apply_retrying(&self, file: &str, extra: &[&str]) -> String {
+        let mut args = vec!["apply", "-f", file];
+        args.extend_from_slice(extra);
+        eventually(30, "kubectl apply to find the new resource", || async {
+            let (code, out, err) = self.run_env(&args, &[]).await;
+            match code {
+                0 => Some(out),
+                _ if err.contains("ensure CRDs are installed first") => None,
+                _ => panic!("kubectl {} failed: {err}\n{out}", args.join(" ")),
+            }
+        })
+        .await
+    }
+}
+
+/// The test's Gadgets in its namespace `logical`.
+pub fn gadgets(t: &Target, logical: &str) -> Api<kube::core::DynamicObject> {
     let ar = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-        "example.com",
+        &t.group(),
         "v1",
         "Gadget",
     ));
-    Api::namespaced_with(client.clone(), ns, &ar)
+    Api::namespaced_with(t.client.clone(), &t.ns_named(logical), &ar)
 }
