@@ -355,6 +355,23 @@ exit 0"#;
     Ok((child, stdin))
 }
 
+/// A short id for one test's objects on a shared server: `prefix`, four hex digits that differ
+/// between runs (so runs against a long-lived cluster do not collide), and a counter that
+/// differs between the tests of one process, e.g. `t1a2b-3`.
+pub fn unique_id(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static RUN: OnceLock<String> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!("{:04x}", (nanos ^ std::process::id()) & 0xffff)
+    });
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{run}-{n}")
+}
+
 fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
     // Hold all listeners until every port is chosen, so the N ports differ.
     let listeners = (0..N)

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
@@ -55,20 +54,6 @@ pub struct Cluster {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// A short id, unique in this process and (by its random part) across runs on one cluster.
-fn next_id() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let run = RUN.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        format!("{:04x}", (nanos ^ std::process::id()) & 0xffff)
-    });
-    format!("t{run}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 impl Cluster {
     /// Starts a cluster with the root namespace `ci` and default operator options.
     pub async fn start() -> Self {
@@ -81,7 +66,7 @@ impl Cluster {
         let server = TestServer::start().await;
         let client = server.client(Identity::Admin).await;
         install(&server, &client).await;
-        let id = next_id();
+        let id = testkit::envtest::unique_id("t");
         let operator = server.client(Identity::Operator).await;
         let (ctx, stop, task) = start_operator(operator, options(&id, allow_default_chain));
         let cluster = Self {

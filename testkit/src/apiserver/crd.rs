@@ -137,31 +137,33 @@ pub fn with_established_status(crd: &Value) -> Option<Value> {
     Some(out)
 }
 
+/// A CRD with a served and an unserved version, for the unit tests of the CRD modules.
+#[cfg(test)]
+pub(super) fn test_crd() -> Value {
+    json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                 "schema": {"openAPIV3Schema": {"type": "object"}},
+                 "additionalPrinterColumns": [{"name": "Ready", "type": "string", "jsonPath": ".status.ready"}]},
+                {"name": "v1beta1", "served": false, "storage": false,
+                 "schema": {"openAPIV3Schema": {"type": "object"}}}
+            ]
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn crd() -> Value {
-        json!({
-            "metadata": {"name": "widgets.example.com"},
-            "spec": {
-                "group": "example.com",
-                "scope": "Namespaced",
-                "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
-                "versions": [
-                    {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
-                     "schema": {"openAPIV3Schema": {"type": "object"}},
-                     "additionalPrinterColumns": [{"name": "Ready", "type": "string", "jsonPath": ".status.ready"}]},
-                    {"name": "v1beta1", "served": false, "storage": false,
-                     "schema": {"openAPIV3Schema": {"type": "object"}}}
-                ]
-            }
-        })
-    }
-
     #[test]
     fn a_crd_serves_each_served_version_with_its_names_and_subresources() {
-        let infos = resource_infos(&crd());
+        let infos = resource_infos(&test_crd());
         assert_eq!(infos.len(), 1);
         let i = &infos[0];
         assert_eq!(
@@ -179,7 +181,7 @@ mod tests {
 
     #[test]
     fn establishing_happens_once() {
-        let established = with_established_status(&crd()).unwrap();
+        let established = with_established_status(&test_crd()).unwrap();
         assert_eq!(
             established["status"]["conditions"][1]["type"],
             "Established"

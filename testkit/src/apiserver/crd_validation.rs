@@ -187,24 +187,7 @@ fn schema_causes(schema: &Value, at: &str, root: bool, causes: &mut Vec<Cause>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn crd() -> Value {
-        json!({
-            "metadata": {"name": "widgets.example.com"},
-            "spec": {
-                "group": "example.com",
-                "scope": "Namespaced",
-                "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
-                "versions": [
-                    {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
-                     "schema": {"openAPIV3Schema": {"type": "object"}},
-                     "additionalPrinterColumns": [{"name": "Ready", "type": "string", "jsonPath": ".status.ready"}]},
-                    {"name": "v1beta1", "served": false, "storage": false,
-                     "schema": {"openAPIV3Schema": {"type": "object"}}}
-                ]
-            }
-        })
-    }
+    use crate::apiserver::crd::test_crd as crd;
 
     #[test]
     fn a_crd_whose_name_is_not_plural_dot_group_is_invalid() {

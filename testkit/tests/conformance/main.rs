@@ -51,7 +51,6 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Client, CustomResource, Resource};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::apiserver::{Emulator, EmulatorOptions};
 use testkit::envtest::{ApiServer, Identity, TestServer};
 
@@ -133,20 +132,6 @@ pub struct Target {
     id: String,
 }
 
-/// A short id, unique in this process and (by its random part) across runs on one server.
-fn next_id() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let run = RUN.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        format!("{:04x}", (nanos ^ std::process::id()) & 0xffff)
-    });
-    format!("c{run}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 impl Target {
     /// A fresh emulator, with the test's namespace created.
     pub async fn emulator() -> Self {
@@ -168,7 +153,7 @@ impl Target {
         let t = Target {
             server,
             client,
-            id: next_id(),
+            id: testkit::envtest::unique_id("c"),
         };
         t.namespace("").await;
         t
