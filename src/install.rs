@@ -113,7 +113,12 @@ pub async fn check_namespace_selector(client: Client, selector: &str) -> Result<
         .list_metadata(&params)
         .await
         .map(|_| ())
-        .map_err(|e| format!("--namespace-selector {selector:?} is refused by the API server: {e}"))
+        .map_err(|e| match &e {
+            kube::Error::Api(s) if s.code == 400 => {
+                format!("--namespace-selector {selector:?} is refused by the API server: {e}")
+            }
+            _ => format!("cannot list Namespaces to check --namespace-selector: {e}"),
+        })
 }
 
 #[cfg(test)]

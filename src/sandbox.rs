@@ -342,12 +342,18 @@ async fn start_backend(
             source,
         })?;
     }
-    std::fs::copy(server.kubeconfig_path(Identity::Admin), &kubeconfig).map_err(|source| {
-        SandboxError::Io {
+    std::fs::copy(server.kubeconfig_path(Identity::Admin), &kubeconfig)
+        .and_then(|_| {
+            // An administrator's token: readable by this user only.
+            std::fs::set_permissions(
+                &kubeconfig,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+        })
+        .map_err(|source| SandboxError::Io {
             action: format!("write {}", kubeconfig.display()),
             source,
-        }
-    })?;
+        })?;
     let admin = server.client(Identity::Admin).await;
     let operator = server.client(Identity::Operator).await;
     Ok(Backend::ApiServer {

@@ -483,3 +483,33 @@ async fn secret_values_never_reach_status_or_events() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_whose_namespace_joins_the_operators_selection_later_is_checked_then() {
+    let cluster = Cluster::start().await;
+    // The namespace exists without the label the test's operator selects.
+    support::cluster::apply_as(
+        &cluster.client,
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster.ns("late")}}),
+    )
+    .await
+    .unwrap();
+    cluster.secret("late", "g", &[("s", "x")]).await;
+    let mut google = connection(
+        "g",
+        json!({"google": {"clientId": "c", "clientSecret": {"name": "g", "key": "s"}}}),
+    );
+    google["metadata"]["namespace"] = json!("late");
+    cluster.apply(google).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let api: Api<Connection> = cluster.api("late");
+    let untouched = api.get("g").await.unwrap();
+    assert!(
+        untouched.status.is_none(),
+        "not served outside the selection"
+    );
+    // Labelling the namespace brings it into the selection: the connection is checked.
+    cluster.namespace("late", None).await;
+    cluster.connection_ready("late", "g", is_ready).await;
+    cluster.stop().await;
+}

@@ -7,9 +7,10 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::authorization::v1::SelfSubjectRulesReview;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use patchbay::api::{ConditionStatus, VcsAuthToken};
 use serde_json::json;
 use support::cluster::{Cluster, OPERATOR_RBAC, ROOT, TEST_LABEL, eventually, manifests};
@@ -145,23 +146,83 @@ async fn the_operator_binary_does_its_whole_job_with_only_the_install_rbac() {
     }
 }
 
+/// The rules of the install manifest's ClusterRole as (group, resource, verb) triples.
+fn install_rights() -> Vec<(String, String, String)> {
+    let role = manifests(OPERATOR_RBAC)
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole")
+        .expect("the install manifest has a ClusterRole");
+    let role: ClusterRole = serde_json::from_value(role).unwrap();
+    triples(role.rules.unwrap_or_default().into_iter().map(|r| {
+        (
+            r.api_groups.unwrap_or_default(),
+            r.resources.unwrap_or_default(),
+            r.verbs,
+        )
+    }))
+}
+
+fn triples(
+    rules: impl Iterator<Item = (Vec<String>, Vec<String>, Vec<String>)>,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (groups, resources, verbs) in rules {
+        for g in &groups {
+            for r in &resources {
+                for v in &verbs {
+                    out.push((g.clone(), r.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test]
-async fn the_operator_identity_has_no_right_beyond_its_install_manifest() {
+async fn the_operator_identity_has_exactly_the_rights_of_its_install_manifest() {
     let cluster = Cluster::start().await;
     if !real(&cluster) {
         return;
     }
+    // The API server's own account of what the operator may do in a namespace: the rules of
+    // every role bound to it, namespaced and cluster-wide.
     let operator = cluster.server.client(Identity::Operator).await;
-    let pods = Api::<Pod>::all(operator.clone())
-        .list(&ListParams::default())
+    let review: SelfSubjectRulesReview = serde_json::from_value(json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": cluster.ns(ROOT)},
+    }))
+    .unwrap();
+    let answer = Api::<SelfSubjectRulesReview>::all(operator)
+        .create(&PostParams::default(), &review)
         .await
-        .expect_err("the operator may not list Pods");
-    assert!(is_forbidden(&pods), "{pods}");
-    let roles = Api::<ClusterRole>::all(operator)
-        .list(&ListParams::default())
-        .await
-        .expect_err("the operator may not read RBAC");
-    assert!(is_forbidden(&roles), "{roles}");
+        .unwrap();
+    let status = answer.status.expect("a rules review has a status");
+    assert!(!status.incomplete, "{:?}", status.evaluation_error);
+    let held = triples(status.resource_rules.into_iter().map(|r| {
+        (
+            r.api_groups.unwrap_or_default(),
+            r.resources.unwrap_or_default(),
+            r.verbs,
+        )
+    }));
+    let granted = install_rights();
+    // What every authenticated user may do (system:basic-user): ask what it may do.
+    let everyone = [
+        ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
+        ("authorization.k8s.io", "selfsubjectrulesreviews", "create"),
+        ("authentication.k8s.io", "selfsubjectreviews", "create"),
+    ];
+    for (g, r, v) in &held {
+        let known = granted.contains(&(g.clone(), r.clone(), v.clone()))
+            || everyone.contains(&(g.as_str(), r.as_str(), v.as_str()));
+        assert!(
+            known,
+            "the operator may {v} {g}/{r}, which the install manifest does not grant"
+        );
+    }
+    for right in &granted {
+        assert!(held.contains(right), "the binding does not give {right:?}");
+    }
     cluster.stop().await;
 }
 
@@ -221,7 +282,7 @@ async fn a_tenant_reads_secrets_in_its_namespace_and_nowhere_else() {
 }
 
 #[test]
-fn the_readme_lists_every_rule_of_the_operator_cluster_role() {
+fn the_readme_lists_exactly_the_rules_of_the_operator_cluster_role() {
     let role = manifests(OPERATOR_RBAC)
         .into_iter()
         .find(|d| d["kind"] == "ClusterRole")
@@ -229,6 +290,7 @@ fn the_readme_lists_every_rule_of_the_operator_cluster_role() {
     let role: ClusterRole = serde_json::from_value(role).unwrap();
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut expected = Vec::new();
     for rule in role.rules.unwrap_or_default() {
         for resource in rule.resources.unwrap_or_default() {
             let group = rule.api_groups.as_deref().unwrap_or_default().join(",");
@@ -237,11 +299,22 @@ fn the_readme_lists_every_rule_of_the_operator_cluster_role() {
             } else {
                 group
             };
-            let line = format!("| {group} | `{resource}` | {} |", rule.verbs.join(", "));
-            assert!(
-                readme.contains(&line),
-                "README.md lacks the rights row {line}"
-            );
+            expected.push(format!(
+                "| {group} | `{resource}` | {} |",
+                rule.verbs.join(", ")
+            ));
         }
     }
+    // The rights table: the rows between its header and the next blank line.
+    let table: Vec<String> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| API group | resource | verbs | why |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.rsplitn(3, '|').nth(2).unwrap_or_default().to_string() + "|")
+        .collect();
+    assert_eq!(
+        table, expected,
+        "README.md's rights table and {OPERATOR_RBAC} differ"
+    );
 }

@@ -507,7 +507,7 @@ fn invalid_cases() -> Vec<Case> {
             "spec.aws.policyArns",
         ),
         case(
-            "a token role ARN that is not an IAM role",
+            "a token role ARN whose account is not twelve digits",
             aws_token(),
             |m| {
                 m["spec"]["aws"]["roleArn"] = json!("arn:aws:iam::123:role/x");

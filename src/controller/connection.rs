@@ -237,7 +237,10 @@ pub fn connections_using_source(ctx: &Context, name: &str) -> Vec<ObjectRef<Conn
         .collect()
 }
 
-/// The iamRole Connections a namespace change may affect (their source resolves up the tree).
+/// The Connections a namespace change may affect: iamRole Connections below it (their source
+/// resolves up the tree) and, with a namespace selector, every Connection in the namespace
+/// itself, which may just have joined the selection (its Connections were skipped until now,
+/// or were seen before the namespace was).
 pub fn connections_for_namespace(
     ctx: &Context,
     ns: &PartialObjectMeta<Namespace>,
@@ -246,14 +249,19 @@ pub fn connections_for_namespace(
         return Vec::new();
     };
     let subtree = ctx.tree().subtree(name);
+    let selected = ctx.options.namespace_selector.is_some();
     ctx.connections
         .state()
         .iter()
         .filter(|c| {
-            c.spec
+            let Some(namespace) = c.namespace() else {
+                return false;
+            };
+            let chained = c
+                .spec
                 .aws_credentials()
-                .is_some_and(|cr| cr.iam_role.is_some())
-                && c.namespace().is_some_and(|n| subtree.contains(&n))
+                .is_some_and(|cr| cr.iam_role.is_some());
+            (chained && subtree.contains(&namespace)) || (selected && namespace == *name)
         })
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()

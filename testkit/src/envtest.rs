@@ -391,6 +391,8 @@ fn tempdir() -> io::Result<PathBuf> {
         random_token()
     ));
     std::fs::create_dir_all(&dir)?;
+    // It holds an administrator's token and kubeconfig: this user's alone.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     Ok(dir)
 }
 

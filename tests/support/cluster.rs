@@ -269,8 +269,11 @@ impl Cluster {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(grace, task).await;
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(grace, &mut task).await.is_err()
+        {
+            // Not stopped in time: no operator of this test may keep serving.
+            task.abort();
         }
     }
 }
