@@ -191,6 +191,9 @@ pub fn start(
     (ctx, operator)
 }
 
+/// How long after the shutdown signal the controllers may take to stop.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// How long a shutdown waits for a controller's cache to finish its first list.
 const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -209,7 +212,7 @@ where
         .await
         .is_err()
     {
-        warn!("stopping before the cache synced; the controller may not stop cleanly");
+        warn!("stopping before the cache synced");
     }
 }
 
@@ -272,7 +275,7 @@ async fn run_controllers<N, C>(
     .touched_objects();
     let tokens = Controller::new(Api::<VcsAuthToken>::all(client), watcher::Config::default());
     let (store_a, store_b) = (tokens.store(), tokens.store());
-    let tokens_shutdown = once_ready(shutdown, tokens.store());
+    let tokens_shutdown = once_ready(shutdown.clone(), tokens.store());
     let (c4, c5) = (ctx.clone(), ctx.clone());
     let token_controller = tokens
         .watches_stream(conn_for_tokens, move |c| {
@@ -286,6 +289,20 @@ async fn run_controllers<N, C>(
         .graceful_shutdown_on(tokens_shutdown)
         .run(token::reconcile, token::error_policy, ctx)
         .for_each(|_| async {});
-    futures::join!(connection_controller, token_controller);
-    info!("controllers stopped");
+    let controllers = async {
+        futures::join!(connection_controller, token_controller);
+    };
+    // A reconcile in flight may finish (provider calls are bounded), but never keep the
+    // process past what Kubernetes grants a terminating pod by default (30 s).
+    let deadline = async {
+        shutdown.await;
+        tokio::time::sleep(SHUTDOWN_DEADLINE).await;
+    };
+    tokio::select! {
+        () = controllers => info!("controllers stopped"),
+        () = deadline => warn!(
+            deadline = ?SHUTDOWN_DEADLINE,
+            "controllers did not stop in time after the shutdown signal; stopping anyway"
+        ),
+    }
 }

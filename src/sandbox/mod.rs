@@ -16,7 +16,6 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, discovery};
 use serde_json::Value;
-use testkit::envtest::{ApiServer, Identity};
 use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, Role, SimConfig};
 use testkit::keys::RsaKey;
 use testkit::moto::MotoServer;
@@ -26,6 +25,9 @@ use crate::controller::{self, Options};
 
 /// The namespace the sandbox uses as root project.
 pub const ROOT_NAMESPACE: &str = "ci";
+
+mod backend;
+use backend::{Backend, start_backend};
 
 /// How to run the sandbox.
 #[derive(Clone, Debug)]
@@ -76,82 +78,69 @@ pub enum SandboxError {
 const EXAMPLES: &[(&str, &str)] = &[
     (
         "namespaces.yaml",
-        include_str!("../examples/namespaces.yaml"),
+        include_str!("../../examples/namespaces.yaml"),
     ),
     (
         "connections/aws.yaml",
-        include_str!("../examples/connections/aws.yaml"),
+        include_str!("../../examples/connections/aws.yaml"),
     ),
     (
         "connections/azure-devops-oauth.yaml",
-        include_str!("../examples/connections/azure-devops-oauth.yaml"),
+        include_str!("../../examples/connections/azure-devops-oauth.yaml"),
     ),
     (
         "connections/azure-devops-pat.yaml",
-        include_str!("../examples/connections/azure-devops-pat.yaml"),
+        include_str!("../../examples/connections/azure-devops-pat.yaml"),
     ),
     (
         "connections/bitbucket-cloud.yaml",
-        include_str!("../examples/connections/bitbucket-cloud.yaml"),
+        include_str!("../../examples/connections/bitbucket-cloud.yaml"),
     ),
     (
         "connections/bitbucket-server.yaml",
-        include_str!("../examples/connections/bitbucket-server.yaml"),
+        include_str!("../../examples/connections/bitbucket-server.yaml"),
     ),
     (
         "connections/docker-registry.yaml",
-        include_str!("../examples/connections/docker-registry.yaml"),
+        include_str!("../../examples/connections/docker-registry.yaml"),
     ),
     (
         "connections/ecr.yaml",
-        include_str!("../examples/connections/ecr.yaml"),
+        include_str!("../../examples/connections/ecr.yaml"),
     ),
     (
         "connections/github-app.yaml",
-        include_str!("../examples/connections/github-app.yaml"),
+        include_str!("../../examples/connections/github-app.yaml"),
     ),
     (
         "connections/github-oauth.yaml",
-        include_str!("../examples/connections/github-oauth.yaml"),
+        include_str!("../../examples/connections/github-oauth.yaml"),
     ),
     (
         "connections/gitlab.yaml",
-        include_str!("../examples/connections/gitlab.yaml"),
+        include_str!("../../examples/connections/gitlab.yaml"),
     ),
     (
         "connections/google.yaml",
-        include_str!("../examples/connections/google.yaml"),
+        include_str!("../../examples/connections/google.yaml"),
     ),
     (
         "connections/jetbrains-space.yaml",
-        include_str!("../examples/connections/jetbrains-space.yaml"),
+        include_str!("../../examples/connections/jetbrains-space.yaml"),
     ),
     (
         "connections/npm-registry.yaml",
-        include_str!("../examples/connections/npm-registry.yaml"),
+        include_str!("../../examples/connections/npm-registry.yaml"),
     ),
     (
         "connections/perforce-admin.yaml",
-        include_str!("../examples/connections/perforce-admin.yaml"),
+        include_str!("../../examples/connections/perforce-admin.yaml"),
     ),
     (
         "connections/slack.yaml",
-        include_str!("../examples/connections/slack.yaml"),
+        include_str!("../../examples/connections/slack.yaml"),
     ),
 ];
-
-/// The Kubernetes API a sandbox runs on.
-enum Backend {
-    /// The emulator, with the kubeconfig `testkit::sandbox` wrote.
-    Emulator(testkit::sandbox::Sandbox),
-    /// A real kube-apiserver (stopped when dropped).
-    ApiServer {
-        server: ApiServer,
-        kubeconfig: PathBuf,
-        admin: Client,
-        operator: Client,
-    },
-}
 
 /// A running sandbox.
 pub struct Sandbox {
@@ -285,7 +274,7 @@ impl Sandbox {
 }
 
 /// The operator's install RBAC: on the real server the sandbox's operator has only these rights.
-const OPERATOR_RBAC: &str = include_str!("../examples/install/operator-rbac.yaml");
+const OPERATOR_RBAC: &str = include_str!("../../examples/install/operator-rbac.yaml");
 const OPERATOR_RBAC_FILE: &str = "examples/install/operator-rbac.yaml";
 
 /// The documents of an embedded manifest.
@@ -296,106 +285,6 @@ fn parse(file: &str, text: &str) -> Result<Vec<Value>, SandboxError> {
             message: e.to_string(),
         })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
-}
-
-/// Starts the Kubernetes API `opts.server` asks for and writes its kubeconfig.
-async fn start_backend(
-    opts: &SandboxOptions,
-    kubeconfig: PathBuf,
-) -> Result<Backend, SandboxError> {
-    let assets = match opts.server {
-        ServerChoice::Emulator => None,
-        ServerChoice::Auto => ApiServer::assets_if_ready(),
-        ServerChoice::Apiserver => {
-            Some(ApiServer::assets().map_err(|source| SandboxError::Io {
-                action: "find or build kube-apiserver and etcd (scripts/envtest)".into(),
-                source,
-            })?)
-        }
-    };
-    let Some(assets) = assets else {
-        let inner = testkit::sandbox::Sandbox::start(testkit::sandbox::SandboxOptions {
-            kubeconfig,
-            manifests: Vec::new(),
-            hints: HINTS.iter().map(|h| h.to_string()).collect(),
-            port: opts.port,
-        })
-        .await
-        .map_err(|e| SandboxError::Io {
-            action: "start the Kubernetes API emulator".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        return Ok(Backend::Emulator(inner));
-    };
-    let port = opts.port;
-    let server = tokio::task::spawn_blocking(move || ApiServer::start_with(&assets, port))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|r| r)
-        .map_err(|source| SandboxError::Io {
-            action: "start kube-apiserver and etcd".into(),
-            source,
-        })?;
-    if let Some(dir) = kubeconfig.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
-            action: format!("create {}", dir.display()),
-            source,
-        })?;
-    }
-    std::fs::copy(server.kubeconfig_path(Identity::Admin), &kubeconfig)
-        .and_then(|_| {
-            // An administrator's token: readable by this user only.
-            std::fs::set_permissions(
-                &kubeconfig,
-                std::os::unix::fs::PermissionsExt::from_mode(0o600),
-            )
-        })
-        .map_err(|source| SandboxError::Io {
-            action: format!("write {}", kubeconfig.display()),
-            source,
-        })?;
-    let admin = server.client(Identity::Admin).await;
-    let operator = server.client(Identity::Operator).await;
-    Ok(Backend::ApiServer {
-        server,
-        kubeconfig,
-        admin,
-        operator,
-    })
-}
-
-impl Backend {
-    /// An administrator's client.
-    fn admin(&self) -> Client {
-        match self {
-            Backend::Emulator(inner) => inner.client(),
-            Backend::ApiServer { admin, .. } => admin.clone(),
-        }
-    }
-
-    /// The client the controllers use: the operator's ServiceAccount on the real server.
-    fn operator(&self) -> Client {
-        match self {
-            Backend::Emulator(inner) => inner.client(),
-            Backend::ApiServer { operator, .. } => operator.clone(),
-        }
-    }
-
-    /// Which API this is, for the banner.
-    fn describe(&self) -> String {
-        match self {
-            Backend::Emulator(inner) => format!(
-                "patchbay's Kubernetes API emulator at {} (run scripts/envtest once to get a real \
-                 kube-apiserver next time)",
-                inner.emulator().url()
-            ),
-            Backend::ApiServer { server, .. } => format!(
-                "a real kube-apiserver with etcd at {} (RBAC on; the operator runs as \
-                 patchbay-system/patchbay)",
-                server.url()
-            ),
-        }
-    }
 }
 
 /// Commands the banner suggests.
