@@ -82,8 +82,21 @@ impl Sandbox {
 }
 
 impl Drop for Sandbox {
+    /// SIGTERM first, so the sandbox stops what it started (moto's server, the test API
+    /// server); SIGKILL only if it has not stopped within 15 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
