@@ -246,7 +246,9 @@ async fn access_keys_give_session_credentials_that_work_and_renew_once_on_reques
     assert_eq!(v.message, format!("account {ACCOUNT_ID}, arn {user}"));
 
     renew(&w, "build", "aws", request, "2026-01-01T00:00:00Z").await;
-    eventually(20, "a renewal", || async {
+    // 60 s, not 20: twice in about a dozen full runs on the real server the renewal took
+    // longer than 20 s (not yet explained; see the session note).
+    eventually(60, "a renewal", || async {
         (revision(&w, "build").await == 2).then_some(())
     })
     .await;
@@ -509,14 +511,14 @@ async fn default_chain_is_refused_without_the_operator_flag() {
     cluster
         .apply(token("build", "mine", json!({"aws": {}})))
         .await;
-    let t = cluster
-        .token_ready("team-a", "build", reason("ConnectionNotReady"))
+    // "has not been checked yet" first when the token is faster than its connection, then the
+    // connection's own reason.
+    cluster
+        .token_ready("team-a", "build", |c| {
+            c.reason == "ConnectionNotReady"
+                && c.message.contains("--allow-default-credential-chain")
+        })
         .await;
-    let message = ready_message(&t);
-    assert!(
-        message.contains("--allow-default-credential-chain"),
-        "{message}"
-    );
     assert!(cluster.secret_text("team-a", "build").await.is_none());
 }
 
