@@ -14,16 +14,6 @@ use std::time::{Duration, Instant};
 use testkit::apiserver::{Emulator, EmulatorOptions};
 use testkit::envtest::{Identity, TestServer};
 
-fn kubeconfig(emulator: &Emulator) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "patchbay-cli-{}-{}",
-        std::process::id(),
-        emulator.url().len()
-    ));
-    emulator.write_kubeconfig(&path).unwrap();
-    path
-}
-
 /// Runs `patchbay run --root-namespace ci ARGS` with `config`, expects it to fail, and returns
 /// what it printed on stderr.
 async fn run_until_it_exits(config: std::path::PathBuf, args: &[&str]) -> String {
@@ -44,8 +34,10 @@ async fn run_until_it_exits(config: std::path::PathBuf, args: &[&str]) -> String
 
 #[tokio::test]
 async fn run_without_the_crds_names_what_to_install_and_exits() {
-    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let config = kubeconfig(&emulator);
+    let server = TestServer::Emulator(Emulator::start(EmulatorOptions::default()).await.unwrap());
+    let config = server
+        .kubeconfig_path(Identity::Admin)
+        .expect("the emulator's kubeconfig is written");
     let stderr = run_until_it_exits(config, &[]).await;
     assert!(
         stderr.contains("CustomResourceDefinition connections.patchbay.dev is not installed"),

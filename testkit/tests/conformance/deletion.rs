@@ -123,6 +123,23 @@ async fn the_generation_moves_with_the_spec_and_the_deletion_mark_only(t: Target
 }
 on_both!(the_generation_moves_with_the_spec_and_the_deletion_mark_only);
 
+/// Widget `owner` and a ConfigMap `<owner>-dep` it controls, held by a finalizer of its own.
+async fn owner_with_held_dependent(widgets: &Api<Widget>, cms: &Api<ConfigMap>, owner: &str) {
+    let w = widgets
+        .create(
+            &PostParams::default(),
+            &Widget::new(owner, WidgetSpec { size: 1 }),
+        )
+        .await
+        .unwrap();
+    let mut dep: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": format!("{owner}-dep"), "finalizers": ["example.com/hold"]}}),
+    )
+    .unwrap();
+    dep.metadata.owner_references = Some(vec![w.controller_owner_ref(&()).unwrap()]);
+    cms.create(&PostParams::default(), &dep).await.unwrap();
+}
+
 async fn foreground_deletion_keeps_the_owner_with_the_foreground_finalizer(t: Target) {
     let t = t.with_widgets().await;
     let widgets: Api<Widget> = t.api();
@@ -132,19 +149,7 @@ async fn foreground_deletion_keeps_the_owner_with_the_foreground_finalizer(t: Ta
         ("fg", DeleteParams::foreground()),
         ("bg", DeleteParams::background()),
     ] {
-        let w = widgets
-            .create(
-                &PostParams::default(),
-                &Widget::new(owner, WidgetSpec { size: 1 }),
-            )
-            .await
-            .unwrap();
-        let mut dep: ConfigMap = serde_json::from_value(
-            json!({"metadata": {"name": format!("{owner}-dep"), "finalizers": ["example.com/hold"]}}),
-        )
-        .unwrap();
-        dep.metadata.owner_references = Some(vec![w.controller_owner_ref(&()).unwrap()]);
-        cms.create(&PostParams::default(), &dep).await.unwrap();
+        owner_with_held_dependent(&widgets, &cms, owner).await;
         widgets.delete(owner, &policy).await.unwrap();
         shown.push(widgets.get_opt(owner).await.unwrap().map(|w| {
             (
@@ -172,16 +177,7 @@ async fn foreground_deletion_waits_for_dependents_and_background_deletion_collec
         ("fg", DeleteParams::foreground()),
         ("bg", DeleteParams::background()),
     ] {
-        let w = widgets
-            .create(
-                &PostParams::default(),
-                &Widget::new(owner, WidgetSpec { size: 1 }),
-            )
-            .await
-            .unwrap();
-        let mut dep: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("{owner}-dep"), "finalizers": ["example.com/hold"]}})).unwrap();
-        dep.metadata.owner_references = Some(vec![w.controller_owner_ref(&()).unwrap()]);
-        cms.create(&PostParams::default(), &dep).await.unwrap();
+        owner_with_held_dependent(&widgets, &cms, owner).await;
         widgets.delete(owner, &policy).await.unwrap();
         let owner_left = widgets.get_opt(owner).await.unwrap();
         assert_eq!(
