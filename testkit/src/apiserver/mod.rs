@@ -3,23 +3,29 @@
 //!
 //! ```text
 //!  kube::Client, kubectl
-//!        │ HTTP/1.1 (JSON; protobuf bodies from `kubectl create` via protobuf.rs)
+//!        │ HTTP/1.1 (JSON; protobuf bodies from `kubectl create` via verbs/protobuf.rs)
 //!        ▼
-//!  server.rs (hyper; counters and faults from faults.rs; /emulator/ → admin.rs)
+//!  http/     server.rs (hyper) with state.rs (the store's lock, signals) and faults.rs
+//!            (counters, injected faults); /emulator/ → admin.rs; handlers.rs routes to
+//!            discovery.rs, openapi.rs, or a verb or watch:
 //!        ▼
-//!  handlers.rs ──▶ discovery.rs, openapi.rs
-//!        ├──────▶ verbs.rs, listing.rs, modify.rs (patch.rs, fields.rs = server-side apply)
-//!        │             │ convert.rs (events.k8s.io ⇄ core Events), table.rs (kubectl's Tables)
-//!        │             ▼
-//!        │        lifecycle.rs, deletion.rs (builtins.rs + pods.rs, crd.rs + crd_validation.rs,
-//!        │        admit.rs = admission seam)
-//!        │             ▼
-//!        │        store.rs: objects, resourceVersion, change history, indexes
-//!        └──────▶ watch.rs ◀── history replay + broadcast of every change
+//!  verbs/    mod.rs (get, create, update, delete) ──▶ listing.rs (selector.rs), modify.rs
+//!            (patch.rs); they and watch.rs ──▶ reply.rs: bodies (protobuf.rs) and replies
+//!            (convert.rs = events.k8s.io ⇄ core Events, table.rs = kubectl's Tables)
+//!        ▼
+//!  objects/  lifecycle.rs, deletion.rs: what a write does (builtins.rs + pods.rs, crd.rs +
+//!            crd_validation.rs, admit.rs = admission seam, validation.rs, fields.rs +
+//!            fieldpath.rs = managedFields and server-side apply)
+//!        ▼
+//!  store/    mod.rs: objects, resourceVersion, change history (replayed and broadcast to
+//!            verbs/watch.rs), indexes; resources.rs (the served kinds), meta.rs
+//!        ▼
+//!  error.rs (Status errors), request.rs (a request, free of HTTP): what every layer speaks
 //! ```
 //!
-//! The store and the verb semantics are plain data and functions (unit-tested without HTTP);
-//! server.rs is the only module doing I/O.
+//! Each folder is one layer and imports only from the layers below it. The store and the verb
+//! semantics are plain data and functions (unit-tested without HTTP); `http/server.rs` is the
+//! only module doing I/O.
 //!
 //! Emulated: discovery, the built-in kinds Namespace, Secret, ConfigMap, ServiceAccount, Pod
 //! (stored, never run), Event (core and events.k8s.io), Lease and CustomResourceDefinition,
@@ -28,55 +34,31 @@
 //!
 //! For tests: [`Faults`] (a share of writes failing with 409 or 500, added latency),
 //! [`Emulator::cut_watches`], [`Emulator::compact_history`] (watchers then get 410) and
-//! per-verb/per-resource [`Counters`], from Rust or over HTTP under `/emulator/` (`admin.rs`).
+//! per-verb/per-resource [`Counters`], from Rust or over HTTP under `/emulator/` (`http/admin.rs`).
 //!
 //! Not emulated: authentication and RBAC (every request is allowed), admission webhooks,
 //! conversion webhooks, running pods, and built-in kinds other than those above.
 //! `testkit/README.md` lists where it differs from a real kube-apiserver.
 
-mod admin;
-mod admit;
-mod builtins;
-mod convert;
-mod crd;
-mod crd_validation;
-mod deletion;
-mod discovery;
 pub mod error;
-mod faults;
-mod fieldpath;
-mod fields;
-mod handlers;
-mod lifecycle;
-mod listing;
-mod meta;
-mod modify;
-mod openapi;
-mod patch;
-mod pods;
-mod protobuf;
+mod http;
+mod objects;
 mod request;
-mod resources;
-mod selector;
-mod server;
 mod store;
-mod table;
-mod validation;
 mod verbs;
-mod watch;
 
-#[cfg(test)]
-mod lifecycle_tests;
-
-pub use faults::{Counters, Faults, RequestKind};
+pub use http::faults::{Counters, Faults, RequestKind};
+use http::server;
+use http::state::{Control, Shared};
+use objects::lifecycle;
 use serde_json::json;
-use server::{Control, Shared};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::{Store, StoreOptions};
+use store::{Store, StoreOptions, meta};
 use tokio::sync::watch as signal;
+use verbs::convert;
 
 /// How to run an [`Emulator`].
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Requests as the emulator sees them, independent of the HTTP library: method, routed path,
 //! query parameters and headers.
 
+use crate::apiserver::error::{ApiError, ApiResult, Cause, Subject};
 use bytes::Bytes;
 use std::collections::HashMap;
 
@@ -103,6 +104,48 @@ impl ApiRequest {
     /// Whether the client asked for metadata only (`PartialObjectMetadata[List]`).
     pub fn wants_metadata(&self) -> bool {
         !self.wants_table() && self.accept.contains("as=PartialObjectMetadata")
+    }
+}
+
+/// The request's `fieldValidation` directive: what to do with fields the schema does not
+/// know. kubectl sends `Strict` by default; the server's default is `Warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    Ignore,
+    /// Drop unknown fields (the real server also returns a Warning header).
+    #[default]
+    Warn,
+    /// Refuse the request when it carries unknown or duplicate fields (400 BadRequest,
+    /// `strict decoding error: unknown field "spec.x"`).
+    Strict,
+}
+
+impl FieldValidation {
+    /// From the `fieldValidation` query parameter of a write whose options are `options`
+    /// (`CreateOptions`, `UpdateOptions`, `PatchOptions`): an unknown value is a 422 Invalid
+    /// about those options, as on the real server.
+    pub fn from_param(p: Option<&str>, options: &str) -> ApiResult<Self> {
+        match p {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => {
+                let cause = Cause {
+                    reason: "FieldValueNotSupported",
+                    field: "fieldValidation".into(),
+                    message: format!(
+                        "Unsupported value: {other:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                    ),
+                };
+                let subject = Subject {
+                    group: "meta.k8s.io",
+                    resource: "",
+                    name: "",
+                };
+                Err(ApiError::invalid_causes(options, subject, &[cause]))
+            }
+        }
     }
 }
 
@@ -271,5 +314,23 @@ mod tests {
         let r = ApiRequest::new(Method::Patch, "/", Some("fieldManager=me&force=true"));
         assert_eq!(r.field_manager(), "me");
         assert!(r.flag("force"));
+    }
+
+    #[test]
+    fn the_field_validation_directive_defaults_to_warn_and_rejects_unknown_values() {
+        assert_eq!(
+            FieldValidation::from_param(None, "CreateOptions").unwrap(),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::from_param(Some("Strict"), "CreateOptions").unwrap(),
+            FieldValidation::Strict
+        );
+        let e = FieldValidation::from_param(Some("strict"), "PatchOptions").unwrap_err();
+        assert_eq!((e.code, e.reason), (422, "Invalid"));
+        assert_eq!(
+            e.message,
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+        );
     }
 }
