@@ -1,0 +1,137 @@
+//! The credential a provider mints: what it holds, when it expires, the fingerprint that names
+//! it in `status.tokenId`, and the format it is written in by default. `Debug` never shows the
+//! secret parts.
+
+use std::fmt;
+
+use k8s_openapi::jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::api::token::SecretFormat;
+
+const REDACTED: &str = "<redacted>";
+
+/// A minted credential, as providers return it. `Debug` redacts the secret fields.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A GitHub installation token.
+    GithubToken {
+        /// The token (`ghs_...`).
+        token: String,
+        /// When GitHub expires it.
+        expires_at: Timestamp,
+        /// Host for `.git-credentials`, e.g. `github.com` or `ghe.example.com`.
+        server_host: String,
+    },
+    /// AWS credentials.
+    Aws {
+        /// Access key ID (an identifier, not a secret).
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: String,
+        /// Session token of temporary credentials.
+        session_token: Option<String>,
+        /// Region the credentials are for.
+        region: String,
+        /// When temporary credentials expire; `None` for long-lived static keys.
+        expires_at: Option<Timestamp>,
+    },
+    /// A docker registry login.
+    DockerLogin {
+        /// Registry host, the `auths` key (`123456789012.dkr.ecr.eu-west-1.amazonaws.com`).
+        registry: String,
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+        /// When the password expires; `None` when it does not.
+        expires_at: Option<Timestamp>,
+    },
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::GithubToken {
+                expires_at,
+                server_host,
+                ..
+            } => f
+                .debug_struct("GithubToken")
+                .field("token", &REDACTED)
+                .field("expires_at", expires_at)
+                .field("server_host", server_host)
+                .finish(),
+            Self::Aws {
+                access_key_id,
+                session_token,
+                region,
+                expires_at,
+                ..
+            } => f
+                .debug_struct("Aws")
+                .field("access_key_id", access_key_id)
+                .field("secret_access_key", &REDACTED)
+                .field("session_token", &session_token.as_ref().map(|_| REDACTED))
+                .field("region", region)
+                .field("expires_at", expires_at)
+                .finish(),
+            Self::DockerLogin {
+                registry,
+                username,
+                expires_at,
+                ..
+            } => f
+                .debug_struct("DockerLogin")
+                .field("registry", registry)
+                .field("username", username)
+                .field("password", &REDACTED)
+                .field("expires_at", expires_at)
+                .finish(),
+        }
+    }
+}
+
+impl Credential {
+    /// When the credential expires; `None` for credentials that do not.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        match self {
+            Self::GithubToken { expires_at, .. } => Some(*expires_at),
+            Self::Aws { expires_at, .. } | Self::DockerLogin { expires_at, .. } => *expires_at,
+        }
+    }
+
+    /// `sha256:` and the first 16 hex digits of the SHA-256 of the secret part (the GitHub
+    /// token, the AWS secret access key, the registry password): `status.tokenId`. Lets a user
+    /// match a Secret to the status (`printf %s "$TOKEN" | sha256sum`) without revealing it.
+    pub fn fingerprint(&self) -> String {
+        let secret = match self {
+            Self::GithubToken { token, .. } => token,
+            Self::Aws {
+                secret_access_key, ..
+            } => secret_access_key,
+            Self::DockerLogin { password, .. } => password,
+        };
+        let digest = hex::encode(Sha256::digest(secret.as_bytes()));
+        format!("sha256:{}", &digest[..16])
+    }
+
+    /// The format used when `spec.secret.format` is not set.
+    pub fn default_format(&self) -> SecretFormat {
+        match self {
+            Self::GithubToken { .. } => SecretFormat::BasicAuth,
+            Self::Aws { .. } => SecretFormat::AwsCredentials,
+            Self::DockerLogin { .. } => SecretFormat::DockerConfigJson,
+        }
+    }
+
+    /// What the credential is called in messages, and the formats that can hold it.
+    pub(super) fn kind_and_formats(&self) -> (&'static str, &'static [SecretFormat]) {
+        use SecretFormat::*;
+        match self {
+            Self::GithubToken { .. } => ("GitHub token", &[BasicAuth, GitCredentials, Opaque]),
+            Self::Aws { .. } => ("AWS", &[AwsCredentials, Opaque]),
+            Self::DockerLogin { .. } => ("docker login", &[DockerConfigJson]),
+        }
+    }
+}
