@@ -17,6 +17,54 @@ pub mod types {
     pub const STALLED: &str = "Stalled";
 }
 
+/// The condition reasons patchbay's own code sets and compares; providers add the reasons of
+/// their services' answers (e.g. `GithubRateLimited`, `AccessDenied`), and renewal's reasons
+/// are [`crate::renewal::Reason`].
+pub mod reasons {
+    /// Connection Ready: every check passed.
+    pub const VALID: &str = "Valid";
+    /// Connection Verified: the live check passed.
+    pub const VERIFIED: &str = "Verified";
+    /// Connection Verified: no live check has run yet.
+    pub const NOT_CHECKED: &str = "NotChecked";
+    /// Connection Verified: patchbay has no live check for this kind yet.
+    pub const VERIFICATION_NOT_AVAILABLE: &str = "VerificationNotAvailable";
+    /// Token Ready: a usable credential is in the Secret.
+    pub const TOKEN_VALID: &str = "TokenValid";
+    /// Token Ready (True): renewal failed, the current credential is still valid.
+    pub const RENEWAL_FAILING: &str = "RenewalFailing";
+    /// Token Ready: the credential expired and renewal failed.
+    pub const EXPIRED: &str = "Expired";
+    /// Token Ready: this release does not mint from the connection's kind.
+    pub const MINTING_NOT_AVAILABLE: &str = "MintingNotAvailable";
+    /// Token Ready: the connection is not Ready (for its current generation).
+    pub const CONNECTION_NOT_READY: &str = "ConnectionNotReady";
+    /// Token Ready: the connection vanished between resolving and reading it.
+    pub const CONNECTION_NOT_FOUND: &str = "ConnectionNotFound";
+    /// Token Ready: the connection does not serve this token (e.g. reserved for sources).
+    pub const CONNECTION_NOT_AVAILABLE: &str = "ConnectionNotAvailable";
+    /// Token Ready: the token's request block does not fit the connection's kind.
+    pub const CONNECTION_KIND_MISMATCH: &str = "ConnectionKindMismatch";
+    /// Token Ready: a Secret of the output's name exists and is not patchbay's.
+    pub const SECRET_CONFLICT: &str = "SecretConflict";
+    /// Token Ready: the credential cannot be laid out in the requested format.
+    pub const INVALID_SECRET_FORMAT: &str = "InvalidSecretFormat";
+    /// A referenced Secret does not exist.
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// A referenced Secret lacks the key.
+    pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
+    /// A referenced Secret value is not UTF-8 text.
+    pub const INVALID_SECRET_VALUE: &str = "InvalidSecretValue";
+    /// The spec is invalid in a way the schema cannot express.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// patchbay refused to write a provider's value into a Secret it may not write.
+    pub const SECRET_WRITE_REFUSED: &str = "SecretWriteRefused";
+    /// A call to the Kubernetes API failed.
+    pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    /// A provider answered with something patchbay cannot use.
+    pub const INVALID_RESPONSE: &str = "InvalidResponse";
+}
+
 /// One condition to set, without its bookkeeping fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired<'a> {

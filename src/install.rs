@@ -10,7 +10,7 @@ use crate::api::crd;
 pub enum InstallError {
     /// The API server could not be reached or refused the request.
     #[error("cannot read CustomResourceDefinitions from the cluster: {0}")]
-    Unreachable(#[source] kube::Error),
+    Unreachable(kube::Error),
     /// Some CRDs are missing or not established.
     #[error(
         "{}; install them with `patchbay crd | kubectl apply --server-side -f -` (or `kubectl apply --server-side -f crds/`), then start patchbay again",

@@ -374,7 +374,7 @@ fn no_secret_value_reaches_the_operators_logs_even_at_debug_level() {
     drop(sandbox);
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(
-        logged.contains("minting a GitHub installation token"),
+        logged.contains("minting a credential"),
         "the log is the operator's"
     );
     for value in &secrets {

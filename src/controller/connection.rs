@@ -1,28 +1,33 @@
 //! The Connection reconciler: reads the referenced Secrets, decides the status, writes it when
 //! it changed, and publishes an Event on every Ready transition.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
-use super::connection_status::{Facts, VERIFY_REQUESTED_AT, decide, needs_verify, set_verified};
-use super::{Context, Error, FIELD_MANAGER};
-use crate::api::ConnectionStatus;
-use crate::api::{Connection, ConnectionSpec};
+use super::connection_status::{
+    Decision, Facts, VERIFY_REQUESTED_AT, decide, needs_verify, set_verified,
+};
+use super::context::Context;
+use super::error::Error;
+use super::secrets;
+use super::status::{self, connection_key as key};
+use crate::api::{Connection, ConnectionSpec, ConnectionStatus};
 use crate::conditions::types;
-use crate::providers::{SecretValues, github_app};
+use crate::providers::{self, Env, SecretRead, SecretValues, Verification};
 
 /// How often a Connection is re-checked without any change (Secrets rotate, roles change).
 const RECHECK: Duration = Duration::from_secs(600);
+
+/// How long a live check may run before Ready is written without waiting for it (AWS may take
+/// up to its operation timeout to answer).
+const READY_FIRST_AFTER: Duration = Duration::from_secs(1);
 
 /// Reconciles one Connection.
 #[instrument(skip(conn, ctx), fields(namespace = conn.namespace().unwrap_or_default(), name = conn.name_any()))]
@@ -33,69 +38,36 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     ctx.count_reconcile(&key);
-    let secrets = read_secrets(&ctx, &namespace, &conn.spec).await?;
-    let tree = ctx.tree();
-    let store = ctx.connections.clone();
-    let others: Vec<Arc<Connection>> = store.state();
-    let lookup = |ns: &str, name: &str| {
-        others
-            .iter()
-            .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
-            .map(|c| &c.spec)
+    let mut secrets = read_secrets(&ctx, &namespace, &conn.spec).await?;
+    let snapshot = ctx.snapshot();
+    let env = snapshot.env();
+    let facts = Facts {
+        conn: &conn,
+        secrets: &secrets,
+        env: &env,
     };
-    let uid = conn.uid().unwrap_or_default();
-    let decision = decide(
-        &Facts {
-            namespace: &namespace,
-            name: &conn.name_any(),
-            uid: &uid,
-            generation: conn.meta().generation,
-            spec: &conn.spec,
-            previous: conn.status.as_ref(),
-            secrets: &secrets,
-            tree: &tree,
-            lookup: &lookup,
-            allow_default_chain: ctx.options.allow_default_credential_chain,
-        },
-        &ctx.now(),
-    );
-    let mut decision = decision;
+    let mut decision = decide(&facts, &ctx.now());
     let requested = conn
         .annotations()
         .get(VERIFY_REQUESTED_AT)
         .map(String::as_str);
-    let live = conn.spec.github_app.is_some() || conn.spec.aws_credentials().is_some();
-    let mut written = conn.status.clone();
-    if decision.ready
-        && live
-        && needs_verify(
-            &decision.status,
-            conn.meta().generation,
-            requested,
-            &ctx.now(),
-        )
-    {
-        if conn.spec.github_app.is_none() && written.as_ref() != Some(&decision.status) {
-            // AWS may take up to its operation timeout to answer: Ready does not wait for it.
-            write_status(&ctx, &conn, &decision.status).await?;
-            written = Some(decision.status.clone());
-        }
-        let outcome = match &conn.spec.github_app {
-            Some(app) => github_app::verify(&ctx.github, app, &secrets).await,
-            // GetCallerIdentity after assuming the connection's roles (ECR: the registry login).
-            None => super::aws_chain::verify(&ctx, conn.clone()).await,
-        };
-        if let Err((reason, message)) = &outcome {
-            warn!(%reason, %message, "live check failed");
+    let generation = conn.meta().generation;
+    let mut stored = conn.status.clone();
+    if decision.ready && needs_verify(&decision.status, generation, requested, &ctx.now()) {
+        let (outcome, written) = verify(&ctx, &conn, &env, &mut secrets, &decision.status).await?;
+        stored = written.or(stored);
+        if let Verification::Failed(e) = &outcome {
+            warn!(reason = e.reason, message = %e.message, "live check failed");
         }
         if set_verified(
             &mut decision.status,
-            conn.meta().generation,
+            generation,
             outcome,
             requested,
             &ctx.now(),
         ) {
-            publish_verified(&ctx, &conn, &decision.status).await;
+            let conditions = &decision.status.conditions;
+            status::publish(&ctx, conn.as_ref(), conditions, types::VERIFIED, "Verify").await;
         }
     }
     let rotation_pending = if decision.ready {
@@ -103,57 +75,65 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     } else {
         None
     };
-    if written.as_ref() != Some(&decision.status) {
-        write_status(&ctx, &conn, &decision.status).await?;
+    if stored.as_ref() != Some(&decision.status) {
+        status::apply(ctx.as_ref(), conn.as_ref(), &decision.status, &key).await?;
     }
-    if let Some((reason, message)) = &decision.transition {
-        if decision.ready {
-            info!(%reason, "connection is ready");
-        } else {
-            warn!(%reason, %message, "connection is not ready");
-        }
-        let object = conn.object_ref(&());
-        ctx.publish_condition(&object, &decision.status.conditions, types::READY, "Check")
-            .await;
-    }
+    report_transition(&ctx, &conn, &decision).await;
     ctx.succeeded(&key);
     Ok(Action::requeue(
         rotation_pending.map_or(RECHECK, |d| d.min(RECHECK)),
     ))
 }
 
-/// Writes a Connection's status.
-async fn write_status(
+/// Runs the provider's live check, with the Secrets its inputs name beyond the connection's
+/// own read first. A check that takes longer than [`READY_FIRST_AFTER`] does not hold Ready
+/// back: the decided status is written first and returned as what is stored now.
+async fn verify(
     ctx: &Context,
     conn: &Connection,
-    status: &ConnectionStatus,
-) -> Result<(), Error> {
-    let namespace = conn.namespace().unwrap_or_default();
-    let api: Api<Connection> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({
-        "apiVersion": Connection::api_version(&()),
-        "kind": Connection::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &conn.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::kube("write the status of", &key(conn), e))?;
-    Ok(())
+    env: &Env<'_>,
+    secrets: &mut SecretValues,
+    decided: &ConnectionStatus,
+) -> Result<(Verification, Option<ConnectionStatus>), Error> {
+    let provider = match providers::for_spec(&conn.spec) {
+        Ok(p) => p,
+        Err(e) => return Ok((Verification::Failed(e), None)),
+    };
+    let reads: Vec<SecretRead> = match provider.inputs(conn, env) {
+        Ok(inputs) => (inputs.reads.into_iter())
+            .filter(|r| !secrets.has(&r.namespace, &r.name))
+            .collect(),
+        Err(e) => return Ok((Verification::Failed(e), None)),
+    };
+    if let Err(e) = secrets::read(ctx, &reads, secrets).await {
+        return Ok((Verification::Failed(e.into()), None));
+    }
+    let check = provider.verify(conn, env, secrets, &ctx.services);
+    tokio::pin!(check);
+    tokio::select! {
+        outcome = &mut check => Ok((outcome, None)),
+        () = tokio::time::sleep(READY_FIRST_AFTER) => {
+            let written = (conn.status.as_ref() != Some(decided)).then(|| decided.clone());
+            if written.is_some() {
+                status::apply(ctx, conn, decided, &key(conn)).await?;
+            }
+            Ok((check.await, written))
+        }
+    }
 }
 
-/// Publishes the Verified condition as an Event.
-async fn publish_verified(ctx: &Context, conn: &Connection, status: &ConnectionStatus) {
-    ctx.publish_condition(
-        &conn.object_ref(&()),
-        &status.conditions,
-        types::VERIFIED,
-        "Verify",
-    )
-    .await;
+/// Logs a Ready transition and publishes it as an Event.
+async fn report_transition(ctx: &Context, conn: &Connection, decision: &Decision) {
+    let Some((reason, message)) = &decision.transition else {
+        return;
+    };
+    if decision.ready {
+        info!(%reason, "connection is ready");
+    } else {
+        warn!(%reason, %message, "connection is not ready");
+    }
+    let conditions = &decision.status.conditions;
+    status::publish(ctx, conn, conditions, types::READY, "Check").await;
 }
 
 /// Retries a failed reconcile with exponential backoff.
@@ -163,44 +143,17 @@ pub fn error_policy(conn: Arc<Connection>, error: &Error, ctx: Arc<Context>) -> 
     Action::requeue(delay)
 }
 
-fn key(conn: &Connection) -> String {
-    format!(
-        "Connection {}/{}",
-        conn.namespace().unwrap_or_default(),
-        conn.name_any()
-    )
-}
-
 /// Reads the data of every Secret the spec references; absent Secrets stay absent.
 async fn read_secrets(
     ctx: &Context,
     namespace: &str,
     spec: &ConnectionSpec,
 ) -> Result<SecretValues, Error> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut values = SecretValues::default();
-    for name in spec.secret_names() {
-        let found = api
-            .get_opt(name)
-            .await
-            .map_err(|e| Error::kube("read Secret", &format!("{namespace}/{name}"), e))?;
-        if let Some(secret) = found {
-            let data: BTreeMap<String, Vec<u8>> = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .chain(
-                    secret
-                        .string_data
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, v.into_bytes())),
-                )
-                .collect();
-            values.insert(name, data);
-        }
-    }
+    let mut values = SecretValues::new(namespace);
+    let reads: Vec<SecretRead> = (spec.secret_names().into_iter())
+        .map(|name| SecretRead::new(namespace, name))
+        .collect();
+    secrets::read(ctx, &reads, &mut values).await?;
     Ok(values)
 }
 

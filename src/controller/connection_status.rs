@@ -3,33 +3,20 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::{ConditionStatus, ConnectionSpec, ConnectionStatus};
-use crate::conditions::{self, Desired, types};
-use crate::hierarchy::Tree;
-use crate::providers::{self, ConfigError, SecretValues};
+use kube::Resource;
 
-/// Everything the decision needs about one Connection and its surroundings.
+use crate::api::{ConditionStatus, Connection, ConnectionStatus};
+use crate::conditions::{self, Desired, reasons, types};
+use crate::providers::{self, Env, ProviderError, SecretValues, Verification};
+
+/// What the decision is made from.
 pub struct Facts<'a> {
-    /// Namespace of the Connection.
-    pub namespace: &'a str,
-    /// Name of the Connection.
-    pub name: &'a str,
-    /// UID of the Connection (seeds the generated External ID).
-    pub uid: &'a str,
-    /// `metadata.generation`.
-    pub generation: Option<i64>,
-    /// The spec.
-    pub spec: &'a ConnectionSpec,
-    /// The status as last written.
-    pub previous: Option<&'a ConnectionStatus>,
-    /// The referenced Secrets' data, as read.
+    /// The Connection, with its status as last written.
+    pub conn: &'a Connection,
+    /// The Secrets it references, as read.
     pub secrets: &'a SecretValues,
-    /// The namespace tree.
-    pub tree: &'a Tree,
-    /// Other Connections by (namespace, name), for iamRole sources.
-    pub lookup: &'a dyn Fn(&str, &str) -> Option<&'a ConnectionSpec>,
-    /// Whether `defaultChain` credentials are allowed (`--allow-default-credential-chain`).
-    pub allow_default_chain: bool,
+    /// The tree and the other Connections.
+    pub env: &'a Env<'a>,
 }
 
 /// The decided status and whether `Ready` changed status (worth an Event).
@@ -45,10 +32,12 @@ pub struct Decision {
 
 /// Checks the connection and builds its status.
 pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
-    let mut status = facts.previous.cloned().unwrap_or_default();
-    status.observed_generation = facts.generation;
-    status.connection_type = facts.spec.kind().map(|k| k.field_name().to_string());
-    status.external_id = generated_external_id(facts);
+    let conn = facts.conn;
+    let generation = conn.meta().generation;
+    let mut status = conn.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    status.connection_type = conn.spec.kind().map(|k| k.field_name().to_string());
+    status.external_id = (providers::for_spec(&conn.spec).ok()).and_then(|p| p.external_id(conn));
 
     let result = check(facts);
     let previous_ready = status
@@ -62,7 +51,7 @@ pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
             Desired {
                 type_: types::READY,
                 status: ConditionStatus::True,
-                reason: "Valid",
+                reason: reasons::VALID,
                 message: summary.clone(),
             },
         ),
@@ -79,17 +68,12 @@ pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
     let transition = (previous_ready.as_ref().map(|(s, r)| (*s, r.as_str()))
         != Some((desired.status, desired.reason)))
     .then(|| (desired.reason.to_string(), desired.message.clone()));
-    conditions::set(
-        &mut status.conditions,
-        desired.clone(),
-        facts.generation,
-        now,
-    );
+    conditions::set(&mut status.conditions, desired.clone(), generation, now);
     let problem = result
         .as_ref()
         .err()
         .map(|e| (e.reason, e.message.as_str()));
-    conditions::set_stalled(&mut status.conditions, problem, facts.generation, now);
+    conditions::set_stalled(&mut status.conditions, problem, generation, now);
     conditions::remove(&mut status.conditions, types::RECONCILING);
     if !status.conditions.iter().any(|c| c.type_ == types::VERIFIED) {
         conditions::set(
@@ -97,10 +81,10 @@ pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
             Desired {
                 type_: types::VERIFIED,
                 status: ConditionStatus::Unknown,
-                reason: "NotChecked",
+                reason: reasons::NOT_CHECKED,
                 message: "no live check has run against the provider".into(),
             },
-            facts.generation,
+            generation,
             now,
         );
     }
@@ -111,41 +95,12 @@ pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
     }
 }
 
-/// The Ready summary, or the first problem found.
-fn check(facts: &Facts<'_>) -> Result<String, ConfigError> {
-    let validated = providers::validate(facts.spec, facts.secrets)?;
-    if facts.spec.aws_credentials().is_some() {
-        let aws = providers::check_aws_credentials(
-            facts.tree,
-            facts.namespace,
-            facts.name,
-            facts.spec,
-            facts.allow_default_chain,
-            facts.lookup,
-        )?;
-        if !aws.sources.is_empty() {
-            return Ok(format!(
-                "{}, assumed with {}",
-                validated.summary,
-                aws.sources.join(" → ")
-            ));
-        }
-    }
-    Ok(validated.summary)
-}
-
-/// The External ID to show: kept once generated, generated for an iamRole without one.
-fn generated_external_id(facts: &Facts<'_>) -> Option<String> {
-    let role = facts.spec.aws_credentials()?.iam_role.as_ref()?;
-    if role.external_id.is_some() {
-        return None;
-    }
-    Some(
-        facts
-            .previous
-            .and_then(|s| s.external_id.clone())
-            .unwrap_or_else(|| providers::external_id(facts.uid)),
-    )
+/// The kind's checks, then what the connection reaches through the tree.
+fn check(facts: &Facts<'_>) -> Result<String, ProviderError> {
+    let conn = facts.conn;
+    let validated = providers::validate(&conn.spec, facts.secrets)?;
+    let provider = providers::for_spec(&conn.spec)?;
+    Ok(provider.check_links(conn, facts.env, validated)?.summary)
 }
 
 #[cfg(test)]
@@ -169,8 +124,8 @@ pub fn needs_verify(
         .conditions
         .iter()
         .find(|c| c.type_ == types::VERIFIED);
-    let checked =
-        verified.is_some_and(|c| c.reason != "NotChecked" && c.observed_generation == generation);
+    let checked = verified
+        .is_some_and(|c| c.reason != reasons::NOT_CHECKED && c.observed_generation == generation);
     let asked = requested.is_some_and(|r| status.verify_requested_at.as_deref() != Some(r));
     let stale = status.verified_at.as_ref().is_none_or(|at| {
         now.0.duration_since(at.0)
@@ -183,25 +138,26 @@ pub fn needs_verify(
 pub fn set_verified(
     status: &mut ConnectionStatus,
     generation: Option<i64>,
-    outcome: Result<String, (&'static str, String)>,
+    outcome: Verification,
     requested: Option<&str>,
     now: &Time,
 ) -> bool {
-    status.verified_at = Some(now.clone());
+    // A check that could not run is no verification: it stamps no time, so kinds without a
+    // live check cost no periodic status write.
+    if !matches!(outcome, Verification::Unknown { .. }) {
+        status.verified_at = Some(now.clone());
+    }
     status.verify_requested_at = requested.map(str::to_string);
-    let desired = match outcome {
-        Ok(message) => Desired {
-            type_: types::VERIFIED,
-            status: ConditionStatus::True,
-            reason: "Verified",
-            message,
-        },
-        Err((reason, message)) => Desired {
-            type_: types::VERIFIED,
-            status: ConditionStatus::False,
-            reason,
-            message,
-        },
+    let (status_, reason, message) = match outcome {
+        Verification::Verified(message) => (ConditionStatus::True, reasons::VERIFIED, message),
+        Verification::Failed(e) => (ConditionStatus::False, e.reason, e.message),
+        Verification::Unknown { reason, message } => (ConditionStatus::Unknown, reason, message),
+    };
+    let desired = Desired {
+        type_: types::VERIFIED,
+        status: status_,
+        reason,
+        message,
     };
     conditions::set(&mut status.conditions, desired, generation, now)
 }

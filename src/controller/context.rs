@@ -12,8 +12,11 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
+use std::sync::Arc;
+
 use crate::api::Connection;
 use crate::hierarchy::Tree;
+use crate::providers::{Env, Services};
 
 /// How the operator was started.
 #[derive(Clone, Debug)]
@@ -52,8 +55,26 @@ pub struct Context {
     pub not_before: Mutex<HashMap<String, std::time::Instant>>,
     /// Reconcile counts per object (`Kind ns/name`), for tests and diagnostics.
     pub reconciles: Mutex<HashMap<String, u64>>,
-    /// The GitHub client: one connection pool, cached App JWTs and installation ids.
-    pub github: crate::providers::github_app::client::GithubClient,
+    /// The providers' long-lived clients and caches (GitHub's JWTs and installation ids).
+    pub services: Services,
+}
+
+/// The tree and the Connection cache at one moment, for providers to look at.
+pub struct Snapshot {
+    tree: Arc<Tree>,
+    connections: Vec<Arc<Connection>>,
+    allow_default_chain: bool,
+}
+
+impl Snapshot {
+    /// What providers may see of the cluster.
+    pub fn env(&self) -> Env<'_> {
+        Env {
+            tree: &self.tree,
+            connections: &self.connections,
+            allow_default_chain: self.allow_default_chain,
+        }
+    }
 }
 
 impl Context {
@@ -112,6 +133,15 @@ impl Context {
         let tree = std::sync::Arc::new(tree);
         *cache = Some((version, tree.clone()));
         tree
+    }
+
+    /// The tree and the Connection cache as they are now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            tree: self.tree(),
+            connections: self.connections.state(),
+            allow_default_chain: self.options.allow_default_credential_chain,
+        }
     }
 
     /// Whether this operator serves `namespace`: always without a namespace selector, else when

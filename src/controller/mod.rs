@@ -9,18 +9,22 @@
 //! first and is then handed to the controllers as a trigger, so a reconcile never sees a cache
 //! older than the event that woke it.
 
-pub mod aws;
-mod aws_chain;
 pub mod connection;
 pub mod connection_status;
 mod context;
-pub mod github;
-pub mod mint;
+mod error;
+mod output_secret;
+mod pipeline;
+mod report;
 pub mod rotation;
+mod secrets;
+mod status;
 pub mod token;
 pub mod token_status;
 
-pub use context::{Context, Options, backoff_delay};
+pub use context::{Context, Options, Snapshot, backoff_delay};
+pub use error::Error;
+pub use status::FIELD_MANAGER;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -46,43 +50,6 @@ const CONNECTION_CONCURRENCY: u16 = 8;
 /// How many VcsAuthTokens are reconciled at once: enough to keep providers busy, few enough that
 /// a restart with thousands of tokens does not hold thousands of reconciles in memory.
 const TOKEN_CONCURRENCY: u16 = 32;
-
-/// The field manager patchbay writes with.
-pub const FIELD_MANAGER: &str = "patchbay";
-
-/// A reconcile that failed for a reason worth retrying (the API server, a provider).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A Kubernetes API call failed.
-    #[error("cannot {action} {object}: {message}")]
-    Kube {
-        /// What patchbay tried to do.
-        action: &'static str,
-        /// Which object.
-        object: String,
-        /// The API error.
-        message: String,
-    },
-    /// Adding or removing the finalizer failed, or the work behind it did.
-    #[error("finalizer of {object}: {message}")]
-    Finalizer {
-        /// Which object.
-        object: String,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-impl Error {
-    /// A failed Kubernetes call: `action` on `object`.
-    pub fn kube(action: &'static str, object: &str, e: kube::Error) -> Self {
-        Self::Kube {
-            action,
-            object: object.to_string(),
-            message: e.to_string(),
-        }
-    }
-}
 
 /// A cache fed by one watch, whose events are then passed on to `consumers` trigger streams.
 fn shared_cache<K>(
@@ -179,7 +146,7 @@ pub fn start(
         failures: Mutex::new(HashMap::new()),
         not_before: Mutex::new(HashMap::new()),
         reconciles: Mutex::new(HashMap::new()),
-        github: crate::providers::github_app::client::GithubClient::new(),
+        services: crate::providers::Services::default(),
     });
     let controllers = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
     let operator = async move {
@@ -239,56 +206,20 @@ async fn run_controllers<N, C>(
     info!("caches synced; starting controllers");
 
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-    let secrets = watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
-    let connections = Controller::new(
-        Api::<Connection>::all(client.clone()),
-        watcher::Config::default(),
+    let connection_controller = connection_controller(
+        &client,
+        ctx.clone(),
+        ns_for_conns,
+        conn_for_conns,
+        shutdown.clone(),
     );
-    let connections_shutdown = once_ready(shutdown.clone(), connections.store());
-    let connection_controller = connections
-        .watches_stream(secrets, move |s| {
-            connection::connections_for_secret(&c1, &s)
-        })
-        .watches_stream(ns_for_conns, move |ns| {
-            connection::connections_for_namespace(&c2, &ns)
-        })
-        .watches_stream(conn_for_conns, move |c| {
-            connection::connections_using_source(&c3, &kube::ResourceExt::name_any(&c))
-        })
-        .with_config(ControllerConfig::default().concurrency(CONNECTION_CONCURRENCY))
-        .graceful_shutdown_on(connections_shutdown)
-        .run(connection::reconcile, connection::error_policy, ctx.clone())
-        .for_each(|_| async {});
-
-    // The Secrets patchbay writes, metadata only: a deleted or edited one wakes its token.
-    let owned = watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        watcher::Config::default().labels("app.kubernetes.io/managed-by=patchbay"),
-    )
-    .default_backoff()
-    .touched_objects();
-    let tokens = Controller::new(Api::<VcsAuthToken>::all(client), watcher::Config::default());
-    let (store_a, store_b) = (tokens.store(), tokens.store());
-    let tokens_shutdown = once_ready(shutdown.clone(), tokens.store());
-    let (c4, c5) = (ctx.clone(), ctx.clone());
-    let token_controller = tokens
-        .watches_stream(conn_for_tokens, move |c| {
-            token::tokens_for_connection(&c4, &store_a, &c)
-        })
-        .watches_stream(ns_for_tokens, move |ns| {
-            token::tokens_for_namespace(&c5, &store_b, &ns)
-        })
-        .watches_stream(owned, |secret| token::token_for_secret(&secret))
-        .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
-        .graceful_shutdown_on(tokens_shutdown)
-        .run(token::reconcile, token::error_policy, ctx)
-        .for_each(|_| async {});
+    let token_controller = token_controller(
+        &client,
+        ctx,
+        ns_for_tokens,
+        conn_for_tokens,
+        shutdown.clone(),
+    );
     let controllers = async {
         futures::join!(connection_controller, token_controller);
     };
@@ -305,4 +236,82 @@ async fn run_controllers<N, C>(
             "controllers did not stop in time after the shutdown signal; stopping anyway"
         ),
     }
+}
+
+/// The Connection controller: woken by its Connections, the Secrets they reference, namespace
+/// changes and changes to iamRole source connections.
+fn connection_controller(
+    client: &Client,
+    ctx: Arc<Context>,
+    namespaces: impl Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>>
+    + Send
+    + 'static,
+    connections: impl Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let secrets = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
+    let controller = Controller::new(
+        Api::<Connection>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let stop = once_ready(shutdown, controller.store());
+    controller
+        .watches_stream(secrets, move |s| {
+            connection::connections_for_secret(&c1, &s)
+        })
+        .watches_stream(namespaces, move |ns| {
+            connection::connections_for_namespace(&c2, &ns)
+        })
+        .watches_stream(connections, move |c| {
+            connection::connections_using_source(&c3, &kube::ResourceExt::name_any(&c))
+        })
+        .with_config(ControllerConfig::default().concurrency(CONNECTION_CONCURRENCY))
+        .graceful_shutdown_on(stop)
+        .run(connection::reconcile, connection::error_policy, ctx)
+        .for_each(|_| async {})
+}
+
+/// The VcsAuthToken controller: woken by its tokens, their connections, namespace changes and
+/// the Secrets patchbay wrote for them.
+fn token_controller(
+    client: &Client,
+    ctx: Arc<Context>,
+    namespaces: impl Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>>
+    + Send
+    + 'static,
+    connections: impl Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    // The Secrets patchbay writes, metadata only: a deleted or edited one wakes its token.
+    let owned = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default().labels("app.kubernetes.io/managed-by=patchbay"),
+    )
+    .default_backoff()
+    .touched_objects();
+    let tokens = Controller::new(
+        Api::<VcsAuthToken>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let (store_a, store_b) = (tokens.store(), tokens.store());
+    let stop = once_ready(shutdown, tokens.store());
+    let (c1, c2) = (ctx.clone(), ctx.clone());
+    tokens
+        .watches_stream(connections, move |c| {
+            token::tokens_for_connection(&c1, &store_a, &c)
+        })
+        .watches_stream(namespaces, move |ns| {
+            token::tokens_for_namespace(&c2, &store_b, &ns)
+        })
+        .watches_stream(owned, |secret| token::token_for_secret(&secret))
+        .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
+        .graceful_shutdown_on(stop)
+        .run(token::reconcile, token::error_policy, ctx)
+        .for_each(|_| async {})
 }

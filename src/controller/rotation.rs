@@ -1,25 +1,24 @@
-//! "Rotate key" for accessKeys connections: on the `patchbay.dev/rotate-key-requested-at`
-//! annotation, patchbay creates a new IAM access key, writes it into the referenced Secret (only
-//! when that Secret carries the label `patchbay.dev/allow-key-rotation: "true"`), keeps the old
-//! key for `oldKeyRetention` (default 24 h) and then deletes it. Needs `iam:GetUser`,
-//! `iam:ListAccessKeys`, `iam:CreateAccessKey` and `iam:DeleteAccessKey` on the user.
+//! "Rotate key": on the `patchbay.dev/rotate-key-requested-at` annotation, the connection's
+//! provider creates a new key (for aws/ecr accessKeys connections, a new IAM access key), which
+//! patchbay writes into the referenced Secret (only when that Secret carries the label
+//! `patchbay.dev/allow-key-rotation: "true"`); the old key stays for `oldKeyRetention`
+//! (default 24 h) and is then deleted. For AWS this needs `iam:GetUser`, `iam:ListAccessKeys`,
+//! `iam:CreateAccessKey` and `iam:DeleteAccessKey` on the user.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use tracing::{info, warn};
 
-use super::Context;
+use super::context::Context;
+use super::secrets;
 use crate::api::connection::{AccessKeys, KeyRotationStatus};
 use crate::api::{Connection, ConnectionStatus};
-use crate::providers::SecretValues;
-use crate::providers::sts::{self, StaticKeys};
+use crate::providers::{self, Provider, SecretValues};
 
 /// The Connection annotation that asks for a rotation (any new value).
 pub const ROTATE_REQUESTED_AT: &str = "patchbay.dev/rotate-key-requested-at";
@@ -77,15 +76,6 @@ pub fn retention(keys: &AccessKeys) -> SignedDuration {
         .unwrap_or(DEFAULT_RETENTION)
 }
 
-/// The IAM endpoint for a connection: a custom (non-AWS) STS endpoint serves IAM too, as
-/// S3-compatible alternatives and local emulators do; otherwise IAM's own.
-fn iam_endpoint(region: &str, sts_endpoint: Option<&str>) -> String {
-    match sts_endpoint {
-        Some(e) if !e.contains(".amazonaws.com") => e.trim_end_matches('/').to_string(),
-        _ => sts::iam_endpoint(region),
-    }
-}
-
 /// Runs whatever rotation step is due for an accessKeys connection, recording it in `status`;
 /// returns when to look again (the previous key's deletion), if anything is pending.
 pub async fn reconcile(
@@ -94,31 +84,9 @@ pub async fn reconcile(
     status: &mut ConnectionStatus,
     secrets: &SecretValues,
 ) -> Option<Duration> {
-    let (region, sts_endpoint, keys) = match (&conn.spec.aws, &conn.spec.ecr) {
-        (Some(a), _) => (
-            a.region.clone(),
-            a.sts_endpoint.clone(),
-            a.credentials.access_keys.as_ref()?,
-        ),
-        (None, Some(e)) => (
-            e.region.clone().unwrap_or_else(|| "us-east-1".into()),
-            e.endpoint.clone(),
-            e.credentials.access_keys.as_ref()?,
-        ),
-        _ => return None,
-    };
+    let keys = conn.spec.aws_credentials()?.access_keys.as_ref()?;
+    let provider = providers::for_spec(&conn.spec).ok()?;
     let now = Timestamp::now();
-    let endpoint = iam_endpoint(&region, sts_endpoint.as_deref());
-    let iam_region = sts::iam_region(&region);
-    let field = "spec.aws.credentials.accessKeys";
-    let current = match (
-        secrets.text(&format!("{field}.accessKeyId"), &keys.access_key_id),
-        secrets.text(&format!("{field}.secretAccessKey"), &keys.secret_access_key),
-    ) {
-        (Ok(id), Ok(secret)) => StaticKeys::new(id.trim(), secret.trim()),
-        _ => return None,
-    };
-    let iam = sts::iam_client(iam_region, &endpoint, &current);
     let requested = conn
         .annotations()
         .get(ROTATE_REQUESTED_AT)
@@ -135,7 +103,7 @@ pub async fn reconcile(
         }
     }
     if let Some(request) = rotation_requested(requested, status.key_rotation.as_ref()) {
-        let outcome = rotate(ctx, conn, keys, &iam, &current).await;
+        let outcome = rotate(ctx, conn, provider, keys, secrets).await;
         let mut record = status.key_rotation.clone().unwrap_or_default();
         record.requested = Some(request.to_string());
         match outcome {
@@ -159,17 +127,19 @@ pub async fn reconcile(
     }
     if let Some((previous, _)) = deletion_due(status.key_rotation.as_ref(), now) {
         let record = status.key_rotation.get_or_insert_with(Default::default);
-        match sts::delete_access_key(&iam, None, &previous).await {
+        record.message = Some(match provider.delete_key(conn, secrets, &previous).await {
             Ok(()) => {
                 record.previous_deleted_at = Some(Time(now));
-                record.message = Some(format!("the previous key {previous} was deleted"));
+                format!("the previous key {previous} was deleted")
             }
-            Err(e) => {
-                record.message = Some(format!("could not delete the previous key {previous}: {e}"))
-            }
-        }
+            Err(e) => format!("could not delete the previous key {previous}: {e}"),
+        });
     }
-    let record = status.key_rotation.as_ref()?;
+    pending(status.key_rotation.as_ref()?, now)
+}
+
+/// How long until the previous key's deletion, if it is still to come.
+fn pending(record: &KeyRotationStatus, now: Timestamp) -> Option<Duration> {
     if record.previous_deleted_at.is_some() {
         return None;
     }
@@ -178,78 +148,51 @@ pub async fn reconcile(
     Duration::try_from(wait).ok()
 }
 
-/// Creates the new key and writes it into the Secret; returns the replaced key's ID.
+/// Checks that patchbay may write the key Secrets, has the provider create the new key, and
+/// writes it into them; returns the replaced key's ID.
 async fn rotate(
     ctx: &Context,
     conn: &Connection,
+    provider: &dyn Provider,
     keys: &AccessKeys,
-    iam: &aws_sdk_iam::Client,
-    current: &StaticKeys,
+    secrets: &SecretValues,
 ) -> Result<String, String> {
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let names: Vec<&str> = {
-        let mut n = vec![
-            keys.access_key_id.name.as_str(),
-            keys.secret_access_key.name.as_str(),
-        ];
-        n.dedup();
-        n
-    };
-    let mut targets = Vec::new();
-    for name in &names {
-        let secret = api
-            .get(name)
-            .await
+    let mut names = vec![&keys.access_key_id.name, &keys.secret_access_key.name];
+    names.dedup();
+    for name in names {
+        let secret = (api.get(name).await)
             .map_err(|e| format!("cannot read Secret {namespace}/{name}: {e}"))?;
-        let allowed = secret
-            .labels()
-            .get(ALLOW_ROTATION_LABEL)
-            .is_some_and(|v| v == "true");
+        let allowed = (secret.labels().get(ALLOW_ROTATION_LABEL)).is_some_and(|v| v == "true");
         if !allowed {
             return Err(format!(
                 "Secret {namespace}/{name} does not carry the label {ALLOW_ROTATION_LABEL}: \"true\", so patchbay may not write new keys into it"
             ));
         }
-        targets.push(secret);
     }
-    let keys_in_use = sts::list_access_keys(iam, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    if keys_in_use.len() >= 2 {
-        return Err(format!(
-            "the IAM user already has {} access keys (IAM allows two); delete the unused one first",
-            keys_in_use.len()
-        ));
-    }
-    let new = sts::create_access_key(iam, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    // The new secret exists only in that answer: write it before anything else can fail.
-    for mut secret in targets {
-        let data = secret.data.get_or_insert_with(BTreeMap::new);
-        if secret.metadata.name.as_deref() == Some(keys.access_key_id.name.as_str()) {
-            data.insert(
-                keys.access_key_id.key.clone(),
-                ByteString(new.access_key_id.clone().into_bytes()),
-            );
-        }
-        if secret.metadata.name.as_deref() == Some(keys.secret_access_key.name.as_str()) {
-            data.insert(
-                keys.secret_access_key.key.clone(),
-                ByteString(new.secret_access_key.clone().into_bytes()),
-            );
-        }
+    let rotated = (provider.rotate_key(conn, secrets).await).map_err(|e| e.to_string())?;
+    // The new secret exists only in that answer: write it before anything else can fail, and
+    // only into the key Secrets, still labelled.
+    let targets = [&keys.access_key_id.name, &keys.secret_access_key.name];
+    let still_allowed = |secret: &Secret| {
         let name = secret.name_any();
-        api.replace(&name, &PostParams::default(), &secret)
-            .await
-            .map_err(|e| {
-                format!(
-                    "created a new key but could not write it into Secret {namespace}/{name}: {e}"
-                )
-            })?;
-    }
-    Ok(current.access_key_id.clone())
+        if secret.namespace().as_deref() != Some(namespace.as_str()) || !targets.contains(&&name) {
+            return Err(format!(
+                "Secret {name} is not one of the connection's key Secrets"
+            ));
+        }
+        let labelled = (secret.labels().get(ALLOW_ROTATION_LABEL)).is_some_and(|v| v == "true");
+        labelled.then_some(()).ok_or_else(|| {
+            format!("Secret {namespace}/{name} lost the label {ALLOW_ROTATION_LABEL}")
+        })
+    };
+    secrets::write(ctx, &rotated.writes, still_allowed)
+        .await
+        .map_err(|e| {
+            format!("created a new key but could not write it into the connection's Secret: {e}")
+        })?;
+    Ok(rotated.previous_id)
 }
 
 #[cfg(test)]
@@ -304,17 +247,5 @@ mod tests {
             ..keys
         };
         assert_eq!(retention(&short), SignedDuration::from_secs(10));
-    }
-
-    #[test]
-    fn a_custom_sts_endpoint_serves_iam_too() {
-        assert_eq!(
-            iam_endpoint("eu-west-1", Some("http://127.0.0.1:5000/")),
-            "http://127.0.0.1:5000"
-        );
-        assert_eq!(
-            iam_endpoint("eu-west-1", Some("https://sts.eu-west-1.amazonaws.com")),
-            sts::iam_endpoint("eu-west-1")
-        );
     }
 }

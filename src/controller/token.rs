@@ -5,23 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{instrument, warn};
 
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-
+use super::context::Context;
+use super::error::Error;
+use super::pipeline;
+use super::status::{self, token_key as key};
 use super::token_status::{request_fits, resolve_problem, set_outcome};
-use super::{Context, Error, FIELD_MANAGER, mint};
 use crate::api::token::ConnectionRef;
-use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
-use crate::conditions::types;
-use crate::hierarchy::{self, HierarchyError, ResolveError};
-use crate::providers::ConfigError;
+use crate::api::{Connection, VcsAuthToken};
+use crate::conditions::{reasons, types};
+use crate::hierarchy;
+use crate::providers::ProviderError;
 
 /// How often a token's resolution is re-checked without any change.
 const RECHECK: Duration = Duration::from_secs(600);
@@ -43,7 +43,7 @@ pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Ac
     finalizer(&api, FINALIZER, token, |event| async {
         match event {
             FinalizerEvent::Apply(token) => apply(token, ctx.clone()).await,
-            FinalizerEvent::Cleanup(token) => mint::cleanup(&token, &ctx)
+            FinalizerEvent::Cleanup(token) => pipeline::cleanup(&token, &ctx)
                 .await
                 .map(|()| Action::await_change()),
         }
@@ -67,108 +67,48 @@ async fn apply(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Action, Er
             .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == *name)
     };
     let mut status = token.status.clone().unwrap_or_default();
-    let (outcome, stalled) =
-        match hierarchy::resolve(&tree, &namespace, name, |ns| find(ns).map(|c| &c.spec)) {
-            Err(e) => {
-                status.connection_ref = None;
-                // A namespace the cache has not seen yet is not the user's mistake: no Stalled.
-                let stalled = !matches!(
-                    e,
-                    ResolveError::Hierarchy(HierarchyError::NamespaceNotFound { .. })
-                );
-                (Err(resolve_problem(&e)), stalled)
+    let problem = match hierarchy::resolve(&tree, &namespace, name, |ns| find(ns).map(|c| &c.spec))
+    {
+        Err(e) => {
+            status.connection_ref = None;
+            resolve_problem(&e)
+        }
+        Ok(found) => {
+            let at = ConnectionRef {
+                namespace: found.namespace.clone(),
+                name: name.clone(),
+            };
+            status.connection_ref = Some(at.clone());
+            let vanished = "the connection vanished";
+            match find(&found.namespace) {
+                None => ProviderError::transient(reasons::CONNECTION_NOT_FOUND, vanished),
+                Some(conn) => match request_fits(&token.spec, conn, &at)
+                    .and_then(|()| connection_ready(conn, &at))
+                {
+                    Err(e) => e,
+                    Ok(()) => return pipeline::run(&token, conn.clone(), at, status, &ctx).await,
+                },
             }
-            Ok(found) => {
-                let at = ConnectionRef {
-                    namespace: found.namespace.clone(),
-                    name: name.clone(),
-                };
-                status.connection_ref = Some(at.clone());
-                match find(&found.namespace) {
-                    None => (
-                        Err(ConfigError::new(
-                            "ConnectionNotFound",
-                            "the connection vanished",
-                        )),
-                        false,
-                    ),
-                    Some(conn) => match request_fits(&token.spec, conn, &at)
-                        .and_then(|()| connection_ready(conn, &at))
-                    {
-                        Err(e) => {
-                            let stalled = e.reason != "ConnectionNotReady";
-                            (Err(e), stalled)
-                        }
-                        Ok(()) if conn.spec.github_app.is_some() => {
-                            return mint::github(&token, conn.clone(), at, status, &ctx).await;
-                        }
-                        Ok(()) if conn.spec.aws.is_some() || conn.spec.ecr.is_some() => {
-                            return super::aws::mint(&token, conn.clone(), at, status, &ctx).await;
-                        }
-                        Ok(()) => (Ok(not_minted_yet(conn, &at)), false),
-                    },
-                }
-            }
-        };
-    let transition = set_outcome(
-        &mut status,
-        token.meta().generation,
-        outcome,
-        stalled,
-        &ctx.now(),
-    );
-    write_status(&ctx, &token, &status).await?;
+        }
+    };
+    let transition = set_outcome(&mut status, token.meta().generation, problem, &ctx.now());
+    status::write(ctx.as_ref(), token.as_ref(), &status, &key).await?;
     if transition {
-        publish_ready(&ctx, &token, &status, "Resolve").await;
+        status::publish(
+            &ctx,
+            token.as_ref(),
+            &status.conditions,
+            types::READY,
+            "Resolve",
+        )
+        .await;
     }
     ctx.succeeded(&key);
     Ok(Action::requeue(RECHECK))
 }
 
-/// Writes a token's status when it differs from the stored one.
-pub async fn write_status(
-    ctx: &Context,
-    token: &VcsAuthToken,
-    status: &VcsAuthTokenStatus,
-) -> Result<(), Error> {
-    if token.status.as_ref() == Some(status) {
-        return Ok(());
-    }
-    let api: Api<VcsAuthToken> =
-        Api::namespaced(ctx.client.clone(), &token.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": VcsAuthToken::api_version(&()),
-        "kind": VcsAuthToken::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &token.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::kube("write the status of", &key(token), e))?;
-    Ok(())
-}
-
-/// Publishes the Ready condition as an Event (Normal when True, Warning otherwise).
-pub async fn publish_ready(
-    ctx: &Context,
-    token: &VcsAuthToken,
-    status: &VcsAuthTokenStatus,
-    action: &str,
-) {
-    ctx.publish_condition(
-        &token.object_ref(&()),
-        &status.conditions,
-        types::READY,
-        action,
-    )
-    .await;
-}
-
 /// Whether the connection has been checked Ready for its current generation.
-fn connection_ready(conn: &Connection, at: &ConnectionRef) -> Result<(), ConfigError> {
+fn connection_ready(conn: &Connection, at: &ConnectionRef) -> Result<(), ProviderError> {
     let ready = conn.status.as_ref().and_then(|s| {
         s.conditions
             .iter()
@@ -176,15 +116,15 @@ fn connection_ready(conn: &Connection, at: &ConnectionRef) -> Result<(), ConfigE
     });
     match ready {
         Some(c) if c.is_true(types::READY) => Ok(()),
-        Some(c) => Err(ConfigError::new(
-            "ConnectionNotReady",
+        Some(c) => Err(ProviderError::transient(
+            reasons::CONNECTION_NOT_READY,
             format!(
                 "Connection {}/{} is not ready: {}",
                 at.namespace, at.name, c.message
             ),
         )),
-        None => Err(ConfigError::new(
-            "ConnectionNotReady",
+        None => Err(ProviderError::transient(
+            reasons::CONNECTION_NOT_READY,
             format!(
                 "Connection {}/{} has not been checked yet",
                 at.namespace, at.name
@@ -193,33 +133,11 @@ fn connection_ready(conn: &Connection, at: &ConnectionRef) -> Result<(), ConfigE
     }
 }
 
-/// The outcome for a usable connection of a kind patchbay does not mint from yet.
-fn not_minted_yet(conn: &Connection, at: &ConnectionRef) -> (&'static str, String) {
-    (
-        "MintingNotAvailable",
-        format!(
-            "resolved to Connection {}/{}; this release does not mint {} credentials yet",
-            at.namespace,
-            at.name,
-            conn.spec.kind().map(|k| k.field_name()).unwrap_or_default()
-        ),
-    )
-}
-
 /// Retries a failed reconcile with exponential backoff.
 pub fn error_policy(token: Arc<VcsAuthToken>, error: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff(&key(&token));
     warn!(error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
-}
-
-/// The key a token's counters and backoff are kept under.
-pub fn key(token: &VcsAuthToken) -> String {
-    format!(
-        "VcsAuthToken {}/{}",
-        token.namespace().unwrap_or_default(),
-        token.name_any()
-    )
 }
 
 /// The tokens a change to Connection `conn` may affect: those naming it in its namespace's

@@ -4,12 +4,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::token::ConnectionRef;
-use crate::api::{
-    ConditionStatus, Connection, ConnectionKind, VcsAuthTokenSpec, VcsAuthTokenStatus,
-};
-use crate::conditions::{self, Desired, types};
-use crate::hierarchy::ResolveError;
-use crate::providers::ConfigError;
+use crate::api::{ConditionStatus, Connection, VcsAuthTokenSpec, VcsAuthTokenStatus};
+use crate::conditions::{self, Desired, reasons, types};
+use crate::hierarchy::{HierarchyError, ResolveError};
+use crate::providers::{self, ProviderError};
 
 /// The request block a token sets, as the name of its field.
 pub fn request_block(spec: &VcsAuthTokenSpec) -> Option<&'static str> {
@@ -23,65 +21,31 @@ pub fn request_block(spec: &VcsAuthTokenSpec) -> Option<&'static str> {
     .find_map(|(set, name)| set.then_some(name))
 }
 
-/// The request block a connection kind serves (`None`: the kind's credential is projected as
-/// it is, without a request block).
-pub fn block_for(kind: ConnectionKind) -> Option<&'static str> {
-    use ConnectionKind as K;
-    match kind {
-        K::GithubApp => Some("github"),
-        K::Aws => Some("aws"),
-        K::Ecr => Some("ecr"),
-        K::GithubOAuth
-        | K::Gitlab
-        | K::BitbucketCloud
-        | K::BitbucketServer
-        | K::AzureDevOpsOAuth
-        | K::Google
-        | K::JetbrainsSpace => Some("oauth"),
-        K::AzureDevOpsPat | K::DockerRegistry | K::NpmRegistry | K::PerforceAdmin | K::Slack => {
-            None
-        }
-    }
-}
-
-/// Whether the token's request fits the connection it resolved to.
+/// Whether the token's request fits the connection it resolved to: the request block the
+/// connection's kind takes (`None`: the kind's credential is projected without one).
 pub fn request_fits(
     token: &VcsAuthTokenSpec,
     conn: &Connection,
     at: &ConnectionRef,
-) -> Result<(), ConfigError> {
+) -> Result<(), ProviderError> {
     let Some(kind) = conn.spec.kind() else {
-        return Err(ConfigError::new(
-            "ConnectionNotReady",
+        return Err(ProviderError::transient(
+            reasons::CONNECTION_NOT_READY,
             format!(
                 "Connection {}/{} has no single provider block",
                 at.namespace, at.name
             ),
         ));
     };
-    let wanted = block_for(kind);
+    let wanted = providers::for_kind(kind).request_block();
     let given = request_block(token);
     if wanted != given {
         let expected = wanted.map_or("no request block".to_string(), |b| format!("spec.{b}"));
         let found = given.map_or("no request block".to_string(), |b| format!("spec.{b}"));
-        return Err(ConfigError::new(
-            "ConnectionKindMismatch",
+        return Err(ProviderError::config(
+            reasons::CONNECTION_KIND_MISMATCH,
             format!(
                 "Connection {}/{} is a {kind} connection, which takes {expected}; this token has {found}",
-                at.namespace, at.name
-            ),
-        ));
-    }
-    if conn
-        .spec
-        .aws
-        .as_ref()
-        .is_some_and(|a| !a.available_for_build_steps)
-    {
-        return Err(ConfigError::new(
-            "ConnectionNotAvailable",
-            format!(
-                "Connection {}/{} has spec.aws.availableForBuildSteps: false; it only serves as another connection's iamRole source",
                 at.namespace, at.name
             ),
         ));
@@ -89,22 +53,23 @@ pub fn request_fits(
     Ok(())
 }
 
-/// Sets `Ready` (and kstatus `Stalled`) from the outcome of resolving and checking the
-/// connection; `Ok` carries the Ready message for a token that cannot be minted yet.
+/// Sets `Ready` False (and kstatus `Stalled` when only the user can fix it) for a token whose
+/// connection cannot be used.
 pub fn set_outcome(
     status: &mut VcsAuthTokenStatus,
     generation: Option<i64>,
-    outcome: Result<(&'static str, String), ConfigError>,
-    stalled: bool,
+    problem: ProviderError,
     now: &Time,
 ) -> bool {
     status.observed_generation = generation;
-    let (reason, message) = match outcome {
-        Ok(pair) => pair,
-        Err(e) => (e.reason, e.message),
-    };
-    let problem = stalled.then_some((reason, message.as_str()));
-    conditions::set_stalled(&mut status.conditions, problem, generation, now);
+    let ProviderError {
+        reason,
+        message,
+        permanent,
+        ..
+    } = problem;
+    let stalled = permanent.then_some((reason, message.as_str()));
+    conditions::set_stalled(&mut status.conditions, stalled, generation, now);
     conditions::remove(&mut status.conditions, types::RECONCILING);
     conditions::set(
         &mut status.conditions,
@@ -119,9 +84,15 @@ pub fn set_outcome(
     )
 }
 
-/// A resolution failure as a status problem.
-pub fn resolve_problem(e: &ResolveError) -> ConfigError {
-    ConfigError::new(e.reason(), e.to_string())
+/// A resolution failure as a status problem; a namespace the cache has not seen yet is not
+/// the user's mistake, so it is not permanent.
+pub fn resolve_problem(e: &ResolveError) -> ProviderError {
+    match e {
+        ResolveError::Hierarchy(HierarchyError::NamespaceNotFound { .. }) => {
+            ProviderError::transient(e.reason(), e.to_string())
+        }
+        _ => ProviderError::config(e.reason(), e.to_string()),
+    }
 }
 
 #[cfg(test)]

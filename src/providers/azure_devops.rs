@@ -2,7 +2,7 @@
 //! Azure DevOps Server (TFS).
 
 use super::url::{base, host, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 /// Where an Azure DevOps server URL points.
@@ -22,7 +22,7 @@ pub enum AzureDevOpsServer {
 
 /// Normalises `https://{account}.visualstudio.com`, `https://dev.azure.com/{org}` and
 /// on-premises `https://{server}:8080/tfs/...` URLs.
-pub fn azure_devops_server(field: &str, raw: &str) -> Result<AzureDevOpsServer, ConfigError> {
+pub fn azure_devops_server(field: &str, raw: &str) -> Result<AzureDevOpsServer, ProviderError> {
     let url = parse_http(field, raw)?;
     let host = host(&url);
     if let Some(account) = host.strip_suffix(".visualstudio.com") {
@@ -36,7 +36,7 @@ pub fn azure_devops_server(field: &str, raw: &str) -> Result<AzureDevOpsServer, 
             .and_then(|mut s| s.next())
             .unwrap_or_default();
         if org.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ProviderError::config(
                 "InvalidServerUrl",
                 format!("{field}: {raw:?} needs the organization, e.g. https://dev.azure.com/acme"),
             ));
@@ -57,7 +57,11 @@ impl Provider for AzureDevOpsPatProvider {
         ConnectionKind::AzureDevOpsPat
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let pat = block(&spec.azure_devops_pat, "azureDevOpsPat")?;
         let summary = match azure_devops_server("spec.azureDevOpsPat.serverUrl", &pat.server_url)? {
             AzureDevOpsServer::Services { organization_url } => {
@@ -78,7 +82,15 @@ impl Provider for AzureDevOpsOAuthProvider {
         ConnectionKind::AzureDevOpsOAuth
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let oauth = block(&spec.azure_devops_oauth, "azureDevOpsOAuth")?;
         let url = parse_http("spec.azureDevOpsOAuth.serverUrl", &oauth.server_url)?;
         Ok(Validated {

@@ -1,7 +1,7 @@
 //! Bitbucket Cloud OAuth consumers and Bitbucket Server / Data Center application links.
 
 use super::url::{base, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 pub(super) struct BitbucketCloudProvider;
@@ -11,7 +11,15 @@ impl Provider for BitbucketCloudProvider {
         ConnectionKind::BitbucketCloud
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let cloud = block(&spec.bitbucket_cloud, "bitbucketCloud")?;
         Ok(Validated {
             summary: format!("Bitbucket Cloud consumer {}", cloud.key),
@@ -26,7 +34,15 @@ impl Provider for BitbucketServerProvider {
         ConnectionKind::BitbucketServer
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let server = block(&spec.bitbucket_server, "bitbucketServer")?;
         let url = parse_http("spec.bitbucketServer.serverUrl", &server.server_url)?;
         Ok(Validated {

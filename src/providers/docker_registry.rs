@@ -1,12 +1,12 @@
 //! Docker registry logins.
 
 use super::url::{host, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 /// The key a registry has in a `.dockerconfigjson` `auths` map: Docker Hub's historical
 /// `https://index.docker.io/v1/`, otherwise `host[:port]`.
-pub fn registry_key(field: &str, raw: &str) -> Result<String, ConfigError> {
+pub fn registry_key(field: &str, raw: &str) -> Result<String, ProviderError> {
     let url = parse_http(field, raw)?;
     let host = host(&url);
     if matches!(
@@ -28,7 +28,11 @@ impl Provider for DockerRegistryProvider {
         ConnectionKind::DockerRegistry
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let registry = block(&spec.docker_registry, "dockerRegistry")?;
         let key = registry_key("spec.dockerRegistry.url", &registry.url)?;
         Ok(Validated {

@@ -1,7 +1,7 @@
 //! GitHub OAuth applications on github.com or GitHub Enterprise Server.
 
 use super::github_app::github_endpoints;
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 pub(super) struct GithubOAuthProvider;
@@ -11,7 +11,15 @@ impl Provider for GithubOAuthProvider {
         ConnectionKind::GithubOAuth
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let oauth = block(&spec.github_oauth, "githubOAuth")?;
         let endpoints = github_endpoints("spec.githubOAuth.serverUrl", &oauth.server_url)?;
         Ok(Validated {

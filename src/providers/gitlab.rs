@@ -1,11 +1,11 @@
 //! GitLab applications on GitLab.com or a self-managed GitLab CE/EE server.
 
 use super::url::{base, host, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 /// The web base and REST API base (`/api/v4`) of a GitLab server.
-pub fn gitlab_endpoints(field: &str, server_url: &str) -> Result<(String, String), ConfigError> {
+pub fn gitlab_endpoints(field: &str, server_url: &str) -> Result<(String, String), ProviderError> {
     let url = parse_http(field, server_url)?;
     let web = if host(&url) == "gitlab.com" {
         "https://gitlab.com".to_string()
@@ -23,7 +23,15 @@ impl Provider for GitlabProvider {
         ConnectionKind::Gitlab
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let gitlab = block(&spec.gitlab, "gitlab")?;
         let (web, api) = gitlab_endpoints("spec.gitlab.serverUrl", &gitlab.server_url)?;
         let edition = if web == "https://gitlab.com" {

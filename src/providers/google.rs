@@ -1,6 +1,6 @@
 //! Google OAuth clients.
 
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 pub(super) struct GoogleProvider;
@@ -10,7 +10,15 @@ impl Provider for GoogleProvider {
         ConnectionKind::Google
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let google = block(&spec.google, "google")?;
         Ok(Validated {
             summary: format!("Google OAuth client {}", google.client_id),

@@ -1,7 +1,7 @@
 //! JetBrains Space applications.
 
 use super::url::{base, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::connection::SpaceMode;
 use crate::api::{ConnectionKind, ConnectionSpec};
 
@@ -12,13 +12,21 @@ impl Provider for JetbrainsSpaceProvider {
         ConnectionKind::JetbrainsSpace
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn request_block(&self) -> Option<&'static str> {
+        Some("oauth")
+    }
+
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let space = block(&spec.jetbrains_space, "jetbrainsSpace")?;
         let url = parse_http("spec.jetbrainsSpace.serverUrl", &space.server_url)?;
         let scope = match (space.mode, &space.project) {
             (SpaceMode::Project, Some(project)) => format!("project {project}"),
             (SpaceMode::Project, None) => {
-                return Err(ConfigError::new(
+                return Err(ProviderError::config(
                     "InvalidSpec",
                     "spec.jetbrainsSpace.project: required when mode is project",
                 ));

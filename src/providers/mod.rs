@@ -1,128 +1,48 @@
-//! One module per external service, behind one trait: the kind-specific parts of checking a
-//! Connection (and, as each provider gains them, of verifying it live and minting from it).
+//! One module per external service, behind one trait: everything kind-specific about checking a
+//! Connection, testing it live, and minting, revoking and rotating its credentials.
 //!
-//! The controller reads the Secrets a Connection references (`ConnectionSpec::secret_refs`) and
-//! hands their values in; providers never talk to the Kubernetes API themselves.
+//! Providers never call the Kubernetes API. The controller asks a provider what to read
+//! ([`Provider::inputs`], [`Plan::reads`]), reads those Secrets into [`SecretValues`], calls the
+//! provider, and writes what it returns ([`Minted`], [`RotatedKey`]). What a provider may see of
+//! the cluster is [`Env`]: a read-only snapshot of the namespace tree and the Connection cache.
+//!
+//! [`for_kind`] is the registry: the only `match` over connection kinds. Adding a kind is one
+//! module here and one arm there (see `docs/architecture.md`).
 
 mod aws;
 mod azure_devops;
 mod bitbucket;
 mod docker_registry;
+mod error;
 pub mod github_app;
 mod github_oauth;
 mod gitlab;
 mod google;
+mod inputs;
 mod jetbrains_space;
 mod npm_registry;
 mod perforce_admin;
+mod provider;
+mod services;
 mod slack;
 pub mod sts;
 pub mod url;
 
-pub use aws::{AwsCheck, MAX_ROLE_CHAIN, check_aws_credentials, external_id, sts_endpoint};
+pub use aws::{MAX_ROLE_CHAIN, external_id, sts_endpoint};
 pub use docker_registry::registry_key;
+pub use error::ProviderError;
 pub use github_app::{GithubEndpoints, github_endpoints};
+pub use inputs::{SecretRead, SecretValues, SecretWrite};
+pub use provider::{
+    Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, Request, Revoked, RotatedKey, Stored,
+    Validated, Verification, identity,
+};
+pub use services::Services;
 
-use std::collections::BTreeMap;
+use crate::api::{ConnectionKind, ConnectionSpec};
+use crate::conditions::reasons;
 
-use crate::api::{ConnectionKind, ConnectionSpec, SecretKeyRef};
-
-/// Secret data the controller read, by Secret name and key. A Secret that does not exist is
-/// absent from the map.
-#[derive(Clone, Debug, Default)]
-pub struct SecretValues {
-    secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-}
-
-impl SecretValues {
-    /// Records the data of Secret `name`.
-    pub fn insert(&mut self, name: impl Into<String>, data: BTreeMap<String, Vec<u8>>) {
-        self.secrets.insert(name.into(), data);
-    }
-
-    /// The bytes behind a reference, or why they are not there, naming `field`.
-    pub fn get(&self, field: &str, r: &SecretKeyRef) -> Result<&[u8], ConfigError> {
-        let data = self.secrets.get(&r.name).ok_or_else(|| {
-            ConfigError::new(
-                "SecretNotFound",
-                format!(
-                    "{field}: Secret {:?} does not exist in this namespace",
-                    r.name
-                ),
-            )
-        })?;
-        data.get(&r.key).map(Vec::as_slice).ok_or_else(|| {
-            ConfigError::new(
-                "SecretKeyNotFound",
-                format!("{field}: Secret {:?} has no key {:?}", r.name, r.key),
-            )
-        })
-    }
-
-    /// Like [`get`](Self::get), for a value that must be UTF-8 text.
-    pub fn text(&self, field: &str, r: &SecretKeyRef) -> Result<&str, ConfigError> {
-        std::str::from_utf8(self.get(field, r)?).map_err(|_| {
-            ConfigError::new(
-                "InvalidSecretValue",
-                format!(
-                    "{field}: Secret {:?} key {:?} is not UTF-8 text",
-                    r.name, r.key
-                ),
-            )
-        })
-    }
-}
-
-/// A configuration problem that needs the user to act: a status reason and a message that names
-/// the field. Never carries secret material.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ConfigError {
-    /// CamelCase condition reason, e.g. `SecretNotFound`.
-    pub reason: &'static str,
-    /// Human-readable message naming the field.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// A problem with `reason`, described by `message`.
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
-    }
-}
-
-/// What a provider reports about a valid connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Validated {
-    /// One line for the Ready condition's message, e.g. `GitHub App 123456 at https://api.github.com`.
-    pub summary: String,
-}
-
-/// The block of kind `field` in a spec, or an `InvalidSpec` error when it is not set.
-pub(crate) fn block<'a, T>(value: &'a Option<T>, field: &str) -> Result<&'a T, ConfigError> {
-    value
-        .as_ref()
-        .ok_or_else(|| ConfigError::new("InvalidSpec", format!("spec.{field} is not set")))
-}
-
-/// The kind-specific checks of one connection kind.
-pub trait Provider: Send + Sync {
-    /// The kind this provider serves.
-    fn kind(&self) -> ConnectionKind;
-
-    /// Checks what needs the cluster (Secret values, URL normalisation, key parsing). Every
-    /// referenced Secret key has been found present before this is called.
-    fn validate(
-        &self,
-        spec: &ConnectionSpec,
-        secrets: &SecretValues,
-    ) -> Result<Validated, ConfigError>;
-}
-
-/// The provider of a connection kind.
+/// The provider of a connection kind: the registry, and the only `match` over kinds.
 pub fn for_kind(kind: ConnectionKind) -> &'static dyn Provider {
     match kind {
         ConnectionKind::GithubApp => &github_app::GithubAppProvider,
@@ -134,8 +54,8 @@ pub fn for_kind(kind: ConnectionKind) -> &'static dyn Provider {
         ConnectionKind::AzureDevOpsPat => &azure_devops::AzureDevOpsPatProvider,
         ConnectionKind::Google => &google::GoogleProvider,
         ConnectionKind::DockerRegistry => &docker_registry::DockerRegistryProvider,
-        ConnectionKind::Aws => &aws::AwsProvider,
-        ConnectionKind::Ecr => &aws::EcrProvider,
+        ConnectionKind::Aws => &aws::AWS,
+        ConnectionKind::Ecr => &aws::ECR,
         ConnectionKind::Slack => &slack::SlackProvider,
         ConnectionKind::JetbrainsSpace => &jetbrains_space::JetbrainsSpaceProvider,
         ConnectionKind::NpmRegistry => &npm_registry::NpmRegistryProvider,
@@ -143,11 +63,12 @@ pub fn for_kind(kind: ConnectionKind) -> &'static dyn Provider {
     }
 }
 
-/// Checks that every Secret reference of `spec` resolves, then runs the kind's own checks.
-pub fn validate(spec: &ConnectionSpec, secrets: &SecretValues) -> Result<Validated, ConfigError> {
+/// The provider of a spec with exactly one kind block, or an `InvalidSpec` error naming what
+/// was found.
+pub fn for_spec(spec: &ConnectionSpec) -> Result<&'static dyn Provider, ProviderError> {
     let kind = spec.kind().ok_or_else(|| {
-        ConfigError::new(
-            "InvalidSpec",
+        ProviderError::config(
+            reasons::INVALID_SPEC,
             format!(
                 "spec: exactly one provider block must be set, found {}",
                 match spec.kinds().as_slice() {
@@ -161,25 +82,51 @@ pub fn validate(spec: &ConnectionSpec, secrets: &SecretValues) -> Result<Validat
             ),
         )
     })?;
+    Ok(for_kind(kind))
+}
+
+/// The block of kind `field` in a spec, or an `InvalidSpec` error when it is not set.
+pub(crate) fn block<'a, T>(value: &'a Option<T>, field: &str) -> Result<&'a T, ProviderError> {
+    value.as_ref().ok_or_else(|| {
+        ProviderError::config(reasons::INVALID_SPEC, format!("spec.{field} is not set"))
+    })
+}
+
+/// Checks that every Secret reference of `spec` resolves, then runs the kind's own checks.
+pub fn validate(spec: &ConnectionSpec, secrets: &SecretValues) -> Result<Validated, ProviderError> {
+    let provider = for_spec(spec)?;
     for used in spec.secret_refs() {
         secrets.get(&used.field, used.reference)?;
     }
-    for_kind(kind).validate(spec, secrets)
+    provider.validate(spec, secrets)
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     //! Fixtures for provider tests.
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::api::Connection;
+
+    /// The namespace test connections live in.
+    pub const NS: &str = "ci";
 
     /// A spec from JSON.
     pub fn spec(value: serde_json::Value) -> ConnectionSpec {
         serde_json::from_value(value).expect("spec deserialises")
     }
 
+    /// Connection `name` in namespace `ns` with `spec`.
+    pub fn connection(ns: &str, name: &str, spec: ConnectionSpec) -> Connection {
+        let mut conn = Connection::new(name, spec);
+        conn.metadata.namespace = Some(ns.to_string());
+        conn
+    }
+
     /// Secret values from `(secret, key, value)` triples.
     pub fn secrets(entries: &[(&str, &str, &str)]) -> SecretValues {
-        let mut values = SecretValues::default();
+        let mut values = SecretValues::new(NS);
         let mut by_name: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
         for (name, key, value) in entries {
             by_name

@@ -1,11 +1,11 @@
 //! npm registries.
 
 use super::url::{base, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 /// The registry URL as `.npmrc` keys it: with a trailing `/`.
-pub fn registry_url(field: &str, raw: &str) -> Result<String, ConfigError> {
+pub fn registry_url(field: &str, raw: &str) -> Result<String, ProviderError> {
     Ok(format!("{}/", base(&parse_http(field, raw)?, "")))
 }
 
@@ -16,7 +16,11 @@ impl Provider for NpmRegistryProvider {
         ConnectionKind::NpmRegistry
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let npm = block(&spec.npm_registry, "npmRegistry")?;
         let url = registry_url("spec.npmRegistry.registryUrl", &npm.registry_url)?;
         let scope = npm

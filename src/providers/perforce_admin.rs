@@ -1,6 +1,6 @@
 //! Perforce Helix Core administrator logins.
 
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 pub(super) struct PerforceAdminProvider;
@@ -10,7 +10,11 @@ impl Provider for PerforceAdminProvider {
         ConnectionKind::PerforceAdmin
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let p4 = block(&spec.perforce_admin, "perforceAdmin")?;
         Ok(Validated {
             summary: format!("Perforce {} as {}", p4.host, p4.user),

@@ -1,6 +1,6 @@
 //! Slack apps.
 
-use super::{ConfigError, Provider, SecretValues, Validated, block};
+use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::{ConnectionKind, ConnectionSpec};
 
 pub(super) struct SlackProvider;
@@ -10,7 +10,11 @@ impl Provider for SlackProvider {
         ConnectionKind::Slack
     }
 
-    fn validate(&self, spec: &ConnectionSpec, _: &SecretValues) -> Result<Validated, ConfigError> {
+    fn validate(
+        &self,
+        spec: &ConnectionSpec,
+        _: &SecretValues,
+    ) -> Result<Validated, ProviderError> {
         let slack = block(&spec.slack, "slack")?;
         Ok(Validated {
             summary: format!("Slack app {}", slack.client_id),

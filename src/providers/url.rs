@@ -2,12 +2,12 @@
 
 use ::url::Url;
 
-use super::ConfigError;
+use super::ProviderError;
 
 /// Parses an http(s) URL with a host, or reports `InvalidServerUrl` naming `field`.
-pub fn parse_http(field: &str, raw: &str) -> Result<Url, ConfigError> {
+pub fn parse_http(field: &str, raw: &str) -> Result<Url, ProviderError> {
     let invalid = |why: &str| {
-        ConfigError::new(
+        ProviderError::config(
             "InvalidServerUrl",
             format!("{field}: {raw:?} is not a usable http(s) URL: {why}"),
         )

@@ -29,12 +29,10 @@ pub(super) async fn start_backend(
     let assets = match opts.server {
         ServerChoice::Emulator => None,
         ServerChoice::Auto => ApiServer::assets_if_ready(),
-        ServerChoice::Apiserver => {
-            Some(ApiServer::assets().map_err(|source| SandboxError::Io {
-                action: "find or build kube-apiserver and etcd (scripts/envtest)".into(),
-                source,
-            })?)
-        }
+        ServerChoice::Apiserver => Some(ApiServer::assets().map_err(|error| SandboxError::Io {
+            action: "find or build kube-apiserver and etcd (scripts/envtest)".into(),
+            error,
+        })?),
     };
     let Some(assets) = assets else {
         let inner = testkit::sandbox::Sandbox::start(testkit::sandbox::SandboxOptions {
@@ -46,7 +44,7 @@ pub(super) async fn start_backend(
         .await
         .map_err(|e| SandboxError::Io {
             action: "start the Kubernetes API emulator".into(),
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         })?;
         return Ok(Backend::Emulator(inner));
     };
@@ -55,14 +53,14 @@ pub(super) async fn start_backend(
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|r| r)
-        .map_err(|source| SandboxError::Io {
+        .map_err(|error| SandboxError::Io {
             action: "start kube-apiserver and etcd".into(),
-            source,
+            error,
         })?;
     if let Some(dir) = kubeconfig.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+        std::fs::create_dir_all(dir).map_err(|error| SandboxError::Io {
             action: format!("create {}", dir.display()),
-            source,
+            error,
         })?;
     }
     std::fs::copy(server.kubeconfig_path(Identity::Admin), &kubeconfig)
@@ -73,9 +71,9 @@ pub(super) async fn start_backend(
                 std::os::unix::fs::PermissionsExt::from_mode(0o600),
             )
         })
-        .map_err(|source| SandboxError::Io {
+        .map_err(|error| SandboxError::Io {
             action: format!("write {}", kubeconfig.display()),
-            source,
+            error,
         })?;
     let admin = server.client(Identity::Admin).await;
     let operator = server.client(Identity::Operator).await;

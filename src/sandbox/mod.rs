@@ -57,12 +57,12 @@ pub enum ServerChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The emulator or the kubeconfig could not be set up.
-    #[error("cannot {action}: {source}")]
+    #[error("cannot {action}: {error}")]
     Io {
         /// What failed.
         action: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An object could not be installed.
     #[error("cannot install {what}: {message}")]
@@ -186,7 +186,7 @@ impl Sandbox {
     pub async fn start(opts: &SandboxOptions) -> Result<Self, SandboxError> {
         let io = |action: &str| {
             let action = action.to_string();
-            move |source| SandboxError::Io { action, source }
+            move |error| SandboxError::Io { action, error }
         };
         let kubeconfig = std::path::absolute(opts.dir.join("kubeconfig"))
             .map_err(io("resolve the kubeconfig path"))?;

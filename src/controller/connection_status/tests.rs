@@ -1,8 +1,12 @@
 use serde_json::json;
 
+use std::sync::Arc;
+
 use super::*;
 use crate::api::connection::ConnectionSpec;
-use crate::providers::testing::{secrets, spec};
+use crate::hierarchy::Tree;
+use crate::providers::ProviderError;
+use crate::providers::testing::{connection, secrets, spec};
 
 fn at(seconds: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
@@ -37,27 +41,24 @@ fn decide_for(
 ) -> Decision {
     let mut tree = Tree::new("ci");
     tree.upsert("ci", Default::default());
-    let lookup = |ns: &str, name: &str| {
-        others
-            .iter()
-            .find(|(n, m, _)| *n == ns && *m == name)
-            .map(|(_, _, s)| s)
+    let mut conn = connection("ci", "conn", spec.clone());
+    conn.metadata.uid = Some("uid-1".into());
+    conn.metadata.generation = Some(3);
+    conn.status = previous.cloned();
+    let others: Vec<Arc<Connection>> = (others.iter())
+        .map(|(ns, name, spec)| Arc::new(connection(ns, name, spec.clone())))
+        .collect();
+    let env = Env {
+        tree: &tree,
+        connections: &others,
+        allow_default_chain: false,
     };
-    decide(
-        &Facts {
-            namespace: "ci",
-            name: "conn",
-            uid: "uid-1",
-            generation: Some(3),
-            spec,
-            previous,
-            secrets: values,
-            tree: &tree,
-            lookup: &lookup,
-            allow_default_chain: false,
-        },
-        &at(now),
-    )
+    let facts = Facts {
+        conn: &conn,
+        secrets: values,
+        env: &env,
+    };
+    decide(&facts, &at(now))
 }
 
 fn condition<'a>(status: &'a ConnectionStatus, type_: &str) -> &'a crate::api::Condition {
@@ -176,7 +177,13 @@ fn a_connection_is_verified_when_unchecked_asked_or_stale_and_not_otherwise() {
         needs_verify(&status, Some(3), None, &at(10)),
         "never checked"
     );
-    set_verified(&mut status, Some(3), Ok("app acme".into()), None, &at(10));
+    set_verified(
+        &mut status,
+        Some(3),
+        Verification::Verified("app acme".into()),
+        None,
+        &at(10),
+    );
     assert!(
         !needs_verify(&status, Some(3), None, &at(20)),
         "just checked"
@@ -192,7 +199,7 @@ fn a_connection_is_verified_when_unchecked_asked_or_stale_and_not_otherwise() {
     set_verified(
         &mut status,
         Some(3),
-        Ok("app acme".into()),
+        Verification::Verified("app acme".into()),
         Some("now"),
         &at(20),
     );
@@ -212,7 +219,10 @@ fn a_failed_check_is_verified_false_with_its_reason() {
     set_verified(
         &mut status,
         Some(1),
-        Err(("AppNotFound", "GitHub does not know App 9".into())),
+        Verification::Failed(ProviderError::transient(
+            "AppNotFound",
+            "GitHub does not know App 9",
+        )),
         None,
         &at(5),
     );
@@ -220,5 +230,24 @@ fn a_failed_check_is_verified_false_with_its_reason() {
     assert_eq!(
         (v.status, v.reason.as_str()),
         (ConditionStatus::False, "AppNotFound")
+    );
+}
+
+#[test]
+fn a_kind_without_a_live_check_is_verified_unknown_with_its_reason() {
+    let mut status = ConnectionStatus::default();
+    let outcome = Verification::Unknown {
+        reason: "VerificationNotAvailable",
+        message: "this release has no live check for slack connections".into(),
+    };
+    set_verified(&mut status, Some(1), outcome, None, &at(5));
+    let v = condition(&status, "Verified");
+    assert_eq!(
+        (v.status, v.reason.as_str()),
+        (ConditionStatus::Unknown, "VerificationNotAvailable")
+    );
+    assert_eq!(
+        status.verified_at, None,
+        "no check ran, so no time is stamped"
     );
 }

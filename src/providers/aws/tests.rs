@@ -2,9 +2,12 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use std::sync::Arc;
+
 use super::*;
-use crate::api::PARENT_LABEL;
-use crate::providers::testing::spec;
+use crate::api::{PARENT_LABEL, VcsAuthToken};
+use crate::hierarchy::Tree;
+use crate::providers::testing::{connection, spec};
 
 fn tree() -> Tree {
     let mut t = Tree::new("ci");
@@ -40,17 +43,29 @@ fn default_chain() -> ConnectionSpec {
 
 type World = Vec<(&'static str, &'static str, ConnectionSpec)>;
 
-fn check(world: &World, ns: &str, name: &str, allow: bool) -> Result<AwsCheck, ConfigError> {
-    let spec = &world
-        .iter()
-        .find(|(n, m, _)| *n == ns && *m == name)
-        .unwrap()
-        .2;
-    check_aws_credentials(&tree(), ns, name, spec, allow, |ns, name| {
-        world
-            .iter()
-            .find(|(n, m, _)| *n == ns && *m == name)
-            .map(|(_, _, s)| s)
+/// `f` with the connections of `world` in the cache.
+fn with_env<R>(
+    world: &[(&str, &str, ConnectionSpec)],
+    allow: bool,
+    f: impl FnOnce(&Env<'_>) -> R,
+) -> R {
+    let connections: Vec<Arc<Connection>> = (world.iter())
+        .map(|(n, m, s)| Arc::new(connection(n, m, s.clone())))
+        .collect();
+    let tree = tree();
+    let env = Env {
+        tree: &tree,
+        connections: &connections,
+        allow_default_chain: allow,
+    };
+    f(&env)
+}
+
+/// The source connections `ns/name`'s chain goes through, or why it cannot be followed.
+fn check(world: &World, ns: &str, name: &str, allow: bool) -> Result<Vec<String>, ProviderError> {
+    with_env(world, allow, |env| {
+        let top = env.connection(ns, name).unwrap();
+        Ok(chain::walk(&top, env)?.sources())
     })
 }
 
@@ -85,9 +100,7 @@ fn an_iam_role_resolves_its_source_in_a_parent_namespace() {
         ("platform", "deployer", role("keys")),
     ];
     assert_eq!(
-        check(&world, "platform", "deployer", false)
-            .unwrap()
-            .sources,
+        check(&world, "platform", "deployer", false).unwrap(),
         ["ci/keys"]
     );
 }
@@ -172,4 +185,49 @@ fn the_default_chain_needs_the_operator_flag_even_behind_a_role() {
     assert_eq!(err.reason, "DefaultChainNotAllowed");
     assert!(err.message.contains("ci/base"), "{}", err.message);
     assert!(check(&world, "platform", "deployer", true).is_ok());
+}
+
+#[test]
+fn an_aws_connection_reserved_for_sources_serves_no_token() {
+    let token: VcsAuthToken = serde_json::from_value(json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": "t", "namespace": "ci"},
+        "spec": {"connection": "conn", "aws": {}},
+    }))
+    .unwrap();
+    let source_only = connection(
+        "ci",
+        "conn",
+        spec(
+            json!({"aws": {"region": "eu-west-1", "availableForBuildSteps": false,
+            "credentials": {"defaultChain": {}}}}),
+        ),
+    );
+    let err = plan::AwsPlan::new(&token, &source_only).unwrap_err();
+    assert_eq!(err.reason, "ConnectionNotAvailable");
+    assert!(err.message.contains("spec.aws.availableForBuildSteps"));
+}
+
+#[test]
+fn a_chain_depends_on_every_link_and_reads_the_base_keys_in_the_base_namespace() {
+    let world = [
+        ("ci", "keys", keys(true)),
+        ("platform", "deployer", role("keys")),
+    ];
+    let inputs = with_env(&world, false, |env| {
+        let top = env.connection("platform", "deployer").unwrap();
+        AWS.inputs(&top, env).unwrap()
+    });
+    assert_eq!(
+        inputs.reads,
+        [
+            crate::providers::SecretRead::new("ci", "k"),
+            crate::providers::SecretRead::new("ci", "k")
+        ]
+    );
+    assert_eq!(
+        inputs.depends_on.len(),
+        4,
+        "uid and generation of both links"
+    );
 }

@@ -79,8 +79,13 @@ pub enum GithubError {
         message: String,
     },
     /// No answer: DNS, connection, TLS or timeout.
-    #[error("GitHub at {0} is unreachable")]
-    Unreachable(String),
+    #[error("GitHub at {api} is unreachable: {cause}")]
+    Unreachable {
+        /// The API base called.
+        api: String,
+        /// Why there was no answer (never a credential: they travel in headers).
+        cause: String,
+    },
 }
 
 impl GithubError {
@@ -93,7 +98,7 @@ impl GithubError {
             Self::Unprocessable(_) => "GithubRefused",
             Self::RateLimited { .. } => "GithubRateLimited",
             Self::Http { .. } => "GithubError",
-            Self::Unreachable(_) => "GithubUnreachable",
+            Self::Unreachable { .. } => "GithubUnreachable",
         }
     }
 
@@ -102,6 +107,17 @@ impl GithubError {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
+        }
+    }
+}
+
+impl From<GithubError> for crate::providers::ProviderError {
+    fn from(e: GithubError) -> Self {
+        Self {
+            reason: e.reason(),
+            message: e.to_string(),
+            retry_after: e.retry_after(),
+            permanent: false,
         }
     }
 }
@@ -186,9 +202,10 @@ impl GithubClient {
     }
 
     async fn send(&self, req: RequestBuilder, api: &str) -> Result<Response, GithubError> {
-        req.send()
-            .await
-            .map_err(|_| GithubError::Unreachable(api.to_string()))
+        req.send().await.map_err(|e| GithubError::Unreachable {
+            api: api.to_string(),
+            cause: unreachable_cause(&e),
+        })
     }
 
     /// `GET /app`: the App's slug, proving the key and App ID.
@@ -354,6 +371,25 @@ impl GithubClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Why a request got no answer, from the innermost error that says (connection refused, a
+/// DNS failure, a TLS problem), without the URL.
+fn unreachable_cause(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} s", TIMEOUT.as_secs());
+    }
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let text = cause.to_string();
+    let text = if text.is_empty() {
+        "no answer".to_string()
+    } else {
+        text
+    };
+    text.chars().take(200).collect()
 }
 
 fn now() -> i64 {

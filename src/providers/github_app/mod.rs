@@ -1,175 +1,84 @@
-//! GitHub Apps on github.com and GitHub Enterprise Server.
+//! GitHub Apps on github.com and GitHub Enterprise Server: installation tokens scoped to the
+//! requested repositories and permissions (within the connection's ceilings, lowered to a
+//! user's when `userToken` is given), revoked when superseded or deleted; the live check is
+//! `GET /app` plus the installation.
 
 pub mod client;
+mod endpoints;
+mod request;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+pub use endpoints::{
+    GithubEndpoints, check_permission_names, check_private_key, github_endpoints, owner_from_url,
+};
+pub use request::{GithubPlan, plan};
 
-use super::url::{base, host, parse_http};
-use super::{ConfigError, Provider, SecretValues, Validated, block};
-use crate::api::{ConnectionKind, ConnectionSpec};
+use std::collections::BTreeMap;
 
-/// The web and API bases of a GitHub server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GithubEndpoints {
-    /// Where users browse, e.g. `https://github.com` or `https://ghe.example.com`.
-    pub web: String,
-    /// The REST API base, e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`.
-    pub api: String,
-    /// True for GitHub Enterprise Server.
-    pub enterprise: bool,
-}
+use async_trait::async_trait;
+use kube::ResourceExt;
 
-/// Normalises a GitHub server URL: github.com (also given as `www.` or `api.`) or a GitHub
-/// Enterprise Server, whose API lives under `/api/v3`.
-pub fn github_endpoints(field: &str, server_url: &str) -> Result<GithubEndpoints, ConfigError> {
-    let url = parse_http(field, server_url)?;
-    if matches!(
-        host(&url).as_str(),
-        "github.com" | "www.github.com" | "api.github.com"
-    ) {
-        return Ok(GithubEndpoints {
-            web: "https://github.com".into(),
-            api: "https://api.github.com".into(),
-            enterprise: false,
-        });
-    }
-    let web = base(&url, "/api/v3");
-    Ok(GithubEndpoints {
-        api: format!("{web}/api/v3"),
-        web,
-        enterprise: true,
-    })
-}
+use super::{
+    Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, ProviderError, Request, Revoked,
+    SecretRead, SecretValues, Services, Stored, Validated, Verification, block, identity,
+};
+use crate::api::connection::GithubApp;
+use crate::api::token::{PersonalAccessTokenSource, SecretFormat};
+use crate::api::{Connection, ConnectionKind, ConnectionSpec};
+use crate::output::Credential;
+use crate::scope::UserRole;
+use client::{App, GithubClient, GithubError};
 
-/// The account an `ownerUrl` names; it must live on the connection's server.
-pub fn owner_from_url(endpoints: &GithubEndpoints, owner_url: &str) -> Result<String, ConfigError> {
-    let field = "spec.githubApp.ownerUrl";
-    let url = parse_http(field, owner_url)?;
-    let web = parse_http("spec.githubApp.serverUrl", &endpoints.web)?;
-    let same_host =
-        host(&url) == host(&web) || (!endpoints.enterprise && host(&url) == "www.github.com");
-    if !same_host || url.port_or_known_default() != web.port_or_known_default() {
-        return Err(ConfigError::new(
-            "InvalidOwnerUrl",
-            format!(
-                "{field}: {owner_url:?} is not on the connection's server {}",
-                endpoints.web
-            ),
-        ));
-    }
-    let prefix = web.path().trim_end_matches('/');
-    let rest = url.path().strip_prefix(prefix).unwrap_or(url.path());
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
-        [owner] => Ok((*owner).to_string()),
-        _ => Err(ConfigError::new(
-            "InvalidOwnerUrl",
-            format!(
-                "{field}: {owner_url:?} must name one account, e.g. {}/acme",
-                endpoints.web
-            ),
-        )),
-    }
-}
+/// Where a GitHub token was minted, so it can be revoked without its connection.
+pub const GITHUB_API_ANNOTATION: &str = "patchbay.dev/github-api";
 
-/// Proves a PEM text is a usable RSA private key (PKCS#1 or PKCS#8) by signing a probe JWT.
-pub fn check_private_key(field: &str, pem: &[u8]) -> Result<EncodingKey, ConfigError> {
-    let invalid = |why: String| {
-        ConfigError::new(
-            "InvalidPrivateKey",
-            format!("{field}: not an RSA private key in PEM form (PKCS#1 or PKCS#8): {why}"),
-        )
-    };
-    let key = EncodingKey::from_rsa_pem(pem).map_err(|e| invalid(describe(&e)))?;
-    let probe = serde_json::json!({"iat": 0, "exp": 60, "iss": "probe"});
-    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &probe, &key)
-        .map_err(|e| invalid(describe(&e)))?;
-    Ok(key)
-}
-
-/// A jsonwebtoken error's kind, without any key material.
-fn describe(e: &jsonwebtoken::errors::Error) -> String {
-    use jsonwebtoken::errors::ErrorKind as K;
-    match e.kind() {
-        K::InvalidKeyFormat => "the key could not be parsed".into(),
-        K::InvalidRsaKey(_) => "the key is not a valid RSA key".into(),
-        K::Base64(_) => "the PEM body is not base64".into(),
-        other => format!("{other:?}").chars().take(80).collect(),
-    }
-}
-
-/// Permission names as GitHub spells them (`contents`, `pull_requests`).
-pub fn check_permission_names<'a>(
-    field: &str,
-    names: impl IntoIterator<Item = &'a String>,
-) -> Result<(), ConfigError> {
-    let bad: Vec<&str> = names
-        .into_iter()
-        .filter(|n| {
-            let mut chars = n.chars();
-            !(chars.next().is_some_and(|c| c.is_ascii_lowercase())
-                && chars.all(|c| c.is_ascii_lowercase() || c == '_')
-                && n.len() <= 64)
-        })
-        .map(String::as_str)
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            "InvalidPermissions",
-            format!(
-                "{field}: {bad:?} are not GitHub permission names (lowercase, e.g. contents, pull_requests)"
-            ),
-        ))
-    }
-}
+const KEY_FIELD: &str = "spec.githubApp.privateKey";
 
 /// Why a live check of a GitHub App failed: a reason that tells a bad key, an unknown App, a
 /// missing installation and an unreachable server apart.
-fn verify_reason(e: &client::GithubError) -> &'static str {
-    use client::GithubError as E;
+fn verify_reason(e: &GithubError) -> &'static str {
     match e {
-        E::Unauthorized(_) => "KeyRejected",
-        E::AppNotFound(_) => "AppNotFound",
-        E::NotFound(_) => "InstallationNotFound",
-        E::Unreachable(_) => "Unreachable",
-        E::RateLimited { .. } => "RateLimited",
-        E::Unprocessable(_) | E::Http { .. } => "GithubError",
+        GithubError::Unauthorized(_) => "KeyRejected",
+        GithubError::AppNotFound(_) => "AppNotFound",
+        GithubError::NotFound(_) => "InstallationNotFound",
+        GithubError::Unreachable { .. } => "Unreachable",
+        GithubError::RateLimited { .. } => "RateLimited",
+        GithubError::Unprocessable(_) | GithubError::Http { .. } => "GithubError",
     }
 }
 
+fn app_of(spec: &ConnectionSpec) -> Result<&GithubApp, ProviderError> {
+    block(&spec.github_app, "githubApp")
+}
+
+/// The App as GitHub knows it, with its key from the connection's Secret.
+fn app_ref(app: &GithubApp, api: &str, secrets: &SecretValues) -> Result<App, ProviderError> {
+    let pem = secrets.get(KEY_FIELD, &app.private_key)?;
+    let key = check_private_key(KEY_FIELD, pem)?;
+    Ok(App::new(api, &app.app_id, key, pem))
+}
+
 /// The live check ("Test connection"): `GET /app` with the App JWT, then the installation
-/// (by `installationId`, or looked up for `ownerUrl`). Returns the Verified message or a
-/// (reason, message) pair.
-pub async fn verify(
-    github: &client::GithubClient,
-    app: &crate::api::connection::GithubApp,
+/// (by `installationId`, or looked up for `ownerUrl`).
+async fn verify(
+    github: &GithubClient,
+    app: &GithubApp,
     secrets: &SecretValues,
-) -> Result<String, (&'static str, String)> {
-    let config = |e: ConfigError| (e.reason, e.message);
-    let endpoints =
-        github_endpoints("spec.githubApp.serverUrl", &app.server_url).map_err(config)?;
-    let field = "spec.githubApp.privateKey";
-    let pem = secrets.get(field, &app.private_key).map_err(config)?;
-    let key = check_private_key(field, pem).map_err(config)?;
-    let target = client::App::new(&endpoints.api, &app.app_id, key, pem);
-    let failed = |e: client::GithubError| (verify_reason(&e), e.to_string());
+) -> Result<String, ProviderError> {
+    let endpoints = github_endpoints("spec.githubApp.serverUrl", &app.server_url)?;
+    let target = app_ref(app, &endpoints.api, secrets)?;
+    let failed = |e: GithubError| ProviderError {
+        reason: verify_reason(&e),
+        ..ProviderError::from(e)
+    };
     let slug = github.get_app(&target).await.map_err(failed)?;
     let installation = match (app.installation_id, &app.owner_url) {
         (Some(id), _) => {
-            github
-                .installation_permissions(&target, id as u64)
-                .await
-                .map_err(failed)?;
+            (github.installation_permissions(&target, id as u64).await).map_err(failed)?;
             format!(", installation {id}")
         }
         (None, Some(url)) => {
-            let owner = owner_from_url(&endpoints, url).map_err(config)?;
-            let id = github
-                .installation_id(&target, &owner)
-                .await
-                .map_err(failed)?;
+            let owner = owner_from_url(&endpoints, url)?;
+            let id = (github.installation_id(&target, &owner).await).map_err(failed)?;
             format!(", installation {id} on {owner}")
         }
         (None, None) => String::new(),
@@ -177,19 +86,44 @@ pub async fn verify(
     Ok(format!("app {slug}{installation} at {}", endpoints.api))
 }
 
+/// The permissions of `plan` lowered to the user's role on each requested repository.
+async fn lowered_to_user(
+    github: &GithubClient,
+    app: &App,
+    installation: u64,
+    plan: &GithubPlan,
+    user_token: &str,
+) -> Result<BTreeMap<String, String>, ProviderError> {
+    let mut roles: Vec<(String, Option<UserRole>)> = Vec::new();
+    for repo in &plan.repositories {
+        let role = (github.user_role(&plan.api, user_token, &plan.owner, repo)).await?;
+        roles.push((repo.clone(), role));
+    }
+    let base = match &plan.permissions {
+        Some(p) => p.clone(),
+        None => github.installation_permissions(app, installation).await?,
+    };
+    request::lower(&base, &roles)
+}
+
 pub(super) struct GithubAppProvider;
 
+#[async_trait]
 impl Provider for GithubAppProvider {
     fn kind(&self) -> ConnectionKind {
         ConnectionKind::GithubApp
+    }
+
+    fn request_block(&self) -> Option<&'static str> {
+        Some("github")
     }
 
     fn validate(
         &self,
         spec: &ConnectionSpec,
         secrets: &SecretValues,
-    ) -> Result<Validated, ConfigError> {
-        let app = block(&spec.github_app, "githubApp")?;
+    ) -> Result<Validated, ProviderError> {
+        let app = app_of(spec)?;
         let endpoints = github_endpoints("spec.githubApp.serverUrl", &app.server_url)?;
         let owner = app
             .owner_url
@@ -199,13 +133,141 @@ impl Provider for GithubAppProvider {
         if let Some(max) = &app.max_permissions {
             check_permission_names("spec.githubApp.maxPermissions", max.keys())?;
         }
-        let field = "spec.githubApp.privateKey";
-        check_private_key(field, secrets.get(field, &app.private_key)?)?;
+        check_private_key(KEY_FIELD, secrets.get(KEY_FIELD, &app.private_key)?)?;
         let mut summary = format!("GitHub App {} at {}", app.app_id, endpoints.api);
         if let Some(owner) = owner {
             summary.push_str(&format!(", installed on {owner}"));
         }
         Ok(Validated { summary })
+    }
+
+    /// Only the App's private key signs: its Secret is the one input.
+    fn inputs(&self, conn: &Connection, _env: &Env<'_>) -> Result<Inputs, ProviderError> {
+        let app = app_of(&conn.spec)?;
+        Ok(Inputs {
+            reads: vec![SecretRead::new(
+                conn.namespace().unwrap_or_default(),
+                &app.private_key.name,
+            )],
+            depends_on: identity(conn),
+        })
+    }
+
+    fn plan(&self, request: &Request<'_>) -> Result<Plan, ProviderError> {
+        let app = app_of(&request.connection.spec)?;
+        let token = request.token;
+        let github = block(&token.spec.github, "github")?;
+        let planned = plan(github, app)?;
+        let mut hash_parts = planned.hash_parts();
+        let mut reads = Vec::new();
+        if let Some(u) = &github.user_token {
+            hash_parts.push(format!("user:{}/{}", u.name, u.key));
+            reads.push(SecretRead::new(
+                token.namespace().unwrap_or_default(),
+                &u.name,
+            ));
+        }
+        Ok(Plan {
+            hash_parts,
+            default_format: SecretFormat::BasicAuth,
+            lifetime: Lifetime::Expiring,
+            reads,
+        })
+    }
+
+    async fn verify(
+        &self,
+        conn: &Connection,
+        _env: &Env<'_>,
+        secrets: &SecretValues,
+        services: &Services,
+    ) -> Verification {
+        let app = match app_of(&conn.spec) {
+            Ok(app) => app,
+            Err(e) => return Verification::Failed(e),
+        };
+        match verify(&services.github, app, secrets).await {
+            Ok(message) => Verification::Verified(message),
+            Err(e) => Verification::Failed(e),
+        }
+    }
+
+    async fn mint(
+        &self,
+        request: &Request<'_>,
+        secrets: &SecretValues,
+        services: &Services,
+    ) -> Result<Minted, ProviderError> {
+        let github = &services.github;
+        let app = app_of(&request.connection.spec)?;
+        let token = request.token;
+        let asked = block(&token.spec.github, "github")?;
+        let plan = plan(asked, app)?;
+        let app_ref = app_ref(app, &plan.api, secrets)?;
+        let user_token = match &asked.user_token {
+            Some(r) => {
+                let namespace = token.namespace().unwrap_or_default();
+                Some(secrets.text_in("spec.github.userToken", &namespace, r)?)
+            }
+            None => None,
+        };
+        let installation = match app.installation_id {
+            Some(id) => id as u64,
+            None => github.installation_id(&app_ref, &plan.owner).await?,
+        };
+        let (permissions, pat_source) = match user_token {
+            Some(user) => {
+                let lowered = lowered_to_user(github, &app_ref, installation, &plan, user).await?;
+                (Some(lowered), PersonalAccessTokenSource::UserProvided)
+            }
+            None => (plan.permissions.clone(), PersonalAccessTokenSource::None),
+        };
+        let repositories = &plan.repositories;
+        let minted =
+            match (github.create_token(&app_ref, installation, repositories, permissions.as_ref()))
+                .await
+            {
+                Err(e @ (GithubError::Unauthorized(_) | GithubError::NotFound(_))) => {
+                    github.forget_installation(&app_ref, &plan.owner);
+                    return Err(e.into());
+                }
+                other => other?,
+            };
+        let lowered = pat_source == PersonalAccessTokenSource::UserProvided;
+        let granted = Granted {
+            permissions: minted.permissions.clone(),
+            repositories: if minted.repositories.is_empty() {
+                plan.repositories.clone()
+            } else {
+                minted.repositories.clone()
+            },
+            pat_source: Some(pat_source),
+            note: lowered.then(|| "permissions lowered to the user's".to_string()),
+        };
+        Ok(Minted {
+            credential: Credential::GithubToken {
+                token: minted.token,
+                expires_at: minted.expires_at,
+                server_host: plan.host.clone(),
+            },
+            granted: Some(granted),
+            revocation: BTreeMap::from([(GITHUB_API_ANNOTATION.to_string(), plan.api)]),
+            write_back: Vec::new(),
+        })
+    }
+
+    async fn revoke(
+        &self,
+        stored: &Stored<'_>,
+        services: &Services,
+    ) -> Result<Revoked, ProviderError> {
+        let token = stored.data.get("token").map(|t| String::from_utf8_lossy(t));
+        let api = stored.annotations.get(GITHUB_API_ANNOTATION);
+        let (Some(token), Some(api)) = (token, api) else {
+            return Ok(Revoked::NotRevocable);
+        };
+        services.github.revoke(api, &token).await?;
+        Ok(Revoked::Revoked)
     }
 }
 

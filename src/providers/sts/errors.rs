@@ -366,3 +366,14 @@ pub(super) fn scrub(text: &str) -> String {
     }
     out.trim().to_string()
 }
+
+impl From<StsError> for crate::providers::ProviderError {
+    fn from(e: StsError) -> Self {
+        Self {
+            reason: e.reason(),
+            message: e.to_string(),
+            retry_after: e.retry_after(),
+            permanent: !e.is_transient(),
+        }
+    }
+}

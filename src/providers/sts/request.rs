@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::super::ConfigError;
+use super::super::ProviderError;
 
 /// STS accepts at most this many session tags per AssumeRole.
 pub const MAX_SESSION_TAGS: usize = 50;
@@ -51,8 +51,8 @@ fn tag_char(c: char) -> bool {
         || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
 }
 
-fn invalid_tag(message: String) -> ConfigError {
-    ConfigError::new("InvalidSessionTags", message)
+fn invalid_tag(message: String) -> ProviderError {
+    ProviderError::config("InvalidSessionTags", message)
 }
 
 /// The session tags of a token: `patchbay.dev/namespace` and `patchbay.dev/name` first, then
@@ -63,7 +63,7 @@ pub fn session_tags<'a>(
     namespace: &str,
     name: &str,
     user_tags: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> Result<Vec<(String, String)>, ConfigError> {
+) -> Result<Vec<(String, String)>, ProviderError> {
     let field = "spec.aws.sessionTags";
     let mut tags = vec![
         (NAMESPACE_TAG.to_string(), namespace.to_string()),

@@ -1,0 +1,168 @@
+//! A token's output Secret as the pipeline meets it: whether patchbay may write it, the
+//! credential it holds now, and writing a new one in its place.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+
+use super::context::Context;
+use super::error::Error;
+use super::status::token_key;
+use crate::api::token::SecretFormat;
+use crate::api::{VcsAuthToken, VcsAuthTokenStatus};
+use crate::conditions::reasons;
+use crate::output::{self, Ownership, annotations};
+use crate::providers::{ProviderError, Stored};
+use crate::renewal::SecretFacts;
+
+/// The name of the token's output Secret.
+pub fn output_name(token: &VcsAuthToken) -> String {
+    (token.spec.secret.as_ref())
+        .and_then(|s| s.name.clone())
+        .unwrap_or_else(|| token.name_any())
+}
+
+/// The token's output format, or the provider's default for its request.
+pub fn format_of(token: &VcsAuthToken, default: SecretFormat) -> SecretFormat {
+    (token.spec.secret.as_ref())
+        .and_then(|s| s.format)
+        .unwrap_or(default)
+}
+
+/// The token's output Secret and its API, when patchbay may write it; otherwise the conflict.
+pub async fn owned(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    secret_name: &str,
+) -> Result<Result<(Api<Secret>, Option<Secret>), ProviderError>, Error> {
+    let namespace = token.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = (secrets.get_opt(secret_name).await)
+        .map_err(|e| Error::kube("read Secret", secret_name, e))?;
+    if let Ownership::Foreign(why) = output::ownership(existing.as_ref(), token) {
+        return Ok(Err(ProviderError::config(
+            reasons::SECRET_CONFLICT,
+            format!(
+                "spec.secret.name: Secret {namespace}/{secret_name} exists and {why}; patchbay never overwrites it"
+            ),
+        )));
+    }
+    Ok(Ok((secrets, existing)))
+}
+
+/// Creates the Secret, or replaces patchbay's own one in place.
+pub async fn write(
+    api: &Api<Secret>,
+    existing: Option<&Secret>,
+    mut secret: Secret,
+) -> Result<(), kube::Error> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    match existing {
+        None => api
+            .create(&PostParams::default(), &secret)
+            .await
+            .map(|_| ()),
+        // A Secret's type cannot change in place: a new format replaces the Secret.
+        Some(old) if old.type_ != secret.type_ => {
+            api.delete(&name, &Default::default()).await?;
+            api.create(&PostParams::default(), &secret)
+                .await
+                .map(|_| ())
+        }
+        Some(old) => {
+            secret.metadata.resource_version = old.metadata.resource_version.clone();
+            api.replace(&name, &PostParams::default(), &secret)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// The credential currently in an owned Secret, as renewal and revocation need it.
+pub struct Current {
+    /// The data keys of the format are present and non-empty.
+    pub has_credential: bool,
+    /// The Secret's data.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// The Secret's annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Current {
+    /// The credential in `secret`, read as `format`.
+    pub fn of(secret: &Secret, format: SecretFormat) -> Self {
+        let data = secret
+            .data
+            .as_ref()
+            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect());
+        Self {
+            has_credential: output::has_credential(secret, format),
+            data: data.unwrap_or_default(),
+            annotations: secret.metadata.annotations.clone().unwrap_or_default(),
+        }
+    }
+
+    /// What renewal needs to know about it.
+    pub fn facts(&self) -> SecretFacts<'_> {
+        let a = |k: &str| self.annotations.get(k).map(String::as_str);
+        let ts = |k: &str| a(k).and_then(|v| v.parse::<Timestamp>().ok());
+        SecretFacts {
+            has_credential: self.has_credential,
+            request_hash: a(annotations::REQUEST_HASH),
+            connection_hash: a(annotations::CONNECTION_HASH),
+            renew_requested_at: a(annotations::RENEW_REQUESTED_AT),
+            issued_at: ts(annotations::ISSUED_AT),
+            expires_at: ts(annotations::EXPIRES_AT),
+        }
+    }
+
+    /// When the credential expires, if it is still valid at `now`.
+    pub fn valid_until(&self, now: Timestamp) -> Option<Timestamp> {
+        let expires = self.facts().expires_at?;
+        (self.has_credential && expires > now).then_some(expires)
+    }
+
+    /// The fingerprint of the credential (`status.tokenId`).
+    pub fn token_id(&self) -> Option<&str> {
+        self.annotations
+            .get(annotations::TOKEN_ID)
+            .map(String::as_str)
+    }
+
+    /// The credential as a provider's revocation sees it.
+    pub fn stored(&self) -> Stored<'_> {
+        Stored {
+            data: &self.data,
+            annotations: &self.annotations,
+        }
+    }
+}
+
+/// The token's status as the API server holds it, when the cached copy predates the credential
+/// in the Secret (the cache has not caught up with our own last write): writing status from the
+/// stale copy would drop what that write recorded. A status that lost its record altogether gets
+/// the Secret's token id back.
+pub async fn fresh_status(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    status: VcsAuthTokenStatus,
+    current: Option<&Current>,
+) -> Result<VcsAuthTokenStatus, Error> {
+    let Some(id) = current.and_then(Current::token_id) else {
+        return Ok(status);
+    };
+    if status.token_id.as_deref() == Some(id) {
+        return Ok(status);
+    }
+    let api: Api<VcsAuthToken> =
+        Api::namespaced(ctx.client.clone(), &token.namespace().unwrap_or_default());
+    let live = (api.get(&token.name_any()).await)
+        .map_err(|e| Error::kube("read", &token_key(token), e))?;
+    let mut fresh = live.status.unwrap_or_default();
+    fresh.connection_ref = status.connection_ref;
+    fresh.token_id.get_or_insert_with(|| id.to_string());
+    Ok(fresh)
+}

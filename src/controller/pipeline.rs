@@ -1,0 +1,443 @@
+//! The token pipeline, the same for every connection kind: plan the request, read the
+//! provider's inputs, decide (renewal), hold back after failures, mint, render, write the
+//! Secret, revoke what it superseded, report. And revocation when the token goes away.
+//!
+//! ```text
+//!  plan ─▶ owned Secret? ─▶ inputs (Secrets, hashes) ─▶ decide ─┬─ Keep ─▶ report
+//!                                                               └─ Mint ─▶ held? ─▶ mint ─▶ write ─▶ revoke old ─▶ report
+//! ```
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::context::Context;
+use super::error::Error;
+use super::output_secret::{self, Current, format_of, fresh_status, output_name};
+use super::report::{Outcome, failed, keep_recorded, report};
+use super::secrets;
+use super::status::token_key;
+use crate::api::token::{ConnectionRef, SecretFormat};
+use crate::api::{Connection, ConnectionKind, VcsAuthToken, VcsAuthTokenStatus};
+use crate::conditions::reasons;
+use crate::output::{self, Ownership, SecretInputs, annotations};
+use crate::providers::github_app::GITHUB_API_ANNOTATION;
+use crate::providers::{
+    self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, Revoked, SecretValues,
+    Stored,
+};
+use crate::renewal::{self, Decision, Observed};
+
+/// One token's way through the pipeline: what it asks for and where it goes.
+struct Job<'a> {
+    ctx: &'a Context,
+    token: &'a VcsAuthToken,
+    provider: &'static dyn Provider,
+    at: &'a ConnectionRef,
+    format: SecretFormat,
+    secret_name: String,
+    request_hash: String,
+    connection_hash: String,
+}
+
+/// The output Secret as found: its API, the object, and the credential in it.
+struct Found {
+    api: Api<Secret>,
+    existing: Option<Secret>,
+    current: Option<Current>,
+}
+
+/// Fills a token's Secret from the connection it resolved to, whatever its kind.
+pub async fn run(
+    token: &VcsAuthToken,
+    conn: Arc<Connection>,
+    at: ConnectionRef,
+    status: VcsAuthTokenStatus,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let refuse = |status, e| report(ctx, token, status, Outcome::Refused(e), None);
+    let provider = match providers::for_spec(&conn.spec) {
+        Ok(p) => p,
+        Err(e) => return refuse(status, e).await,
+    };
+    let snapshot = ctx.snapshot();
+    let env = snapshot.env();
+    let request = Request {
+        token,
+        connection: &conn,
+        env: &env,
+    };
+    let plan = match provider.plan(&request) {
+        Ok(plan) => plan,
+        Err(e) => return refuse(status, e).await,
+    };
+    let format = format_of(token, plan.default_format);
+    let secret_name = output_name(token);
+    let (api, existing) = match output_secret::owned(ctx, token, &secret_name).await? {
+        Ok(found) => found,
+        Err(e) => return refuse(status, e).await,
+    };
+    let current = existing.as_ref().map(|s| Current::of(s, format));
+    let mut status = fresh_status(ctx, token, status, current.as_ref()).await?;
+    status.connection_ref = Some(at.clone());
+    status.secret_name = Some(secret_name.clone());
+    let here = token.namespace().unwrap_or_default();
+    let mut values = SecretValues::seen_from(at.namespace.clone(), here);
+    let connection_hash = match connection_hash(ctx, provider, &conn, &env, &mut values).await {
+        Ok(hash) => hash,
+        Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
+    };
+    let job = Job {
+        ctx,
+        token,
+        provider,
+        at: &at,
+        format,
+        request_hash: request_hash(&at, format, &secret_name, &plan),
+        secret_name,
+        connection_hash,
+    };
+    let found = Found {
+        api,
+        existing,
+        current,
+    };
+    job.decide(&request, &plan, values, found, status).await
+}
+
+/// The hash of everything that, when it changes, needs a new credential.
+fn request_hash(at: &ConnectionRef, format: SecretFormat, secret: &str, plan: &Plan) -> String {
+    let mut parts = vec![
+        at.namespace.clone(),
+        at.name.clone(),
+        format!("{format:?}"),
+        secret.to_string(),
+    ];
+    parts.extend(plan.hash_parts.iter().cloned());
+    renewal::request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Reads the connection's inputs into `values` and hashes what they depend on.
+async fn connection_hash(
+    ctx: &Context,
+    provider: &dyn Provider,
+    conn: &Connection,
+    env: &Env<'_>,
+    values: &mut SecretValues,
+) -> Result<String, ProviderError> {
+    let inputs = provider.inputs(conn, env)?;
+    let versions = secrets::read(ctx, &inputs.reads, values).await?;
+    let parts: Vec<&str> = (inputs.depends_on.iter().chain(&versions))
+        .map(String::as_str)
+        .collect();
+    Ok(renewal::request_hash(&parts))
+}
+
+impl Job<'_> {
+    /// What renewal observes: the Secret's facts (a static projection never falls due), the
+    /// hashes, and the token's renewBefore, renewal request, jitter and last mint.
+    fn observe<'b>(
+        &'b self,
+        status: &VcsAuthTokenStatus,
+        current: Option<&'b Current>,
+        lifetime: Lifetime,
+        now: Timestamp,
+    ) -> Observed<'b> {
+        let mut facts = current.map(Current::facts);
+        if let (Lifetime::LongLived(_), Some(f)) = (lifetime, facts.as_mut()) {
+            let century = SignedDuration::from_hours(24 * 365 * 100);
+            f.expires_at = now.checked_add(century).ok();
+            f.issued_at = f.issued_at.or(Some(now));
+        }
+        let spec = &self.token.spec;
+        Observed {
+            now,
+            secret: facts,
+            request_hash: &self.request_hash,
+            connection_hash: &self.connection_hash,
+            renew_requested_at: (self.token.annotations())
+                .get(annotations::RENEW_REQUESTED_AT)
+                .map(String::as_str),
+            last_mint: status.issued_at.as_ref().map(|t| t.0),
+            renew_before: (spec.renew_before.as_deref())
+                .and_then(|d| renewal::parse_go_duration(d).ok()),
+            jitter: renewal::jitter_for(&token_key(self.token)),
+        }
+    }
+
+    fn via(&self) -> String {
+        format!("via {}/{}", self.at.namespace, self.at.name)
+    }
+
+    /// Keeps the credential in place, or mints a new one.
+    async fn decide(
+        &self,
+        request: &Request<'_>,
+        plan: &Plan,
+        values: SecretValues,
+        found: Found,
+        status: VcsAuthTokenStatus,
+    ) -> Result<Action, Error> {
+        let now = Timestamp::now();
+        let observed = self.observe(&status, found.current.as_ref(), plan.lifetime, now);
+        let (reason, why) = match renewal::decide(&observed) {
+            Decision::Keep {
+                renew_at,
+                expires_at,
+            } => return self.keep(status, plan.lifetime, renew_at, expires_at).await,
+            Decision::Mint { reason, message } => (reason, message),
+        };
+        if let Some(wait) = self.ctx.held_for(&token_key(self.token)) {
+            // A recent failure holds provider calls back; whatever woke us must not bypass that.
+            return Ok(Action::requeue(wait));
+        }
+        let kind = self.provider.kind().field_name();
+        info!(kind, reason = reason.as_str(), "minting a credential");
+        let why = format!("{reason}: {why}");
+        self.mint(request, plan, values, found, status, &why).await
+    }
+
+    /// Reports the credential in place as valid.
+    async fn keep(
+        &self,
+        mut status: VcsAuthTokenStatus,
+        lifetime: Lifetime,
+        renew_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Action, Error> {
+        let (ctx, token) = (self.ctx, self.token);
+        if let Lifetime::LongLived(what) = lifetime {
+            (status.expires_at, status.renew_at) = (None, None);
+            let message = format!(
+                "long-lived {what} projected ({}); they do not expire",
+                self.via()
+            );
+            return report(ctx, token, status, Outcome::Valid(message), None).await;
+        }
+        if let Some((renew_at, message)) = keep_recorded(&status, expires_at) {
+            return report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await;
+        }
+        status.renew_at = Some(Time(renew_at));
+        status.expires_at = Some(Time(expires_at));
+        let issued = status.issued_at.as_ref().map_or(Timestamp::now(), |t| t.0);
+        let mut message = format!("credential valid until {expires_at}; renewing at {renew_at}");
+        if let Some(problem) = renewal::lifetime_problem(issued, expires_at) {
+            message = format!("{message}; {problem}");
+        }
+        report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await
+    }
+
+    /// Calls the provider and puts what it minted in place.
+    async fn mint(
+        &self,
+        request: &Request<'_>,
+        plan: &Plan,
+        mut values: SecretValues,
+        found: Found,
+        status: VcsAuthTokenStatus,
+        why: &str,
+    ) -> Result<Action, Error> {
+        let (ctx, token) = (self.ctx, self.token);
+        let current = found.current.as_ref();
+        let minted = match secrets::read(ctx, &plan.reads, &mut values).await {
+            Ok(_) => self.provider.mint(request, &values, &ctx.services).await,
+            Err(e) => Err(e.into()),
+        };
+        let minted = match minted {
+            Ok(minted) => minted,
+            Err(e) => return failed(ctx, token, status, e, current).await,
+        };
+        // A provider writes back only into Secrets its plan named.
+        let named = |secret: &Secret| {
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            let named = plan
+                .reads
+                .iter()
+                .any(|r| r.namespace == ns && r.name == name);
+            named.then_some(()).ok_or_else(|| {
+                format!("Secret {ns}/{name} is not one the provider was given to read")
+            })
+        };
+        if let Err(e) = secrets::write(ctx, &minted.write_back, named).await {
+            return failed(ctx, token, status, e, current).await;
+        }
+        let rendered = match output::render(&minted.credential, self.format) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = ProviderError::config(reasons::INVALID_SECRET_FORMAT, e.to_string());
+                return report(ctx, token, status, Outcome::Refused(e), None).await;
+            }
+        };
+        let now = Timestamp::now();
+        let token_id = minted.credential.fingerprint();
+        let mut secret = output::build_secret(SecretInputs {
+            token,
+            rendered,
+            connection: (&self.at.namespace, &self.at.name),
+            request_hash: &self.request_hash,
+            connection_hash: &self.connection_hash,
+            issued_at: now,
+            expires_at: minted.credential.expires_at(),
+            renew_requested_at: (token.annotations())
+                .get(annotations::RENEW_REQUESTED_AT)
+                .map(String::as_str),
+            token_id: &token_id,
+        });
+        let notes = secret
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        notes.extend(minted.revocation.clone());
+        let kind = self.provider.kind().field_name();
+        notes.insert(annotations::CONNECTION_KIND.into(), kind.into());
+        output_secret::write(&found.api, found.existing.as_ref(), secret)
+            .await
+            .map_err(|e| Error::kube("write Secret", &self.secret_name, e))?;
+        // The new credential is in place: the one it replaces can go.
+        if let Some(old) = current.filter(|c| c.token_id() != Some(token_id.as_str())) {
+            self.revoke_superseded(old, &minted).await;
+        }
+        self.minted(status, minted, plan.lifetime, token_id, now, why)
+            .await
+    }
+
+    /// Revokes the credential a new one replaced, through the provider that minted it. Where
+    /// that is this provider, what revoking needs comes from the new mint (which the operator
+    /// computed), not from the old Secret's annotations.
+    async fn revoke_superseded(&self, old: &Current, minted: &Minted) {
+        let kind = minted_kind(old).unwrap_or(self.provider.kind());
+        let mut notes = old.annotations.clone();
+        if kind == self.provider.kind() {
+            notes.extend(minted.revocation.clone());
+        }
+        let stored = Stored {
+            data: &old.data,
+            annotations: &notes,
+        };
+        let provider = providers::for_kind(kind);
+        revoke(self.ctx, self.token, provider, &stored, "superseded").await;
+    }
+
+    /// Records a new credential in the status.
+    async fn minted(
+        &self,
+        mut status: VcsAuthTokenStatus,
+        minted: Minted,
+        lifetime: Lifetime,
+        token_id: String,
+        now: Timestamp,
+        why: &str,
+    ) -> Result<Action, Error> {
+        let (ctx, token) = (self.ctx, self.token);
+        status.token_id = Some(token_id);
+        status.issued_at = Some(Time(now));
+        status.revision += 1;
+        let mut note = None;
+        if let Some(granted) = minted.granted {
+            status.permissions = granted.permissions;
+            status.repositories = granted.repositories;
+            status.personal_access_token_source = granted.pat_source;
+            note = granted.note;
+        }
+        let minted_msg = format!("minted ({why})");
+        let Some(expires_at) = minted.credential.expires_at() else {
+            (status.expires_at, status.renew_at) = (None, None);
+            let (what, lasting) = match lifetime {
+                Lifetime::LongLived(what) => (what, "they do not expire"),
+                Lifetime::Expiring => ("credential", "the provider gave no expiry"),
+            };
+            let via = self.via();
+            let message = format!("{minted_msg}: long-lived {what} ({via}); {lasting}");
+            return report(ctx, token, status, Outcome::Valid(message), None).await;
+        };
+        let observed = self.observe(&status, None, Lifetime::Expiring, now);
+        let (before, jitter) = (observed.renew_before, observed.jitter);
+        let renew_at = renewal::renew_at(now, expires_at, before, jitter, Some(now));
+        status.expires_at = Some(Time(expires_at));
+        status.renew_at = Some(Time(renew_at));
+        let mut message = format!(
+            "{minted_msg}; valid until {expires_at}, renewing at {renew_at} ({})",
+            self.via()
+        );
+        if let Some(problem) = renewal::lifetime_problem(now, expires_at) {
+            message = format!("{message}; {problem}");
+        }
+        if let Some(note) = note {
+            message = format!("{message}; {note}");
+        }
+        report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await
+    }
+}
+
+/// Revokes a credential through its provider; the outcome is an Event, never a block.
+async fn revoke(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    provider: &dyn Provider,
+    stored: &Stored<'_>,
+    why: &str,
+) {
+    let (type_, reason, note) = match provider.revoke(stored, &ctx.services).await {
+        Ok(Revoked::NotRevocable) => return,
+        Ok(Revoked::Revoked) => (
+            EventType::Normal,
+            "Revoked",
+            format!("revoked the {why} credential"),
+        ),
+        Err(e) => (
+            EventType::Warning,
+            "RevokeFailed",
+            format!("could not revoke the {why} credential: {e}"),
+        ),
+    };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Revoke".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &token.object_ref(&())).await {
+        warn!(error = %e, "could not publish an event");
+    }
+}
+
+/// The kind a Secret's credential was minted from: its `patchbay.dev/connection-kind`
+/// annotation, or GitHub for Secrets written before that annotation existed.
+fn minted_kind(current: &Current) -> Option<ConnectionKind> {
+    match current.annotations.get(annotations::CONNECTION_KIND) {
+        Some(kind) => ConnectionKind::ALL
+            .into_iter()
+            .find(|k| k.field_name() == kind),
+        None => (current.annotations.contains_key(GITHUB_API_ANNOTATION))
+            .then_some(ConnectionKind::GithubApp),
+    }
+}
+
+/// On deletion: revokes the token's current credential (failures become Events).
+pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
+    let namespace = token.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = output_name(token);
+    let Some(secret) =
+        (secrets.get_opt(&name).await).map_err(|e| Error::kube("read Secret", &name, e))?
+    else {
+        return Ok(());
+    };
+    if !matches!(output::ownership(Some(&secret), token), Ownership::Ours) {
+        return Ok(());
+    }
+    let current = Current::of(&secret, SecretFormat::Opaque);
+    if let Some(kind) = minted_kind(&current) {
+        let provider = providers::for_kind(kind);
+        revoke(ctx, token, provider, &current.stored(), "deleted token's").await;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! What a token's status says after the pipeline: a valid credential, a refusal, or a failed
+//! mint that keeps the still-valid credential; and when to look again.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Resource;
+use kube::runtime::controller::Action;
+use tracing::warn;
+
+use super::context::Context;
+use super::error::Error;
+use super::output_secret::Current;
+use super::status::{self, token_key};
+use crate::api::{ConditionStatus, VcsAuthToken, VcsAuthTokenStatus};
+use crate::conditions::{self, Desired, reasons, types};
+use crate::providers::ProviderError;
+
+/// The shortest wait before looking at a token again.
+const MIN_REQUEUE: Duration = Duration::from_secs(1);
+/// How often a token without a renewal time is looked at again.
+const RECHECK: Duration = Duration::from_secs(600);
+
+/// What to report in a token's status.
+pub enum Outcome {
+    /// A usable credential is in the Secret.
+    Valid(String),
+    /// The request is refused before any provider call (or cannot be served by this release).
+    Refused(ProviderError),
+}
+
+/// Writes the token's status for `outcome` and says when to look again (`renew_at`, or the
+/// periodic check).
+pub async fn report(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    mut status: VcsAuthTokenStatus,
+    outcome: Outcome,
+    renew_at: Option<Timestamp>,
+) -> Result<Action, Error> {
+    let generation = token.meta().generation;
+    let now = ctx.now();
+    status.observed_generation = generation;
+    let (desired, stalled) = match outcome {
+        Outcome::Valid(message) => {
+            let valid = (ConditionStatus::True, reasons::TOKEN_VALID, message);
+            (valid, None)
+        }
+        Outcome::Refused(e) => {
+            let stalled = e.permanent.then(|| (e.reason, e.message.clone()));
+            ((ConditionStatus::False, e.reason, e.message), stalled)
+        }
+    };
+    let (status_, reason, message) = desired;
+    let ready = Desired {
+        type_: types::READY,
+        status: status_,
+        reason,
+        message,
+    };
+    let transition = conditions::set(&mut status.conditions, ready, generation, &now);
+    let problem = stalled.as_ref().map(|(r, m)| (*r, m.as_str()));
+    conditions::set_stalled(&mut status.conditions, problem, generation, &now);
+    conditions::remove(&mut status.conditions, types::RECONCILING);
+    let key = token_key(token);
+    status::write(ctx, token, &status, &key).await?;
+    if transition {
+        status::publish(ctx, token, &status.conditions, types::READY, "Mint").await;
+    }
+    ctx.succeeded(&key);
+    Ok(Action::requeue(renew_at.map_or(RECHECK, until)))
+}
+
+/// The time until `at`, at least [`MIN_REQUEUE`].
+fn until(at: Timestamp) -> Duration {
+    let wait = at.duration_since(Timestamp::now());
+    Duration::try_from(wait.max(SignedDuration::ZERO))
+        .unwrap_or_default()
+        .max(MIN_REQUEUE)
+}
+
+/// A mint that failed: the still-valid credential stays and Ready stays True until it lapses;
+/// retries back off (5 s to 5 min, honouring the provider's Retry-After / rate-limit reset).
+pub async fn failed(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    mut status: VcsAuthTokenStatus,
+    error: ProviderError,
+    current: Option<&Current>,
+) -> Result<Action, Error> {
+    let now = Timestamp::now();
+    let ProviderError {
+        reason,
+        message,
+        retry_after,
+        permanent,
+    } = error;
+    warn!(%reason, %message, "minting failed");
+    let key = token_key(token);
+    let delay = ctx.backoff(&key).max(retry_after.unwrap_or_default());
+    ctx.hold(&key, delay);
+    let generation = token.meta().generation;
+    status.observed_generation = generation;
+    let ready = match current.and_then(|c| c.valid_until(now)) {
+        Some(until) => Desired {
+            type_: types::READY,
+            status: ConditionStatus::True,
+            reason: reasons::RENEWAL_FAILING,
+            message: format!(
+                "renewal failed ({reason}): {message}; the current credential stays valid until {until}"
+            ),
+        },
+        None if current.is_some_and(|c| c.has_credential) => Desired {
+            type_: types::READY,
+            status: ConditionStatus::False,
+            reason: reasons::EXPIRED,
+            message: format!("the credential expired and renewal failed ({reason}): {message}"),
+        },
+        None => Desired {
+            type_: types::READY,
+            status: ConditionStatus::False,
+            reason,
+            message: message.clone(),
+        },
+    };
+    let t = ctx.now();
+    let transition = conditions::set(&mut status.conditions, ready, generation, &t);
+    let problem = permanent.then_some((reason, message.as_str()));
+    conditions::set_stalled(&mut status.conditions, problem, generation, &t);
+    status::write(ctx, token, &status, &key).await?;
+    if transition {
+        status::publish(ctx, token, &status.conditions, types::READY, "Mint").await;
+    }
+    Ok(Action::requeue(delay))
+}
+
+/// When the status already records this credential as valid (after a restart, or on any event
+/// that changes nothing), its renewal time and message: keeping them writes nothing. Recomputed
+/// values would differ in sub-second detail and cost a status write per token.
+pub fn keep_recorded(
+    status: &VcsAuthTokenStatus,
+    expires_at: Timestamp,
+) -> Option<(Timestamp, String)> {
+    let ready = (status.conditions.iter())
+        .find(|c| c.is_true(types::READY) && c.reason == reasons::TOKEN_VALID)?;
+    let recorded = status.expires_at.as_ref()?.0;
+    let renew_at = status.renew_at.as_ref()?.0;
+    (recorded.as_second() == expires_at.as_second()).then(|| (renew_at, ready.message.clone()))
+}

@@ -1,0 +1,85 @@
+//! The one place that reads Secrets for providers and writes back what they return.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+
+use super::context::Context;
+use super::error::Error;
+use crate::conditions::reasons;
+use crate::providers::{ProviderError, SecretRead, SecretValues, SecretWrite};
+
+fn data_of(secret: Secret) -> BTreeMap<String, Vec<u8>> {
+    let data = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0));
+    let text =
+        (secret.string_data.unwrap_or_default().into_iter()).map(|(k, v)| (k, v.into_bytes()));
+    data.chain(text).collect()
+}
+
+/// Reads the Secrets `reads` names into `values` (each Secret once; an absent one stays
+/// absent) and returns each read's resourceVersion, in order (empty for an absent Secret).
+pub async fn read(
+    ctx: &Context,
+    reads: &[SecretRead],
+    values: &mut SecretValues,
+) -> Result<Vec<String>, Error> {
+    let mut versions: BTreeMap<&SecretRead, String> = BTreeMap::new();
+    for read in reads {
+        if versions.contains_key(read) {
+            continue;
+        }
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &read.namespace);
+        let object = format!("{}/{}", read.namespace, read.name);
+        let found =
+            (api.get_opt(&read.name).await).map_err(|e| Error::kube("read Secret", &object, e))?;
+        let version = match found {
+            Some(secret) => {
+                let version = secret.metadata.resource_version.clone().unwrap_or_default();
+                values.insert_in(&read.namespace, &read.name, data_of(secret));
+                version
+            }
+            None => String::new(),
+        };
+        versions.insert(read, version);
+    }
+    Ok(reads.iter().map(|r| versions[r].clone()).collect())
+}
+
+/// Writes provider values into existing Secrets. Each target is read, must pass `allowed`
+/// (say, it carries the rotation opt-in label, or it is one the provider was given to read),
+/// and is replaced at the resourceVersion it was just read at, so a change in between (the
+/// label removed, a concurrent write) fails the write instead of being overwritten.
+pub async fn write(
+    ctx: &Context,
+    writes: &[SecretWrite],
+    allowed: impl Fn(&Secret) -> Result<(), String>,
+) -> Result<(), ProviderError> {
+    let mut by_secret: BTreeMap<(&str, &str), Vec<&SecretWrite>> = BTreeMap::new();
+    for w in writes {
+        by_secret
+            .entry((&w.namespace, &w.name))
+            .or_default()
+            .push(w);
+    }
+    for ((namespace, name), writes) in by_secret {
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+        let object = format!("{namespace}/{name}");
+        let kube = |action, e| ProviderError::from(Error::kube(action, &object, e));
+        let mut secret = api.get(name).await.map_err(|e| kube("read Secret", e))?;
+        allowed(&secret)
+            .map_err(|why| ProviderError::config(reasons::SECRET_WRITE_REFUSED, why))?;
+        let data = secret.data.get_or_insert_with(BTreeMap::new);
+        for w in writes {
+            data.insert(w.key.clone(), ByteString(w.value.clone()));
+        }
+        (api.replace(name, &PostParams::default(), &secret).await)
+            .map_err(|e| kube("write Secret", e))?;
+    }
+    Ok(())
+}
