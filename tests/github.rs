@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use patchbay::api::{ConditionStatus, VcsAuthToken};
 use serde_json::{Value, json};
@@ -392,6 +393,20 @@ async fn deleting_a_token_revokes_its_credential() {
         .await;
     w.cluster.token_ready("team-a", "build", is_ready).await;
     let live = secret(&w, "build").await["token"].clone();
+    let written = w
+        .cluster
+        .api::<Secret>("team-a")
+        .get("build")
+        .await
+        .unwrap();
+    assert_eq!(
+        written
+            .annotations()
+            .get("patchbay.dev/connection-kind")
+            .map(String::as_str),
+        Some("githubApp"),
+        "the Secret names the provider that revokes it"
+    );
     let api: Api<VcsAuthToken> = w.cluster.api("team-a");
     api.delete("build", &DeleteParams::default()).await.unwrap();
     eventually(15, "the token to be gone", || {

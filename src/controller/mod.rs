@@ -16,6 +16,7 @@ mod error;
 mod output_secret;
 mod pipeline;
 mod report;
+mod revocation;
 pub mod rotation;
 mod secrets;
 mod status;

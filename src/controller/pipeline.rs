@@ -12,26 +12,24 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::context::Context;
 use super::error::Error;
 use super::output_secret::{self, Current, format_of, fresh_status, output_name};
 use super::report::{Outcome, failed, keep_recorded, report};
+use super::revocation;
 use super::secrets;
 use super::status::token_key;
 use crate::api::token::{ConnectionRef, SecretFormat};
-use crate::api::{Connection, ConnectionKind, VcsAuthToken, VcsAuthTokenStatus};
+use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
 use crate::conditions::reasons;
-use crate::output::{self, Ownership, SecretInputs, annotations};
-use crate::providers::github_app::GITHUB_API_ANNOTATION;
+use crate::output::{self, SecretInputs, annotations};
 use crate::providers::{
-    self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, Revoked, SecretValues,
-    Stored,
+    self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues,
 };
 use crate::renewal::{self, Decision, Observed};
 
@@ -302,27 +300,10 @@ impl Job<'_> {
             .map_err(|e| Error::kube("write Secret", &self.secret_name, e))?;
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = current.filter(|c| c.token_id() != Some(token_id.as_str())) {
-            self.revoke_superseded(old, &minted).await;
+            revocation::superseded(ctx, token, self.provider, old, &minted).await;
         }
         self.minted(status, minted, plan.lifetime, token_id, now, why)
             .await
-    }
-
-    /// Revokes the credential a new one replaced, through the provider that minted it. Where
-    /// that is this provider, what revoking needs comes from the new mint (which the operator
-    /// computed), not from the old Secret's annotations.
-    async fn revoke_superseded(&self, old: &Current, minted: &Minted) {
-        let kind = minted_kind(old).unwrap_or(self.provider.kind());
-        let mut notes = old.annotations.clone();
-        if kind == self.provider.kind() {
-            notes.extend(minted.revocation.clone());
-        }
-        let stored = Stored {
-            data: &old.data,
-            annotations: &notes,
-        };
-        let provider = providers::for_kind(kind);
-        revoke(self.ctx, self.token, provider, &stored, "superseded").await;
     }
 
     /// Records a new credential in the status.
@@ -376,68 +357,41 @@ impl Job<'_> {
     }
 }
 
-/// Revokes a credential through its provider; the outcome is an Event, never a block.
-async fn revoke(
-    ctx: &Context,
-    token: &VcsAuthToken,
-    provider: &dyn Provider,
-    stored: &Stored<'_>,
-    why: &str,
-) {
-    let (type_, reason, note) = match provider.revoke(stored, &ctx.services).await {
-        Ok(Revoked::NotRevocable) => return,
-        Ok(Revoked::Revoked) => (
-            EventType::Normal,
-            "Revoked",
-            format!("revoked the {why} credential"),
-        ),
-        Err(e) => (
-            EventType::Warning,
-            "RevokeFailed",
-            format!("could not revoke the {why} credential: {e}"),
-        ),
-    };
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Revoke".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &token.object_ref(&())).await {
-        warn!(error = %e, "could not publish an event");
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The kind a Secret's credential was minted from: its `patchbay.dev/connection-kind`
-/// annotation, or GitHub for Secrets written before that annotation existed.
-fn minted_kind(current: &Current) -> Option<ConnectionKind> {
-    match current.annotations.get(annotations::CONNECTION_KIND) {
-        Some(kind) => ConnectionKind::ALL
-            .into_iter()
-            .find(|k| k.field_name() == kind),
-        None => (current.annotations.contains_key(GITHUB_API_ANNOTATION))
-            .then_some(ConnectionKind::GithubApp),
+    fn plan(parts: &[&str]) -> Plan {
+        Plan {
+            hash_parts: parts.iter().map(|p| p.to_string()).collect(),
+            default_format: SecretFormat::BasicAuth,
+            lifetime: Lifetime::Expiring,
+            reads: Vec::new(),
+        }
     }
-}
 
-/// On deletion: revokes the token's current credential (failures become Events).
-pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
-    let namespace = token.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let name = output_name(token);
-    let Some(secret) =
-        (secrets.get_opt(&name).await).map_err(|e| Error::kube("read Secret", &name, e))?
-    else {
-        return Ok(());
-    };
-    if !matches!(output::ownership(Some(&secret), token), Ownership::Ours) {
-        return Ok(());
+    fn at(namespace: &str) -> ConnectionRef {
+        ConnectionRef {
+            namespace: namespace.into(),
+            name: "conn".into(),
+        }
     }
-    let current = Current::of(&secret, SecretFormat::Opaque);
-    if let Some(kind) = minted_kind(&current) {
-        let provider = providers::for_kind(kind);
-        revoke(ctx, token, provider, &current.stored(), "deleted token's").await;
+
+    #[test]
+    fn the_request_hash_changes_with_the_connection_format_secret_name_and_plan() {
+        let base = request_hash(&at("ci"), SecretFormat::BasicAuth, "out", &plan(&["a"]));
+        assert_eq!(
+            base,
+            request_hash(&at("ci"), SecretFormat::BasicAuth, "out", &plan(&["a"])),
+            "the same request hashes the same"
+        );
+        for other in [
+            request_hash(&at("team"), SecretFormat::BasicAuth, "out", &plan(&["a"])),
+            request_hash(&at("ci"), SecretFormat::Opaque, "out", &plan(&["a"])),
+            request_hash(&at("ci"), SecretFormat::BasicAuth, "other", &plan(&["a"])),
+            request_hash(&at("ci"), SecretFormat::BasicAuth, "out", &plan(&["b"])),
+        ] {
+            assert_ne!(base, other);
+        }
     }
-    Ok(())
 }

@@ -32,16 +32,32 @@ pub fn connection_key(conn: &Connection) -> String {
     )
 }
 
-/// Writes `status` on `object` with server-side apply, when it differs from the stored one.
-pub async fn write<K>(ctx: &Context, object: &K, status: &K::Status, key: &str) -> Result<(), Error>
-where
+/// A namespaced resource whose status patchbay writes: a Connection or a VcsAuthToken.
+pub trait StatusObject:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + HasStatus<Status: Serialize + PartialEq>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> StatusObject for K where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + HasStatus
+        + HasStatus<Status: Serialize + PartialEq>
         + Clone
         + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::Status: Serialize + PartialEq,
+        + std::fmt::Debug
 {
+}
+
+/// Writes `status` on `object` with server-side apply, when it differs from the stored one.
+pub async fn write<K: StatusObject>(
+    ctx: &Context,
+    object: &K,
+    status: &K::Status,
+    key: &str,
+) -> Result<(), Error> {
     if object.status() == Some(status) {
         return Ok(());
     }
@@ -49,15 +65,12 @@ where
 }
 
 /// Writes `status` on `object` with server-side apply.
-pub async fn apply<K>(ctx: &Context, object: &K, status: &K::Status, key: &str) -> Result<(), Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + HasStatus
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::Status: Serialize + PartialEq,
-{
+pub async fn apply<K: StatusObject>(
+    ctx: &Context,
+    object: &K,
+    status: &K::Status,
+    key: &str,
+) -> Result<(), Error> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let patch = json!({
         "apiVersion": K::api_version(&()),

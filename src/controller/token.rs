@@ -14,9 +14,9 @@ use tracing::{instrument, warn};
 
 use super::context::Context;
 use super::error::Error;
-use super::pipeline;
 use super::status::{self, token_key as key};
 use super::token_status::{request_fits, resolve_problem, set_outcome};
+use super::{pipeline, revocation};
 use crate::api::token::ConnectionRef;
 use crate::api::{Connection, VcsAuthToken};
 use crate::conditions::{reasons, types};
@@ -43,7 +43,7 @@ pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Ac
     finalizer(&api, FINALIZER, token, |event| async {
         match event {
             FinalizerEvent::Apply(token) => apply(token, ctx.clone()).await,
-            FinalizerEvent::Cleanup(token) => pipeline::cleanup(&token, &ctx)
+            FinalizerEvent::Cleanup(token) => revocation::cleanup(&token, &ctx)
                 .await
                 .map(|()| Action::await_change()),
         }

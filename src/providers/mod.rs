@@ -140,3 +140,51 @@ pub(crate) mod testing {
         values
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{NS, connection, spec};
+    use super::*;
+    use crate::api::VcsAuthToken;
+    use crate::hierarchy::Tree;
+
+    #[test]
+    fn the_registry_has_one_provider_per_kind() {
+        for kind in ConnectionKind::ALL {
+            assert_eq!(for_kind(kind).kind(), kind);
+        }
+    }
+
+    #[test]
+    fn a_kind_that_cannot_mint_yet_says_so_naming_the_connection() {
+        let conn = connection(
+            NS,
+            "chat",
+            spec(serde_json::json!({"slack": {"clientId": "c",
+            "clientSecret": {"name": "s", "key": "k"}, "botToken": {"name": "s", "key": "b"}}})),
+        );
+        let token: VcsAuthToken = serde_json::from_value(serde_json::json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+            "metadata": {"name": "t", "namespace": NS}, "spec": {"connection": "chat"},
+        }))
+        .unwrap();
+        let tree = Tree::new(NS);
+        let env = Env {
+            tree: &tree,
+            connections: &[],
+            allow_default_chain: false,
+        };
+        let request = Request {
+            token: &token,
+            connection: &conn,
+            env: &env,
+        };
+        let err = for_kind(ConnectionKind::Slack).plan(&request).unwrap_err();
+        assert_eq!(err.reason, "MintingNotAvailable");
+        assert!(!err.permanent, "not the user's mistake: no Stalled");
+        assert_eq!(
+            err.message,
+            "resolved to Connection ci/chat; this release does not mint slack credentials yet"
+        );
+    }
+}

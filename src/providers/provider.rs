@@ -179,6 +179,16 @@ pub enum Verification {
     },
 }
 
+impl From<Result<String, ProviderError>> for Verification {
+    /// A check that ran: verified with its message, or failed.
+    fn from(outcome: Result<String, ProviderError>) -> Self {
+        match outcome {
+            Ok(message) => Verification::Verified(message),
+            Err(e) => Verification::Failed(e),
+        }
+    }
+}
+
 /// A replacement key a provider created: what to write into the connection's Secrets, and the
 /// id of the key it replaces.
 #[derive(Debug)]

@@ -259,10 +259,7 @@ impl Provider for AwsProvider {
         secrets: &SecretValues,
         _services: &Services,
     ) -> Verification {
-        match verify(conn, env, secrets).await {
-            Ok(message) => Verification::Verified(message),
-            Err(e) => Verification::Failed(e),
-        }
+        verify(conn, env, secrets).await.into()
     }
 
     async fn mint(

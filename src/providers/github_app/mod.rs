@@ -186,10 +186,7 @@ impl Provider for GithubAppProvider {
             Ok(app) => app,
             Err(e) => return Verification::Failed(e),
         };
-        match verify(&services.github, app, secrets).await {
-            Ok(message) => Verification::Verified(message),
-            Err(e) => Verification::Failed(e),
-        }
+        verify(&services.github, app, secrets).await.into()
     }
 
     async fn mint(
