@@ -39,7 +39,9 @@ pub mod reasons {
     pub const MINTING_NOT_AVAILABLE: &str = "MintingNotAvailable";
     /// Token Ready: the connection is not Ready (for its current generation).
     pub const CONNECTION_NOT_READY: &str = "ConnectionNotReady";
-    /// Token Ready: the connection vanished between resolving and reading it.
+    /// Token Ready: the namespace tree is broken (a cycle, a missing parent).
+    pub const INVALID_HIERARCHY: &str = "InvalidHierarchy";
+    /// Token Ready: no connection of that name up the tree (or it vanished).
     pub const CONNECTION_NOT_FOUND: &str = "ConnectionNotFound";
     /// Token Ready: the connection does not serve this token (e.g. reserved for sources).
     pub const CONNECTION_NOT_AVAILABLE: &str = "ConnectionNotAvailable";

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::{Selector, SelectorExt};
 
 use crate::api::{ConnectionSpec, PARENT_LABEL};
+use crate::conditions::reasons;
 
 /// The deepest a namespace may sit below the root, counted in parent links.
 pub const MAX_DEPTH: usize = 32;
@@ -235,9 +236,9 @@ impl ResolveError {
     /// The condition reason this error is reported under.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Hierarchy(_) => "InvalidHierarchy",
-            Self::NotFound { .. } => "ConnectionNotFound",
-            Self::NotAvailable { .. } => "ConnectionNotAvailable",
+            Self::Hierarchy(_) => reasons::INVALID_HIERARCHY,
+            Self::NotFound { .. } => reasons::CONNECTION_NOT_FOUND,
+            Self::NotAvailable { .. } => reasons::CONNECTION_NOT_AVAILABLE,
         }
     }
 }

@@ -26,7 +26,6 @@ use super::secrets;
 use super::status::token_key;
 use crate::api::token::{ConnectionRef, SecretFormat};
 use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
-use crate::conditions::reasons;
 use crate::output::{self, SecretInputs, annotations};
 use crate::providers::{
     self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues,
@@ -269,7 +268,7 @@ impl Job<'_> {
         let rendered = match output::render(&minted.credential, self.format) {
             Ok(r) => r,
             Err(e) => {
-                let e = ProviderError::config(reasons::INVALID_SECRET_FORMAT, e.to_string());
+                let e = ProviderError::config(e.reason(), e.to_string());
                 return report(ctx, token, status, Outcome::Refused(e), None).await;
             }
         };

@@ -8,6 +8,7 @@ use k8s_openapi::ByteString;
 
 use super::credential::Credential;
 use crate::api::token::SecretFormat;
+use crate::conditions::reasons;
 
 /// The name of a format as `spec.secret.format` spells it.
 pub fn format_name(format: SecretFormat) -> String {
@@ -41,7 +42,7 @@ pub struct FormatError {
 impl FormatError {
     /// The condition reason this error reports as.
     pub fn reason(&self) -> &'static str {
-        "InvalidSecretFormat"
+        reasons::INVALID_SECRET_FORMAT
     }
 }
 

@@ -4,6 +4,7 @@ use super::url::{base, parse_http};
 use super::{Provider, ProviderError, SecretValues, Validated, block};
 use crate::api::connection::SpaceMode;
 use crate::api::{ConnectionKind, ConnectionSpec};
+use crate::conditions::reasons;
 
 pub(super) struct JetbrainsSpaceProvider;
 
@@ -27,7 +28,7 @@ impl Provider for JetbrainsSpaceProvider {
             (SpaceMode::Project, Some(project)) => format!("project {project}"),
             (SpaceMode::Project, None) => {
                 return Err(ProviderError::config(
-                    "InvalidSpec",
+                    reasons::INVALID_SPEC,
                     "spec.jetbrainsSpace.project: required when mode is project",
                 ));
             }

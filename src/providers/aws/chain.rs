@@ -61,7 +61,7 @@ pub fn credentials(conn: &Connection) -> Result<&AwsCredentials, ProviderError> 
 
 fn source_error(field: &str, e: &ResolveError) -> ProviderError {
     let reason = match e {
-        ResolveError::Hierarchy(_) => "InvalidHierarchy",
+        ResolveError::Hierarchy(_) => reasons::INVALID_HIERARCHY,
         ResolveError::NotFound { .. } => "SourceConnectionNotFound",
         ResolveError::NotAvailable { .. } => "SourceConnectionNotAvailable",
     };

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::api::connection::{AwsCredentials, Ecr, EcrRepositoryType};
 use crate::api::{Connection, ConnectionKind, ConnectionSpec};
+use crate::conditions::reasons;
 use crate::output::Credential;
 use chain::{Chain, Signer, walk};
 use plan::AwsPlan;
@@ -92,7 +93,7 @@ fn validate_ecr(spec: &ConnectionSpec) -> Result<Validated, ProviderError> {
         }
         (EcrRepositoryType::Private, None) => {
             return Err(ProviderError::config(
-                "InvalidSpec",
+                reasons::INVALID_SPEC,
                 "spec.ecr.region: required for a private registry",
             ));
         }

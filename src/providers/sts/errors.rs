@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use crate::conditions::reasons;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Why an AWS call failed. The variant name is the condition reason ([`StsError::reason`]); the
 /// message says what to fix. Messages never carry secret keys or session tokens: AWS's own text
-/// is only quoted after [`scrub`] removed anything that looks like key material.
+/// is only quoted after `scrub` removed anything that looks like key material.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StsError {
     /// AssumeRole was refused.
@@ -139,7 +140,7 @@ impl StsError {
             Self::Unreachable { .. } => "Unreachable",
             Self::Throttled { .. } => "Throttled",
             Self::InvalidRequest { .. } => "InvalidRequest",
-            Self::InvalidResponse { .. } => "InvalidResponse",
+            Self::InvalidResponse { .. } => reasons::INVALID_RESPONSE,
             Self::AwsError { .. } => "AwsError",
         }
     }

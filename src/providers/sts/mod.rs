@@ -1,6 +1,6 @@
 //! The AWS calls behind aws and ecr connections: STS sessions, ECR registry logins and IAM key
 //! rotation. No Kubernetes here: callers hand in the keys and the endpoint, and get back a
-//! [`Credential`](crate::output::Credential) or a classified [`StsError`].
+//! [`Credential`] or a classified [`StsError`].
 //!
 //! ```text
 //!   StaticKeys ──sts_client──▶ GetSessionToken ─────────────▶ Credential::Aws
