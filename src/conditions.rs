@@ -61,6 +61,14 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// patchbay refused to write a provider's value into a Secret it may not write.
     pub const SECRET_WRITE_REFUSED: &str = "SecretWriteRefused";
+    /// Token Ready: the token lost the right to its credential, which was revoked (where the
+    /// provider can) and its Secret deleted; the message names the refusal.
+    pub const WITHDRAWN: &str = "Withdrawn";
+    /// Token Ready: the token would receive long-lived material outside the connection's
+    /// namespace, and the connection does not allow copies.
+    pub const COPY_NOT_ALLOWED: &str = "CopyNotAllowed";
+    /// A provider did not finish within patchbay's deadline.
+    pub const PROVIDER_TIMEOUT: &str = "ProviderTimeout";
     /// A call to the Kubernetes API failed.
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
     /// A provider answered with something patchbay cannot use.

@@ -271,6 +271,16 @@ async fn access_keys_give_session_credentials_that_work_and_renew_once_on_reques
     assert_eq!(revision(&w, "build").await, 2, "no mint after a restart");
 }
 
+/// The External ID patchbay generated for Connection `namespace/name`.
+async fn generated_external_id(w: &World, namespace: &str, name: &str) -> String {
+    let api: Api<Connection> = w.cluster.api(namespace);
+    eventually(30, "the generated External ID", || {
+        let api = api.clone();
+        async move { api.get(name).await.ok()?.status?.external_id }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn assume_role_through_a_parent_source_with_external_id_and_namespace_session_tags() {
     let Some(w) = world("aws_assume_role").await else {
@@ -278,24 +288,35 @@ async fn assume_role_through_a_parent_source_with_external_id_and_namespace_sess
     };
     let keys = iam_user(&w, "patchbay", &["sts:AssumeRole", "sts:TagSession"]).await;
     let user = format!("arn:aws:iam::{ACCOUNT_ID}:user/patchbay");
-    let role = iam_role(&w, "ci-deployer", &user, Some("ext-123")).await;
+    let role = format!("arn:aws:iam::{ACCOUNT_ID}:role/ci-deployer");
     let creds = json!({"accessKeys": access_keys(&w, ROOT, "aws-keys", &keys).await});
     let mut source = aws(&w, creds);
     source["availableForBuildSteps"] = json!(false);
+    // The source lends its identity to the ci-* roles, and to nothing else.
+    source["allowedRoleArns"] = json!([format!("arn:aws:iam::{ACCOUNT_ID}:role/ci-*")]);
     let spec = json!({"availableForSubProjects": true, "aws": source});
     connection(&w, ROOT, "aws-source", spec).await;
-    let role_creds = |external_id: &str| json!({"iamRole": {"connection": "aws-source", "roleArn": role, "externalId": external_id}});
-    let mut deployer = aws(&w, role_creds("ext-123"));
+    let role_creds = |arn: &str| json!({"iamRole": {"connection": "aws-source", "roleArn": arn}});
+    let mut deployer = aws(&w, role_creds(&role));
     deployer["allowedRoleArns"] = json!([format!("arn:aws:iam::{ACCOUNT_ID}:role/ci-*")]);
     connection(&w, "team-a", "deployer", json!({"aws": deployer})).await;
-    connection(
-        &w,
-        "team-a",
-        "intruder",
-        json!({"aws": aws(&w, role_creds("wrong"))}),
-    )
-    .await;
+    // The role trusts the deployer's generated External ID, as its owner set it up.
+    let external_id = generated_external_id(&w, "team-a", "deployer").await;
+    iam_role(&w, "ci-deployer", &user, Some(&external_id)).await;
+    // Another connection of the tenant, for the same role: its own External ID does not fit.
+    let intruder = aws(&w, role_creds(&role));
+    connection(&w, "team-a", "intruder", json!({"aws": intruder})).await;
     w.moto.enforce_iam().unwrap();
+    // The live checks ran before the role existed: ask for them again.
+    let connections: Api<Connection> = w.cluster.api("team-a");
+    let again =
+        json!({"metadata": {"annotations": {"patchbay.dev/verify-requested-at": "role-created"}}});
+    for name in ["deployer", "intruder"] {
+        (connections
+            .patch(name, &PatchParams::default(), &Patch::Merge(&again))
+            .await)
+            .unwrap();
+    }
 
     let tags = json!({"aws": {"sessionTags": {"cost-center": "42"}}});
     w.cluster.apply(token("build", "deployer", tags)).await;

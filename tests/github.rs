@@ -6,7 +6,6 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use patchbay::api::{ConditionStatus, VcsAuthToken};
 use serde_json::{Value, json};
@@ -393,20 +392,28 @@ async fn deleting_a_token_revokes_its_credential() {
         .await;
     w.cluster.token_ready("team-a", "build", is_ready).await;
     let live = secret(&w, "build").await["token"].clone();
-    let written = w
-        .cluster
-        .api::<Secret>("team-a")
+    let tokens: Api<VcsAuthToken> = w.cluster.api("team-a");
+    let issuer = tokens
         .get("build")
         .await
+        .unwrap()
+        .status
+        .unwrap()
+        .issuer
         .unwrap();
     assert_eq!(
-        written
-            .annotations()
-            .get("patchbay.dev/connection-kind")
-            .map(String::as_str),
-        Some("githubApp"),
-        "the Secret names the provider that revokes it"
+        (issuer.kind.as_str(), issuer.endpoint),
+        ("githubApp", Some(w.sim.ghes_api_url())),
+        "the status records where the token was minted, and so where it is revoked"
     );
+    // The Secret is the tenant's to edit: what it says about where to revoke is not asked.
+    let secrets: Api<Secret> = w.cluster.api("team-a");
+    let tampered =
+        json!({"metadata": {"annotations": {"patchbay.dev/github-api": "http://127.0.0.1:9"}}});
+    secrets
+        .patch("build", &PatchParams::default(), &Patch::Merge(&tampered))
+        .await
+        .unwrap();
     let api: Api<VcsAuthToken> = w.cluster.api("team-a");
     api.delete("build", &DeleteParams::default()).await.unwrap();
     eventually(15, "the token to be gone", || {

@@ -278,20 +278,18 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         "{pods}"
     );
     // Relabelling team-a out of the tree (its parent becomes a new root-level project) keeps the
-    // token on the root connection; a label that allowedNamespaces does not select refuses it.
+    // token on the root connection; a label that allowedNamespaces does not select refuses it,
+    // and what the token held is withdrawn.
     sandbox.kubectl_ok(&["label", "ns", "team-a", "acme.example/team-", "--overwrite"]);
+    let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}";
     eventually(20, "the token to be refused by allowedNamespaces", || {
-        let (_, out) = sandbox.kubectl(&[
-            "get",
-            "vat",
-            "-n",
-            "team-a",
-            "app-checkout",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
-        ]);
-        out.trim() == "ConnectionNotAvailable"
+        let (_, out) =
+            sandbox.kubectl(&["get", "vat", "-n", "team-a", "app-checkout", "-o", ready]);
+        out.starts_with("the credential was withdrawn: ")
+            && out.contains("(ConnectionNotAvailable)")
     });
+    let (found, _) = sandbox.kubectl(&["get", "secret", "-n", "team-a", "app-checkout"]);
+    assert!(!found, "the withdrawn credential's Secret is deleted");
 
     // SIGTERM stops it cleanly.
     let pid = sandbox.child.id().to_string();

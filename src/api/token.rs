@@ -264,6 +264,17 @@ pub struct ConnectionRef {
     pub name: String,
 }
 
+/// Where the current credential was minted: the only place patchbay revokes it. Recorded in
+/// the status, which tenants do not write (grant them no `vcsauthtokens/status`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct Issuer {
+    /// The connection kind that minted it, e.g. `githubApp`.
+    pub kind: String,
+    /// The provider's API that minted it, when revoking needs it (GitHub's REST API base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
 /// The observed state of a VcsAuthToken (mirrors the installationToken endpoint's response).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -304,4 +315,7 @@ pub struct VcsAuthTokenStatus {
     /// Name of the Secret holding the credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// Where the current credential was minted, and so where it is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<Issuer>,
 }

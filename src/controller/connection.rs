@@ -15,7 +15,7 @@ use super::connection_status::{
     Decision, Facts, VERIFY_REQUESTED_AT, decide, needs_verify, set_verified,
 };
 use super::context::Context;
-use super::error::Error;
+use super::error::{Error, within};
 use super::secrets;
 use super::status::{self, connection_key as key};
 use crate::api::{Connection, ConnectionSpec, ConnectionStatus};
@@ -28,6 +28,9 @@ const RECHECK: Duration = Duration::from_secs(600);
 /// How long a live check may run before Ready is written without waiting for it (AWS may take
 /// up to its operation timeout to answer).
 const READY_FIRST_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest a live check may take, all its calls together.
+const VERIFY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Reconciles one Connection.
 #[instrument(skip(conn, ctx), fields(namespace = conn.namespace().unwrap_or_default(), name = conn.name_any()))]
@@ -108,7 +111,11 @@ async fn verify(
     if let Err(e) = secrets::read(ctx, &reads, secrets).await {
         return Ok((Verification::Failed(e.into()), None));
     }
-    let check = provider.verify(conn, env, secrets, &ctx.services);
+    let call = provider.verify(conn, env, secrets, &ctx.services);
+    let check = async {
+        let deadline = within(VERIFY_DEADLINE, "the live check", async { Ok(call.await) });
+        deadline.await.unwrap_or_else(Verification::Failed)
+    };
     tokio::pin!(check);
     tokio::select! {
         outcome = &mut check => Ok((outcome, None)),

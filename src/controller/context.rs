@@ -18,6 +18,9 @@ use crate::api::Connection;
 use crate::hierarchy::Tree;
 use crate::providers::{Env, Services};
 
+/// The longest a failure holds provider calls back, whatever a provider asked for.
+pub const MAX_HOLD: Duration = crate::providers::MAX_RETRY_AFTER;
+
 /// How the operator was started.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -57,6 +60,31 @@ pub struct Context {
     pub reconciles: Mutex<HashMap<String, u64>>,
     /// The providers' long-lived clients and caches (GitHub's JWTs and installation ids).
     pub services: Services,
+    /// Provider calls in flight, per connection (see [`Context::provider_slot`]).
+    pub calls: Mutex<HashMap<String, usize>>,
+}
+
+/// How many provider calls for one connection run at once. One tenant's slow or hanging server
+/// can hold at most this many of the shared reconcile slots; further tokens of that connection
+/// wait outside them and are looked at again shortly.
+pub const CALLS_PER_CONNECTION: usize = 8;
+
+/// A provider call's place in its connection's share; given back when dropped.
+pub struct Slot<'a> {
+    ctx: &'a Context,
+    connection: String,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut calls = self.ctx.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = calls.get_mut(&self.connection) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                calls.remove(&self.connection);
+            }
+        }
+    }
 }
 
 /// The tree and the Connection cache at one moment, for providers to look at.
@@ -176,10 +204,12 @@ impl Context {
         backoff_delay(*n, jitter_seed(key, *n))
     }
 
-    /// Holds provider calls for `key` back until `delay` has passed.
+    /// Holds provider calls for `key` back until `delay` (at most [`MAX_HOLD`]) has passed.
     pub fn hold(&self, key: &str, delay: Duration) {
+        let now = std::time::Instant::now();
+        let until = now.checked_add(delay.min(MAX_HOLD)).unwrap_or(now);
         let mut held = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert(key.to_string(), std::time::Instant::now() + delay);
+        held.insert(key.to_string(), until);
     }
 
     /// How long provider calls for `key` are still held back, if they are.
@@ -189,6 +219,21 @@ impl Context {
         until
             .checked_duration_since(std::time::Instant::now())
             .filter(|d| !d.is_zero())
+    }
+
+    /// A place for one provider call of `connection`, unless [`CALLS_PER_CONNECTION`] are
+    /// already running.
+    pub fn provider_slot(&self, connection: &str) -> Option<Slot<'_>> {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let n = calls.entry(connection.to_string()).or_default();
+        if *n >= CALLS_PER_CONNECTION {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            ctx: self,
+            connection: connection.to_string(),
+        })
     }
 
     /// Forgets the failures of `key` after a success.

@@ -22,6 +22,7 @@ mod secrets;
 mod status;
 pub mod token;
 pub mod token_status;
+mod withdrawal;
 
 pub use context::{Context, Options, Snapshot, backoff_delay};
 pub use error::Error;
@@ -148,6 +149,7 @@ pub fn start(
         not_before: Mutex::new(HashMap::new()),
         reconciles: Mutex::new(HashMap::new()),
         services: crate::providers::Services::default(),
+        calls: Mutex::new(HashMap::new()),
     });
     let controllers = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
     let operator = async move {
@@ -274,7 +276,16 @@ fn connection_controller(
         })
         .with_config(ControllerConfig::default().concurrency(CONNECTION_CONCURRENCY))
         .graceful_shutdown_on(stop)
-        .run(connection::reconcile, connection::error_policy, ctx)
+        .run(
+            |conn, ctx| {
+                error::contained(
+                    status::connection_key(&conn),
+                    connection::reconcile(conn, ctx),
+                )
+            },
+            connection::error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
 }
 
@@ -313,6 +324,10 @@ fn token_controller(
         .watches_stream(owned, |secret| token::token_for_secret(&secret))
         .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
         .graceful_shutdown_on(stop)
-        .run(token::reconcile, token::error_policy, ctx)
+        .run(
+            |token, ctx| error::contained(status::token_key(&token), token::reconcile(token, ctx)),
+            token::error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
 }

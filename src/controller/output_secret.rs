@@ -15,7 +15,7 @@ use crate::api::token::SecretFormat;
 use crate::api::{VcsAuthToken, VcsAuthTokenStatus};
 use crate::conditions::reasons;
 use crate::output::{self, Ownership, annotations};
-use crate::providers::{ProviderError, Stored};
+use crate::providers::ProviderError;
 use crate::renewal::SecretFacts;
 
 /// The name of the token's output Secret.
@@ -130,14 +130,6 @@ impl Current {
         self.annotations
             .get(annotations::TOKEN_ID)
             .map(String::as_str)
-    }
-
-    /// The credential as a provider's revocation sees it.
-    pub fn stored(&self) -> Stored<'_> {
-        Stored {
-            data: &self.data,
-            annotations: &self.annotations,
-        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -18,19 +19,24 @@ use kube::runtime::controller::Action;
 use tracing::info;
 
 use super::context::Context;
-use super::error::Error;
+use super::error::{Error, within};
 use super::output_secret::{self, Current, format_of, fresh_status, output_name};
 use super::report::{Outcome, failed, keep_recorded, report};
-use super::revocation;
 use super::secrets;
 use super::status::token_key;
-use crate::api::token::{ConnectionRef, SecretFormat};
+use super::{revocation, withdrawal};
+use crate::api::token::{ConnectionRef, Issuer, SecretFormat};
 use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
 use crate::output::{self, SecretInputs, annotations};
 use crate::providers::{
     self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues,
 };
 use crate::renewal::{self, Decision, Observed};
+
+/// The longest a provider may take to mint, all its calls together.
+pub const MINT_DEADLINE: Duration = Duration::from_secs(60);
+/// When a token whose connection has its share of calls running is looked at again.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// One token's way through the pipeline: what it asks for and where it goes.
 struct Job<'a> {
@@ -59,7 +65,13 @@ pub async fn run(
     status: VcsAuthTokenStatus,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    let refuse = |status, e| report(ctx, token, status, Outcome::Refused(e), None);
+    // A refusal only the user can lift means the right is gone: what was minted is withdrawn.
+    let refuse = |status, e: ProviderError| async move {
+        match e.permanent {
+            true => withdrawal::withdraw(ctx, token, status, e).await,
+            false => report(ctx, token, status, Outcome::Refused(e), None).await,
+        }
+    };
     let provider = match providers::for_spec(&conn.spec) {
         Ok(p) => p,
         Err(e) => return refuse(status, e).await,
@@ -77,9 +89,12 @@ pub async fn run(
     };
     let format = format_of(token, plan.default_format);
     let secret_name = output_name(token);
+    let mut status = status;
+    withdrawal::retire_renamed(ctx, token, &mut status, &secret_name).await?;
     let (api, existing) = match output_secret::owned(ctx, token, &secret_name).await? {
         Ok(found) => found,
-        Err(e) => return refuse(status, e).await,
+        // Someone else's Secret of that name: nothing of patchbay's to withdraw there.
+        Err(e) => return report(ctx, token, status, Outcome::Refused(e), None).await,
     };
     let current = existing.as_ref().map(|s| Current::of(s, format));
     let mut status = fresh_status(ctx, token, status, current.as_ref()).await?;
@@ -195,6 +210,11 @@ impl Job<'_> {
             // A recent failure holds provider calls back; whatever woke us must not bypass that.
             return Ok(Action::requeue(wait));
         }
+        let connection = format!("{}/{}", self.at.namespace, self.at.name);
+        let Some(_slot) = self.ctx.provider_slot(&connection) else {
+            // The connection has its share of calls running: wait outside the shared slots.
+            return Ok(Action::requeue(BUSY_RETRY));
+        };
         let kind = self.provider.kind().field_name();
         info!(kind, reason = reason.as_str(), "minting a credential");
         let why = format!("{reason}: {why}");
@@ -244,7 +264,10 @@ impl Job<'_> {
         let (ctx, token) = (self.ctx, self.token);
         let current = found.current.as_ref();
         let minted = match secrets::read(ctx, &plan.reads, &mut values).await {
-            Ok(_) => self.provider.mint(request, &values, &ctx.services).await,
+            Ok(_) => {
+                let call = self.provider.mint(request, &values, &ctx.services);
+                within(MINT_DEADLINE, "minting", call).await
+            }
             Err(e) => Err(e.into()),
         };
         let minted = match minted {
@@ -274,7 +297,7 @@ impl Job<'_> {
         };
         let now = Timestamp::now();
         let token_id = minted.credential.fingerprint();
-        let mut secret = output::build_secret(SecretInputs {
+        let secret = output::build_secret(SecretInputs {
             token,
             rendered,
             connection: (&self.at.namespace, &self.at.name),
@@ -287,19 +310,12 @@ impl Job<'_> {
                 .map(String::as_str),
             token_id: &token_id,
         });
-        let notes = secret
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default);
-        notes.extend(minted.revocation.clone());
-        let kind = self.provider.kind().field_name();
-        notes.insert(annotations::CONNECTION_KIND.into(), kind.into());
         output_secret::write(&found.api, found.existing.as_ref(), secret)
             .await
             .map_err(|e| Error::kube("write Secret", &self.secret_name, e))?;
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = current.filter(|c| c.token_id() != Some(token_id.as_str())) {
-            revocation::superseded(ctx, token, self.provider, old, &minted).await;
+            revocation::superseded(ctx, token, status.issuer.as_ref(), old).await;
         }
         self.minted(status, minted, plan.lifetime, token_id, now, why)
             .await
@@ -317,6 +333,10 @@ impl Job<'_> {
     ) -> Result<Action, Error> {
         let (ctx, token) = (self.ctx, self.token);
         status.token_id = Some(token_id);
+        status.issuer = Some(Issuer {
+            kind: self.provider.kind().field_name().to_string(),
+            endpoint: minted.endpoint.clone(),
+        });
         status.issued_at = Some(Time(now));
         status.revision += 1;
         let mut note = None;

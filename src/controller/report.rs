@@ -14,12 +14,15 @@ use super::output_secret::Current;
 use super::status::{self, token_key};
 use crate::api::{ConditionStatus, VcsAuthToken, VcsAuthTokenStatus};
 use crate::conditions::{self, Desired, reasons, types};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, clamp_retry_after};
 
 /// The shortest wait before looking at a token again.
 const MIN_REQUEUE: Duration = Duration::from_secs(1);
 /// How often a token without a renewal time is looked at again.
 const RECHECK: Duration = Duration::from_secs(600);
+/// The longest wait before looking at a token again: a provider's expiry far in the future
+/// (or a hostile one) never becomes a timer the runtime cannot hold.
+const MAX_REQUEUE: Duration = Duration::from_secs(3600);
 
 /// What to report in a token's status.
 pub enum Outcome {
@@ -75,8 +78,8 @@ pub async fn report(
 fn until(at: Timestamp) -> Duration {
     let wait = at.duration_since(Timestamp::now());
     Duration::try_from(wait.max(SignedDuration::ZERO))
-        .unwrap_or_default()
-        .max(MIN_REQUEUE)
+        .unwrap_or(MAX_REQUEUE)
+        .clamp(MIN_REQUEUE, MAX_REQUEUE)
 }
 
 /// A mint that failed: the still-valid credential stays and Ready stays True until it lapses;
@@ -97,7 +100,8 @@ pub async fn failed(
     } = error;
     warn!(%reason, %message, "minting failed");
     let key = token_key(token);
-    let delay = ctx.backoff(&key).max(retry_after.unwrap_or_default());
+    let asked = clamp_retry_after(retry_after).unwrap_or_default();
+    let delay = ctx.backoff(&key).max(asked);
     ctx.hold(&key, delay);
     let generation = token.meta().generation;
     status.observed_generation = generation;

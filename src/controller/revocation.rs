@@ -1,6 +1,8 @@
 //! Revoking credentials through the provider that minted them: the one a new mint superseded,
 //! and the one left when a token is deleted. A revocation's outcome is an Event, never a block.
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType};
@@ -8,34 +10,44 @@ use kube::{Resource, ResourceExt};
 use tracing::warn;
 
 use super::context::Context;
-use super::error::Error;
+use super::error::{Error, within};
 use super::output_secret::{Current, output_name};
+use crate::api::token::Issuer;
 use crate::api::token::SecretFormat;
 use crate::api::{ConnectionKind, VcsAuthToken};
-use crate::output::{self, Ownership, annotations};
-use crate::providers::github_app::GITHUB_API_ANNOTATION;
-use crate::providers::{self, Minted, Provider, Revoked, Stored};
+use crate::output::{self, Ownership};
+use crate::providers::{self, Provider, Revoked, Stored};
 
-/// Revokes the credential a new one replaced, through the provider that minted it. Where that
-/// is `provider` itself, what revoking needs comes from the new mint (which the operator
-/// computed), not from the old Secret's annotations.
+/// The longest a revocation may take.
+const REVOKE_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Revokes the credential a new one replaced, at the provider and API that minted it, as the
+/// token's status recorded them (never where the Secret, which the tenant can edit, says).
 pub async fn superseded(
     ctx: &Context,
     token: &VcsAuthToken,
-    provider: &dyn Provider,
+    issuer: Option<&Issuer>,
     old: &Current,
-    minted: &Minted,
 ) {
-    let kind = minted_kind(old).unwrap_or(provider.kind());
-    let mut notes = old.annotations.clone();
-    if kind == provider.kind() {
-        notes.extend(minted.revocation.clone());
-    }
-    let stored = Stored {
-        data: &old.data,
-        annotations: &notes,
+    revoke_stored(ctx, token, issuer, old, "superseded").await;
+}
+
+/// Revokes `current` through the provider `issuer` names; nothing when no issuer was recorded.
+pub async fn revoke_stored(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    issuer: Option<&Issuer>,
+    current: &Current,
+    why: &str,
+) {
+    let Some((kind, issuer)) = issuer.and_then(|i| issuer_kind(i).map(|k| (k, i))) else {
+        return;
     };
-    revoke(ctx, token, providers::for_kind(kind), &stored, "superseded").await;
+    let stored = Stored {
+        data: &current.data,
+        endpoint: issuer.endpoint.as_deref(),
+    };
+    revoke(ctx, token, providers::for_kind(kind), &stored, why).await;
 }
 
 /// Revokes a credential through its provider; the outcome is an Event, never a block.
@@ -46,7 +58,8 @@ async fn revoke(
     stored: &Stored<'_>,
     why: &str,
 ) {
-    let (type_, reason, note) = match provider.revoke(stored, &ctx.services).await {
+    let call = provider.revoke(stored, &ctx.services);
+    let (type_, reason, note) = match within(REVOKE_DEADLINE, "revoking", call).await {
         Ok(Revoked::NotRevocable) => return,
         Ok(Revoked::Revoked) => (
             EventType::Normal,
@@ -71,16 +84,11 @@ async fn revoke(
     }
 }
 
-/// The kind a Secret's credential was minted from: its `patchbay.dev/connection-kind`
-/// annotation, or GitHub for Secrets written before that annotation existed.
-fn minted_kind(current: &Current) -> Option<ConnectionKind> {
-    match current.annotations.get(annotations::CONNECTION_KIND) {
-        Some(kind) => ConnectionKind::ALL
-            .into_iter()
-            .find(|k| k.field_name() == kind),
-        None => (current.annotations.contains_key(GITHUB_API_ANNOTATION))
-            .then_some(ConnectionKind::GithubApp),
-    }
+/// The connection kind an issuer names, if it is one this release knows.
+fn issuer_kind(issuer: &Issuer) -> Option<ConnectionKind> {
+    ConnectionKind::ALL
+        .into_iter()
+        .find(|k| k.field_name() == issuer.kind)
 }
 
 /// On deletion: revokes the token's current credential (failures become Events).
@@ -97,41 +105,29 @@ pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
         return Ok(());
     }
     let current = Current::of(&secret, SecretFormat::Opaque);
-    if let Some(kind) = minted_kind(&current) {
-        let provider = providers::for_kind(kind);
-        revoke(ctx, token, provider, &current.stored(), "deleted token's").await;
-    }
+    let issuer = token.status.as_ref().and_then(|s| s.issuer.as_ref());
+    revoke_stored(ctx, token, issuer, &current, "deleted token's").await;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
-    fn current(notes: &[(&str, &str)]) -> Current {
-        Current {
-            has_credential: true,
-            data: BTreeMap::new(),
-            annotations: (notes.iter())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+    fn issuer(kind: &str) -> Issuer {
+        Issuer {
+            kind: kind.into(),
+            endpoint: Some("https://api.github.com".into()),
         }
     }
 
     #[test]
-    fn a_secret_names_the_kind_it_was_minted_from() {
-        let aws = current(&[(annotations::CONNECTION_KIND, "aws")]);
-        assert_eq!(minted_kind(&aws), Some(ConnectionKind::Aws));
-        let unknown = current(&[(annotations::CONNECTION_KIND, "telegraph")]);
-        assert_eq!(minted_kind(&unknown), None);
-    }
-
-    #[test]
-    fn a_github_secret_written_before_the_kind_annotation_is_still_revocable() {
-        let old = current(&[(GITHUB_API_ANNOTATION, "https://api.github.com")]);
-        assert_eq!(minted_kind(&old), Some(ConnectionKind::GithubApp));
-        assert_eq!(minted_kind(&current(&[])), None);
+    fn the_status_names_the_provider_that_revokes() {
+        assert_eq!(
+            issuer_kind(&issuer("githubApp")),
+            Some(ConnectionKind::GithubApp)
+        );
+        assert_eq!(issuer_kind(&issuer("aws")), Some(ConnectionKind::Aws));
+        assert_eq!(issuer_kind(&issuer("telegraph")), None);
     }
 }

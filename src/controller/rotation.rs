@@ -15,6 +15,7 @@ use kube::api::Api;
 use tracing::{info, warn};
 
 use super::context::Context;
+use super::error::within;
 use super::secrets;
 use crate::api::connection::{AccessKeys, KeyRotationStatus};
 use crate::api::{Connection, ConnectionStatus};
@@ -26,6 +27,9 @@ pub const ROTATE_REQUESTED_AT: &str = "patchbay.dev/rotate-key-requested-at";
 pub const ALLOW_ROTATION_LABEL: &str = "patchbay.dev/allow-key-rotation";
 /// How long the previous key stays active by default (TeamCity's 24 hours).
 pub const DEFAULT_RETENTION: SignedDuration = SignedDuration::from_hours(24);
+
+/// The longest a rotation step may take at the provider.
+const ROTATION_DEADLINE: Duration = Duration::from_secs(60);
 
 /// When to try again after the rotation record could not be read.
 const FRESH_READ_RETRY: Duration = Duration::from_secs(10);
@@ -127,13 +131,16 @@ pub async fn reconcile(
     }
     if let Some((previous, _)) = deletion_due(status.key_rotation.as_ref(), now) {
         let record = status.key_rotation.get_or_insert_with(Default::default);
-        record.message = Some(match provider.delete_key(conn, secrets, &previous).await {
-            Ok(()) => {
-                record.previous_deleted_at = Some(Time(now));
-                format!("the previous key {previous} was deleted")
-            }
-            Err(e) => format!("could not delete the previous key {previous}: {e}"),
-        });
+        let call = provider.delete_key(conn, secrets, &previous);
+        record.message = Some(
+            match within(ROTATION_DEADLINE, "deleting the key", call).await {
+                Ok(()) => {
+                    record.previous_deleted_at = Some(Time(now));
+                    format!("the previous key {previous} was deleted")
+                }
+                Err(e) => format!("could not delete the previous key {previous}: {e}"),
+            },
+        );
     }
     pending(status.key_rotation.as_ref()?, now)
 }
@@ -171,7 +178,9 @@ async fn rotate(
             ));
         }
     }
-    let rotated = (provider.rotate_key(conn, secrets).await).map_err(|e| e.to_string())?;
+    let call = provider.rotate_key(conn, secrets);
+    let rotated =
+        (within(ROTATION_DEADLINE, "creating the key", call).await).map_err(|e| e.to_string())?;
     // The new secret exists only in that answer: write it before anything else can fail, and
     // only into the key Secrets, still labelled.
     let targets = [&keys.access_key_id.name, &keys.secret_access_key.name];

@@ -16,7 +16,7 @@ use super::context::Context;
 use super::error::Error;
 use super::status::{self, token_key as key};
 use super::token_status::{request_fits, resolve_problem, set_outcome};
-use super::{pipeline, revocation};
+use super::{pipeline, revocation, withdrawal};
 use crate::api::token::ConnectionRef;
 use crate::api::{Connection, VcsAuthToken};
 use crate::conditions::{reasons, types};
@@ -91,6 +91,11 @@ async fn apply(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Action, Er
             }
         }
     };
+    if problem.permanent {
+        // The token lost the right to what it holds.
+        let result = withdrawal::withdraw(&ctx, &token, status, problem).await;
+        return result;
+    }
     let transition = set_outcome(&mut status, token.meta().generation, problem, &ctx.now());
     status::write(ctx.as_ref(), token.as_ref(), &status, &key).await?;
     if transition {

@@ -34,9 +34,6 @@ pub mod annotations {
     pub const TOKEN_ID: &str = "patchbay.dev/token-id";
     /// UID of the owning VcsAuthToken, on Secrets kept with `deletionPolicy: Retain`.
     pub const OWNER_UID: &str = "patchbay.dev/owner-uid";
-    /// The kind of the Connection minted from (its block name, e.g. `githubApp`): which
-    /// provider revokes the credential once its token is gone.
-    pub const CONNECTION_KIND: &str = "patchbay.dev/connection-kind";
 }
 
 /// Everything [`build_secret`] needs besides the rendered data.

@@ -4,6 +4,15 @@ use std::time::Duration;
 
 use crate::conditions::reasons;
 
+/// The longest wait a provider's answer can impose (Retry-After, a rate-limit reset): a hostile
+/// or broken server asking for more is waited on this long, never longer.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A provider's requested wait, clamped to [`MAX_RETRY_AFTER`].
+pub fn clamp_retry_after(wait: Option<Duration>) -> Option<Duration> {
+    wait.map(|w| w.min(MAX_RETRY_AFTER))
+}
+
 /// Why a provider could not do what was asked: the condition reason, a message that names the
 /// field or the provider's answer (never secret material), how long the provider asked to be
 /// left alone, and whether only a change by the user can fix it (then the object is also

@@ -30,7 +30,7 @@ pub mod url;
 
 pub use aws::{MAX_ROLE_CHAIN, external_id, sts_endpoint};
 pub use docker_registry::registry_key;
-pub use error::ProviderError;
+pub use error::{MAX_RETRY_AFTER, ProviderError, clamp_retry_after};
 pub use github_app::{GithubEndpoints, github_endpoints};
 pub use inputs::{SecretRead, SecretValues, SecretWrite};
 pub use provider::{

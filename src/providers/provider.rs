@@ -127,8 +127,8 @@ pub struct Minted {
     pub credential: Credential,
     /// What was granted, for the status.
     pub granted: Option<Granted>,
-    /// What revoking the credential later needs, recorded as annotations on the Secret.
-    pub revocation: BTreeMap<String, String>,
+    /// The API revoking the credential later must call, recorded in the token's status.
+    pub endpoint: Option<String>,
     /// Secret values to write back before the credential is published (e.g. a rotated
     /// refresh token).
     pub write_back: Vec<SecretWrite>,
@@ -140,7 +140,7 @@ impl Minted {
         Self {
             credential,
             granted: None,
-            revocation: BTreeMap::new(),
+            endpoint: None,
             write_back: Vec::new(),
         }
     }
@@ -150,8 +150,8 @@ impl Minted {
 pub struct Stored<'a> {
     /// The Secret's data.
     pub data: &'a BTreeMap<String, Vec<u8>>,
-    /// The Secret's annotations, including what [`Minted::revocation`] recorded.
-    pub annotations: &'a BTreeMap<String, String>,
+    /// Where it was minted ([`Minted::endpoint`], as the token's status recorded it).
+    pub endpoint: Option<&'a str>,
 }
 
 /// The outcome of a revocation that did not fail.

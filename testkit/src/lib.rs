@@ -6,6 +6,7 @@ pub mod admission;
 pub mod apiserver;
 pub mod envtest;
 pub mod github;
+pub mod hostile;
 pub mod keys;
 pub mod moto;
 pub mod sandbox;

@@ -216,6 +216,12 @@ impl Cluster {
         .await
     }
 
+    /// Whether the operator is still running: a reconcile that panicked or a controller that
+    /// stopped would have ended it.
+    pub fn operator_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Waits until VcsAuthToken `logical/name` has a Ready condition for its generation that
     /// satisfies `check`, and returns the token.
     pub async fn token_ready(

@@ -88,6 +88,14 @@ pub struct ConnectionSpec {
     /// connection. The connection's own namespace always may.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<LabelSelector>,
+    /// Whether tokens in descendant namespaces may receive a copy of long-lived material:
+    /// the connection's own keys as they are (aws `useSessionCredentials: false`) or the
+    /// operator's own identity (`defaultChain` without a role). Default false: such tokens
+    /// are refused outside the connection's namespace (`CopyNotAllowed`), because a copy
+    /// outlives any revocation patchbay can do. Set it only where every namespace the
+    /// connection is available to may hold that material.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub copy_secret_to_sub_projects: bool,
     /// A GitHub App that issues repository-scoped installation tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github_app: Option<GithubApp>,

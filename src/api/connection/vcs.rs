@@ -82,6 +82,15 @@ pub struct GithubApp {
         inner(length(min = 1, max = 100), pattern(r"^[A-Za-z0-9._*?-]+$"))
     )]
     pub allowed_repositories: Option<Vec<String>>,
+    /// Accounts other than the `ownerUrl` one that tokens may name in `spec.github.owner`:
+    /// account names or globs (`acme-*`). Unset: tokens mint for the `ownerUrl` account only.
+    /// Every account listed is reachable by every namespace this connection is available to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 100),
+        inner(length(min = 1, max = 39), pattern(r"^[A-Za-z0-9*?-]+$"))
+    )]
+    pub allowed_owners: Option<Vec<String>>,
 }
 
 /// A GitHub OAuth application (github.com or GitHub Enterprise Server).

@@ -10,7 +10,7 @@ use kube::ResourceExt;
 
 use super::{MAX_ROLE_CHAIN, external_id, sts_endpoint};
 use crate::api::Connection;
-use crate::api::connection::AwsCredentials;
+use crate::api::connection::{AwsCredentials, IamRole};
 use crate::conditions::reasons;
 use crate::hierarchy::{self, ResolveError};
 use crate::providers::sts::{self, AssumeRoleInput, StaticKeys};
@@ -158,10 +158,46 @@ pub fn walk<'a>(top: &'a Connection, env: &Env<'_>) -> Result<Chain<'a>, Provide
                 ),
             ));
         }
+        if found_in != at {
+            crossing_allowed(&field, role, &source, &source_ref)?;
+        }
         sources.push(source);
         field = format!("{own_field} → {source_ref} spec.aws.credentials");
         at = found_in;
     }
+}
+
+/// Whether a role may be assumed with the identity of a source in another namespace: the
+/// source's `allowedRoleArns` must list it (a source bounds every role assumed with its
+/// identity, by tokens and by other connections alike), and the External ID is patchbay's
+/// generated one, which the tenant cannot choose.
+fn crossing_allowed(
+    field: &str,
+    role: &IamRole,
+    source: &Connection,
+    source_ref: &str,
+) -> Result<(), ProviderError> {
+    let allowed = (source.spec.aws.as_ref())
+        .and_then(|a| a.allowed_role_arns.as_deref())
+        .unwrap_or_default();
+    if !sts::role_allowed(&role.role_arn, allowed) {
+        return Err(ProviderError::config(
+            "RoleNotAllowed",
+            format!(
+                "{field}.iamRole.roleArn: {} matches none of {source_ref}'s allowedRoleArns; a source in another namespace lends its identity only to the roles it lists",
+                role.role_arn
+            ),
+        ));
+    }
+    if role.external_id.is_some() {
+        return Err(ProviderError::config(
+            "ExternalIdNotAllowed",
+            format!(
+                "{field}.iamRole.externalId: may be set only when the source is in this namespace; through {source_ref}, patchbay's generated External ID (status.externalId) is used"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn region_and_sts(conn: &Connection) -> Result<Option<(String, String)>, ProviderError> {

@@ -73,6 +73,27 @@ impl AwsPlan {
         };
         let keys = (conn.spec.aws.as_ref()).and_then(|a| a.credentials.access_keys.as_ref());
         let long_lived = role_arn.is_none() && keys.is_some_and(|k| !k.use_session_credentials);
+        // An ECR login is a derived, registry-only credential; aws session credentials made
+        // straight from the operator's identity are that identity.
+        let operators_own = role_arn.is_none()
+            && conn.spec.ecr.is_none()
+            && (conn.spec.aws_credentials()).is_some_and(|c| c.default_chain.is_some());
+        let elsewhere = conn.namespace().unwrap_or_default() != namespace;
+        if (long_lived || operators_own) && elsewhere && !conn.spec.copy_secret_to_sub_projects {
+            let what = if long_lived {
+                "the connection's long-lived keys"
+            } else {
+                "the operator's own identity"
+            };
+            return Err(ProviderError::config(
+                reasons::COPY_NOT_ALLOWED,
+                format!(
+                    "spec.connection: this token would receive {what} from Connection {}/{}, which does not set copySecretToSubProjects; ask for a role (spec.aws.roleArn) or use a connection in this namespace",
+                    conn.namespace().unwrap_or_default(),
+                    conn.name_any()
+                ),
+            ));
+        }
         let default_format = match conn.spec.ecr {
             Some(_) => SecretFormat::DockerConfigJson,
             None => SecretFormat::AwsCredentials,

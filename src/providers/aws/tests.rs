@@ -21,10 +21,20 @@ fn tree() -> Tree {
 
 fn keys(available: bool) -> ConnectionSpec {
     spec(
-        json!({"availableForSubProjects": available, "aws": {"region": "eu-west-1", "credentials": {"accessKeys": {
+        json!({"availableForSubProjects": available, "aws": {"region": "eu-west-1",
+            "allowedRoleArns": ["arn:aws:iam::123456789012:role/deployer"],
+            "credentials": {"accessKeys": {
             "accessKeyId": {"name": "k", "key": "id"}, "secretAccessKey": {"name": "k", "key": "secret"},
         }}}}),
     )
+}
+
+fn role_with(source: &str, arn: &str, external_id: Option<&str>) -> ConnectionSpec {
+    let mut role = json!({"connection": source, "roleArn": arn});
+    if let Some(id) = external_id {
+        role["externalId"] = json!(id);
+    }
+    spec(json!({"aws": {"region": "eu-west-1", "credentials": {"iamRole": role}}}))
 }
 
 fn role(source: &str) -> ConnectionSpec {
@@ -37,7 +47,8 @@ fn role(source: &str) -> ConnectionSpec {
 
 fn default_chain() -> ConnectionSpec {
     spec(
-        json!({"availableForSubProjects": true, "aws": {"region": "eu-west-1", "credentials": {"defaultChain": {}}}}),
+        json!({"availableForSubProjects": true, "aws": {"region": "eu-west-1",
+            "allowedRoleArns": ["arn:aws:iam::123456789012:role/*"], "credentials": {"defaultChain": {}}}}),
     )
 }
 
@@ -230,4 +241,101 @@ fn a_chain_depends_on_every_link_and_reads_the_base_keys_in_the_base_namespace()
         4,
         "uid and generation of both links"
     );
+}
+
+#[test]
+fn a_source_in_another_namespace_lends_its_identity_only_to_the_roles_it_lists() {
+    let admin = "arn:aws:iam::123456789012:role/admin";
+    let world = vec![
+        ("ci", "keys", keys(true)),
+        ("platform", "escalate", role_with("keys", admin, None)),
+    ];
+    let err = check(&world, "platform", "escalate", false).unwrap_err();
+    assert_eq!(err.reason, "RoleNotAllowed");
+    assert_eq!(
+        err.message,
+        "spec.aws.credentials.iamRole.roleArn: arn:aws:iam::123456789012:role/admin matches none of ci/keys's allowedRoleArns; a source in another namespace lends its identity only to the roles it lists"
+    );
+}
+
+#[test]
+fn a_source_in_the_same_namespace_lends_its_identity_to_any_role() {
+    let admin = "arn:aws:iam::123456789012:role/admin";
+    let world = vec![
+        ("ci", "keys", keys(true)),
+        ("ci", "own", role_with("keys", admin, Some("chosen"))),
+    ];
+    assert_eq!(check(&world, "ci", "own", false).unwrap(), ["ci/keys"]);
+}
+
+#[test]
+fn an_external_id_cannot_be_chosen_through_a_source_in_another_namespace() {
+    let deployer = "arn:aws:iam::123456789012:role/deployer";
+    let world = vec![
+        ("ci", "keys", keys(true)),
+        (
+            "platform",
+            "forger",
+            role_with("keys", deployer, Some("victims-id")),
+        ),
+    ];
+    let err = check(&world, "platform", "forger", false).unwrap_err();
+    assert_eq!(err.reason, "ExternalIdNotAllowed");
+    assert!(err.message.contains("status.externalId"), "{}", err.message);
+}
+
+fn token_in(namespace: &str, request: serde_json::Value) -> VcsAuthToken {
+    serde_json::from_value(json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": "t", "namespace": namespace},
+        "spec": {"connection": "conn", "aws": request},
+    }))
+    .unwrap()
+}
+
+fn static_keys(copies: bool) -> Connection {
+    connection(
+        "ci",
+        "conn",
+        spec(
+            json!({"copySecretToSubProjects": copies, "availableForSubProjects": true,
+            "aws": {"region": "eu-west-1", "credentials": {"accessKeys": {
+            "accessKeyId": {"name": "k", "key": "id"}, "secretAccessKey": {"name": "k", "key": "s"},
+            "useSessionCredentials": false}}}}),
+        ),
+    )
+}
+
+#[test]
+fn long_lived_keys_are_copied_only_into_the_connections_own_namespace_unless_it_allows_more() {
+    let own = plan::AwsPlan::new(&token_in("ci", json!({})), &static_keys(false));
+    assert!(own.unwrap().long_lived);
+    let err =
+        plan::AwsPlan::new(&token_in("platform", json!({})), &static_keys(false)).unwrap_err();
+    assert_eq!(err.reason, "CopyNotAllowed");
+    assert!(err.message.contains("long-lived keys"), "{}", err.message);
+    let allowed = plan::AwsPlan::new(&token_in("platform", json!({})), &static_keys(true));
+    assert!(allowed.is_ok());
+}
+
+#[test]
+fn the_operators_own_identity_is_not_handed_to_another_namespace() {
+    let operator = connection(
+        "ci",
+        "conn",
+        spec(
+            json!({"availableForSubProjects": true, "aws": {"region": "eu-west-1",
+            "allowedRoleArns": ["arn:aws:iam::123456789012:role/*"],
+            "credentials": {"defaultChain": {}}}}),
+        ),
+    );
+    let err = plan::AwsPlan::new(&token_in("platform", json!({})), &operator).unwrap_err();
+    assert_eq!(err.reason, "CopyNotAllowed");
+    assert!(
+        err.message.contains("operator's own identity"),
+        "{}",
+        err.message
+    );
+    let role = json!({"roleArn": "arn:aws:iam::123456789012:role/deployer"});
+    assert!(plan::AwsPlan::new(&token_in("platform", role), &operator).is_ok());
 }

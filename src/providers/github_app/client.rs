@@ -15,6 +15,8 @@ use crate::scope::{UserRole, role_from_github};
 
 /// Every GitHub call gives up after this long.
 const TIMEOUT: Duration = Duration::from_secs(20);
+/// The largest answer read from a GitHub server; a larger (or endless) one is refused.
+pub const MAX_BODY: usize = 1 << 20;
 /// App JWTs live 9 minutes (GitHub allows 10) and are replaced a minute before they expire.
 const JWT_LIFETIME: i64 = 540;
 const JWT_REFRESH_MARGIN: i64 = 60;
@@ -78,6 +80,9 @@ pub enum GithubError {
         /// GitHub's message.
         message: String,
     },
+    /// An answer patchbay cannot use (too large, not what GitHub sends).
+    #[error("GitHub's answer is unusable: {0}")]
+    InvalidResponse(String),
     /// No answer: DNS, connection, TLS or timeout.
     #[error("GitHub at {api} is unreachable: {cause}")]
     Unreachable {
@@ -99,6 +104,7 @@ impl GithubError {
             Self::RateLimited { .. } => "GithubRateLimited",
             Self::Http { .. } => "GithubError",
             Self::Unreachable { .. } => "GithubUnreachable",
+            Self::InvalidResponse(_) => "GithubInvalidResponse",
         }
     }
 
@@ -116,7 +122,7 @@ impl From<GithubError> for crate::providers::ProviderError {
         Self {
             reason: e.reason(),
             message: e.to_string(),
-            retry_after: e.retry_after(),
+            retry_after: crate::providers::clamp_retry_after(e.retry_after()),
             permanent: false,
         }
     }
@@ -160,7 +166,10 @@ impl Default for GithubClient {
 impl GithubClient {
     /// A client with explicit timeouts.
     pub fn new() -> Self {
+        // Redirects are not followed: a connection's server answers for itself, and a redirect
+        // would carry the App JWT or a user's token to a host the connection does not name.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
@@ -415,11 +424,37 @@ enum Lookup {
     Token,
 }
 
+/// The body of an answer, read chunk by chunk up to [`MAX_BODY`] bytes.
+async fn bounded_body(mut response: Response) -> Result<Vec<u8>, GithubError> {
+    let mut body = Vec::new();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                let api = response.url().origin().ascii_serialization();
+                let cause = unreachable_cause(&e);
+                return Err(GithubError::Unreachable { api, cause });
+            }
+        };
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(GithubError::InvalidResponse(format!(
+                "the answer is larger than {} KiB",
+                MAX_BODY / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
 /// The JSON body of a successful answer, or the error GitHub's answer means.
 async fn ok_json(response: Response, lookup: Lookup) -> Result<Value, GithubError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body: Value = match bounded_body(response).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(e) => return Err(e),
+    };
     if status.is_success() {
         return Ok(body);
     }

@@ -28,9 +28,6 @@ use crate::output::Credential;
 use crate::scope::UserRole;
 use client::{App, GithubClient, GithubError};
 
-/// Where a GitHub token was minted, so it can be revoked without its connection.
-pub const GITHUB_API_ANNOTATION: &str = "patchbay.dev/github-api";
-
 const KEY_FIELD: &str = "spec.githubApp.privateKey";
 
 /// Why a live check of a GitHub App failed: a reason that tells a bad key, an unknown App, a
@@ -42,7 +39,9 @@ fn verify_reason(e: &GithubError) -> &'static str {
         GithubError::NotFound(_) => "InstallationNotFound",
         GithubError::Unreachable { .. } => "Unreachable",
         GithubError::RateLimited { .. } => "RateLimited",
-        GithubError::Unprocessable(_) | GithubError::Http { .. } => "GithubError",
+        GithubError::Unprocessable(_)
+        | GithubError::Http { .. }
+        | GithubError::InvalidResponse(_) => "GithubError",
     }
 }
 
@@ -248,7 +247,7 @@ impl Provider for GithubAppProvider {
                 server_host: plan.host.clone(),
             },
             granted: Some(granted),
-            revocation: BTreeMap::from([(GITHUB_API_ANNOTATION.to_string(), plan.api)]),
+            endpoint: Some(plan.api),
             write_back: Vec::new(),
         })
     }
@@ -259,7 +258,7 @@ impl Provider for GithubAppProvider {
         services: &Services,
     ) -> Result<Revoked, ProviderError> {
         let token = stored.data.get("token").map(|t| String::from_utf8_lossy(t));
-        let api = stored.annotations.get(GITHUB_API_ANNOTATION);
+        let api = stored.endpoint;
         let (Some(token), Some(api)) = (token, api) else {
             return Ok(Revoked::NotRevocable);
         };

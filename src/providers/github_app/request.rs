@@ -54,20 +54,44 @@ pub fn levels(p: &Permissions) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The account a token mints for: the connection's own (`ownerUrl`), or one its
+/// `allowedOwners` lists. A token can never widen the connection's reach by naming an owner.
+fn owner(
+    asked: Option<&str>,
+    pinned: Option<String>,
+    allowed: Option<&[String]>,
+) -> Result<String, ProviderError> {
+    let listed = |o: &str| (allowed.unwrap_or_default().iter()).any(|p| scope::glob_matches(p, o));
+    match (asked, pinned) {
+        (Some(asked), Some(pinned)) if asked.eq_ignore_ascii_case(&pinned) => Ok(pinned),
+        (Some(asked), _) if listed(asked) => Ok(asked.to_string()),
+        (Some(asked), pinned) => Err(ProviderError::config(
+            "OwnerNotAllowed",
+            format!(
+                "spec.github.owner: {asked} is not the connection's account ({}) and matches none of its allowedOwners",
+                pinned.as_deref().unwrap_or("none set")
+            ),
+        )),
+        (None, Some(pinned)) => Ok(pinned),
+        (None, None) => Err(ProviderError::config(
+            "OwnerUnknown",
+            "spec.github.owner: not set, and the connection has no ownerUrl to default it from",
+        )),
+    }
+}
+
 /// Applies the connection's ceilings to a token's request, refusing what exceeds them before
 /// GitHub is called.
 pub fn plan(request: &GithubTokenRequest, app: &GithubApp) -> Result<GithubPlan, ProviderError> {
     let endpoints = github_endpoints("spec.githubApp.serverUrl", &app.server_url)?;
-    let owner = match (&request.owner, &app.owner_url) {
-        (Some(owner), _) => owner.clone(),
-        (None, Some(url)) => owner_from_url(&endpoints, url)?,
-        (None, None) => {
-            return Err(ProviderError::config(
-                "OwnerUnknown",
-                "spec.github.owner: not set, and the connection has no ownerUrl to default it from",
-            ));
-        }
-    };
+    let pinned = (app.owner_url.as_deref())
+        .map(|url| owner_from_url(&endpoints, url))
+        .transpose()?;
+    let owner = owner(
+        request.owner.as_deref(),
+        pinned,
+        app.allowed_owners.as_deref(),
+    )?;
     let refused =
         scope::refused_repositories(&request.repositories, app.allowed_repositories.as_deref());
     if !refused.is_empty() {
@@ -111,4 +135,48 @@ pub fn lower(
     let lowered = scope::lower_to_user(&parsed, roles)
         .map_err(|e| ProviderError::config(e.reason(), e.to_string()))?;
     Ok(levels(&lowered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(patterns: &[&str]) -> Vec<String> {
+        patterns.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn a_token_mints_for_the_connections_own_account_by_default() {
+        let acme = Some("acme".to_string());
+        assert_eq!(owner(None, acme.clone(), None).unwrap(), "acme");
+        assert_eq!(owner(Some("ACME"), acme, None).unwrap(), "acme");
+    }
+
+    #[test]
+    fn a_token_naming_a_foreign_owner_is_refused_unless_the_connection_allows_it() {
+        let acme = Some("acme".to_string());
+        let err = owner(Some("victim"), acme.clone(), None).unwrap_err();
+        assert_eq!(err.reason, "OwnerNotAllowed");
+        assert_eq!(
+            err.message,
+            "spec.github.owner: victim is not the connection's account (acme) and matches none of its allowedOwners"
+        );
+        let partners = allowed(&["acme-*"]);
+        assert_eq!(
+            owner(Some("acme-labs"), acme.clone(), Some(&partners)).unwrap(),
+            "acme-labs"
+        );
+        assert!(owner(Some("victim"), acme, Some(&partners)).is_err());
+    }
+
+    #[test]
+    fn without_an_owner_url_only_listed_owners_can_be_named() {
+        assert_eq!(owner(None, None, None).unwrap_err().reason, "OwnerUnknown");
+        assert_eq!(
+            owner(Some("acme"), None, None).unwrap_err().reason,
+            "OwnerNotAllowed"
+        );
+        let listed = allowed(&["acme"]);
+        assert_eq!(owner(Some("acme"), None, Some(&listed)).unwrap(), "acme");
+    }
 }

@@ -307,7 +307,7 @@ pub(super) fn classify(call: Call<'_>, answer: Answer<'_>) -> StsError {
             retry_after: answer
                 .retry_after
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
+                .map(|secs| Duration::from_secs(secs).min(crate::providers::MAX_RETRY_AFTER)),
         },
         "ValidationError"
         | "ValidationException"
@@ -373,7 +373,7 @@ impl From<StsError> for crate::providers::ProviderError {
         Self {
             reason: e.reason(),
             message: e.to_string(),
-            retry_after: e.retry_after(),
+            retry_after: crate::providers::clamp_retry_after(e.retry_after()),
             permanent: !e.is_transient(),
         }
     }
