@@ -45,8 +45,8 @@ pub struct Observed<'a> {
     pub secret: Option<SecretFacts<'a>>,
     /// Hash of the effective request now (spec + resolved connection); see [`request_hash`].
     pub request_hash: &'a str,
-    /// Hash of the connection's credential inputs now (spec generation + referenced Secrets'
-    /// resourceVersions); see [`request_hash`].
+    /// Hash of the connection's credential inputs now (its provider block and the data of the
+    /// Secrets its credentials come from); see [`request_hash`].
     pub connection_hash: &'a str,
     /// Value of the annotation `patchbay.dev/renew-requested-at` on the VcsAuthToken.
     pub renew_requested_at: Option<&'a str>,

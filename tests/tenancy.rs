@@ -409,3 +409,62 @@ async fn losing_the_right_to_a_credential_withdraws_it_and_a_renamed_secret_move
     assert!(cluster.operator_running());
     cluster.stop().await;
 }
+
+async fn revision(cluster: &Cluster, name: &str) -> i64 {
+    let t = cluster.api::<VcsAuthToken>("good").get(name).await.unwrap();
+    t.status.map(|s| s.revision).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn rapid_renew_requests_are_rationed_and_edits_that_change_no_credential_renew_nothing() {
+    use kube::api::{Patch, PatchParams};
+    let (cluster, sim) = world(Duration::from_secs(3600)).await;
+    let app = json!({"github": {"repositories": ["app"]}});
+    cluster
+        .apply(token("good", "build", "acme-github", app))
+        .await;
+    cluster.token_ready("good", "build", is_ready).await;
+    assert_eq!(revision(&cluster, "build").await, 1);
+
+    // Renaming the connection for the wiki, and labelling its key Secret, change no credential.
+    let mut renamed = github_app(&sim.ghes_url(), "app-key");
+    renamed["displayName"] = json!("ACME CI (see the wiki)");
+    cluster
+        .apply(connection(ROOT, "acme-github", renamed))
+        .await;
+    let label = json!({"metadata": {"labels": {"team": "platform"}}});
+    let secrets = cluster.api::<k8s_openapi::api::core::v1::Secret>(ROOT);
+    (secrets
+        .patch("app-key", &PatchParams::default(), &Patch::Merge(&label))
+        .await)
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(revision(&cluster, "build").await, 1, "nothing was renewed");
+
+    // Five renewal requests in two seconds: the floor (10 s between a token's mints) lets
+    // through at most two mints, and the last request is the one honoured.
+    let tokens = cluster.api::<VcsAuthToken>("good");
+    for i in 1..=5 {
+        let ask = json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": format!("r{i}")}}});
+        (tokens
+            .patch("build", &PatchParams::default(), &Patch::Merge(&ask))
+            .await)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    eventually(30, "the last renewal request to be honoured", || async {
+        let secret = cluster.api::<k8s_openapi::api::core::v1::Secret>("good");
+        let s = secret.get("build").await.ok()?;
+        let honoured = s
+            .metadata
+            .annotations?
+            .get("patchbay.dev/renew-requested-at")?
+            .clone();
+        (honoured == "r5").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let minted = revision(&cluster, "build").await;
+    assert!((2..=3).contains(&minted), "{minted} mints for 5 requests");
+    cluster.stop().await;
+}

@@ -62,6 +62,43 @@ pub struct Context {
     pub services: Services,
     /// Provider calls in flight, per connection (see [`Context::provider_slot`]).
     pub calls: Mutex<HashMap<String, usize>>,
+    /// Re-mint budgets, per connection (see [`Context::spend`]).
+    pub budgets: Mutex<HashMap<String, Budget>>,
+}
+
+/// How many re-mints a connection may make at once, beyond scheduled renewals.
+pub const REMINT_BURST: f64 = 60.0;
+/// How many re-mints a connection regains per second.
+pub const REMINTS_PER_SECOND: f64 = 1.0;
+
+/// A connection's re-mint budget: a token bucket.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    left: f64,
+    at: std::time::Instant,
+}
+
+impl Budget {
+    /// A full budget at `now`.
+    pub fn full(now: std::time::Instant) -> Self {
+        Self {
+            left: REMINT_BURST,
+            at: now,
+        }
+    }
+
+    /// Takes one re-mint at `now`; when none is left, how long until the next one.
+    pub fn take(&mut self, now: std::time::Instant) -> Option<Duration> {
+        let regained = now.saturating_duration_since(self.at).as_secs_f64() * REMINTS_PER_SECOND;
+        self.left = (self.left + regained).min(REMINT_BURST);
+        self.at = now;
+        if self.left >= 1.0 {
+            self.left -= 1.0;
+            return None;
+        }
+        let wait = (1.0 - self.left) / REMINTS_PER_SECOND;
+        Some(Duration::from_secs_f64(wait.clamp(0.1, 60.0)))
+    }
 }
 
 /// How many provider calls for one connection run at once. One tenant's slow or hanging server
@@ -236,6 +273,16 @@ impl Context {
         })
     }
 
+    /// Spends one re-mint of `connection`'s budget ([`REMINT_BURST`] at once, then
+    /// [`REMINTS_PER_SECOND`]); when it is spent, how long until the next one.
+    pub fn spend(&self, connection: &str) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        (budgets.entry(connection.to_string()))
+            .or_insert_with(|| Budget::full(now))
+            .take(now)
+    }
+
     /// Forgets the failures of `key` after a success.
     pub fn succeeded(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
@@ -270,6 +317,20 @@ mod tests {
         assert_eq!([secs(1), secs(2), secs(3), secs(4)], [5, 10, 20, 40]);
         assert_eq!(secs(7), 300);
         assert_eq!(secs(40), 300);
+    }
+
+    #[test]
+    fn a_connection_remints_a_burst_then_one_per_second() {
+        let start = std::time::Instant::now();
+        let mut budget = Budget::full(start);
+        for _ in 0..60 {
+            assert_eq!(budget.take(start), None);
+        }
+        let wait = budget.take(start).expect("the burst is spent");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        let later = start + Duration::from_secs(1);
+        assert_eq!(budget.take(later), None, "one regained after a second");
+        assert!(budget.take(later).is_some());
     }
 
     #[test]

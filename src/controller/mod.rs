@@ -150,6 +150,7 @@ pub fn start(
         reconciles: Mutex::new(HashMap::new()),
         services: crate::providers::Services::default(),
         calls: Mutex::new(HashMap::new()),
+        budgets: Mutex::new(HashMap::new()),
     });
     let controllers = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
     let operator = async move {

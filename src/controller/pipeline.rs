@@ -35,6 +35,9 @@ use crate::renewal::{self, Decision, Observed};
 
 /// The longest a provider may take to mint, all its calls together.
 pub const MINT_DEADLINE: Duration = Duration::from_secs(60);
+/// The shortest time between two mints of one token, whatever asks for the second.
+const MINT_FLOOR: SignedDuration = SignedDuration::from_secs(10);
+const MINT_FLOOR_STD: Duration = Duration::from_secs(10);
 /// When a token whose connection has its share of calls running is looked at again.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
@@ -184,6 +187,33 @@ impl Job<'_> {
         }
     }
 
+    /// How long a re-mint must wait: every mint after a token's first obeys the per-token floor
+    /// and, unless it is a scheduled renewal, its connection's budget (see [`Context::spend`]).
+    /// A tenant asking again and again (the renew annotation, deleting the Secret, editing the
+    /// token) cannot spend the provider's rate limit that other tenants share.
+    fn rationed(
+        &self,
+        status: &VcsAuthTokenStatus,
+        reason: renewal::Reason,
+        connection: &str,
+        now: Timestamp,
+    ) -> Option<Duration> {
+        let last = status.issued_at.as_ref()?.0;
+        let next = last.checked_add(MINT_FLOOR).ok()?;
+        if now < next {
+            let wait = Duration::try_from(next.duration_since(now)).unwrap_or(MINT_FLOOR_STD);
+            return Some(wait.max(Duration::from_millis(100)));
+        }
+        let scheduled = matches!(
+            reason,
+            renewal::Reason::RenewalDue | renewal::Reason::Expired
+        );
+        if scheduled {
+            return None;
+        }
+        self.ctx.spend(connection)
+    }
+
     fn via(&self) -> String {
         format!("via {}/{}", self.at.namespace, self.at.name)
     }
@@ -211,6 +241,9 @@ impl Job<'_> {
             return Ok(Action::requeue(wait));
         }
         let connection = format!("{}/{}", self.at.namespace, self.at.name);
+        if let Some(wait) = self.rationed(&status, reason, &connection, now) {
+            return Ok(Action::requeue(wait));
+        }
         let Some(_slot) = self.ctx.provider_slot(&connection) else {
             // The connection has its share of calls running: wait outside the shared slots.
             return Ok(Action::requeue(BUSY_RETRY));

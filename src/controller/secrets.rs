@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
+use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::error::Error;
@@ -22,8 +23,21 @@ fn data_of(secret: Secret) -> BTreeMap<String, Vec<u8>> {
     data.chain(text).collect()
 }
 
+/// A digest of a Secret's data: keys and values, in key order.
+fn digest(data: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in data {
+        hasher.update((key.len() as u64).to_be_bytes());
+        hasher.update(key.as_bytes());
+        hasher.update((value.len() as u64).to_be_bytes());
+        hasher.update(value);
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// Reads the Secrets `reads` names into `values` (each Secret once; an absent one stays
-/// absent) and returns each read's resourceVersion, in order (empty for an absent Secret).
+/// absent) and returns a digest of each read's data, in order (`absent` for an absent
+/// Secret). The digest covers the data only: a label or annotation changes nothing.
 pub async fn read(
     ctx: &Context,
     reads: &[SecretRead],
@@ -40,11 +54,12 @@ pub async fn read(
             (api.get_opt(&read.name).await).map_err(|e| Error::kube("read Secret", &object, e))?;
         let version = match found {
             Some(secret) => {
-                let version = secret.metadata.resource_version.clone().unwrap_or_default();
-                values.insert_in(&read.namespace, &read.name, data_of(secret));
-                version
+                let data = data_of(secret);
+                let digest = digest(&data);
+                values.insert_in(&read.namespace, &read.name, data);
+                digest
             }
-            None => String::new(),
+            None => "absent".to_string(),
         };
         versions.insert(read, version);
     }
@@ -82,4 +97,27 @@ pub async fn write(
             .map_err(|e| kube("write Secret", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(entries: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        (entries.iter())
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn the_digest_follows_the_data_and_nothing_else() {
+        let key = digest(&data(&[("id", "AKIA1"), ("secret", "s")]));
+        assert_eq!(key, digest(&data(&[("secret", "s"), ("id", "AKIA1")])));
+        assert_ne!(key, digest(&data(&[("id", "AKIA2"), ("secret", "s")])));
+        assert_ne!(
+            digest(&data(&[("ab", "c")])),
+            digest(&data(&[("a", "bc")])),
+            "keys and values cannot run into each other"
+        );
+    }
 }

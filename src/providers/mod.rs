@@ -187,4 +187,24 @@ mod tests {
             "resolved to Connection ci/chat; this release does not mint slack credentials yet"
         );
     }
+
+    #[test]
+    fn only_the_provider_block_of_a_connection_shapes_its_credentials() {
+        let app = |name: &str, app_id: &str| {
+            let mut conn = connection(
+                NS,
+                "github",
+                spec(
+                    serde_json::json!({"displayName": name, "githubApp": {"appId": app_id,
+                    "privateKey": {"name": "k", "key": "pem"}}}),
+                ),
+            );
+            conn.metadata.uid = Some("uid-1".into());
+            conn.metadata.generation = Some(app_id.len() as i64 + name.len() as i64);
+            conn
+        };
+        let before = identity(&app("CI", "1"));
+        assert_eq!(identity(&app("Renamed for the wiki", "1")), before);
+        assert_ne!(identity(&app("CI", "2")), before);
+    }
 }

@@ -15,6 +15,7 @@ use crate::api::{Connection, ConnectionKind, ConnectionSpec, VcsAuthToken};
 use crate::conditions::reasons;
 use crate::hierarchy::Tree;
 use crate::output::Credential;
+use crate::renewal;
 
 /// What a provider may see of the cluster: the namespace tree and the Connection cache as they
 /// are now, and the operator's options. Read-only; nothing here calls the API.
@@ -48,7 +49,7 @@ pub struct Validated {
 /// to any of them (a new generation, a rotated Secret) renews the credentials minted from it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inputs {
-    /// Secrets to read; each one's resourceVersion enters the connection hash, in order.
+    /// Secrets to read; a digest of each one's data enters the connection hash, in order.
     pub reads: Vec<SecretRead>,
     /// Identities and generations of the connections involved (the connection itself, and
     /// any it signs through).
@@ -68,10 +69,25 @@ impl Inputs {
     }
 }
 
-/// A connection's uid and generation, as the connection hash records them.
+/// A connection as the connection hash records it: its uid and a digest of its provider block
+/// (the settings that shape its credentials). Its display name, its availability and its
+/// metadata are not part of it: editing them renews nothing.
 pub fn identity(conn: &Connection) -> Vec<String> {
-    let generation = conn.metadata.generation.unwrap_or_default();
-    vec![conn.uid().unwrap_or_default(), generation.to_string()]
+    let block = (conn.spec.kind())
+        .and_then(|kind| {
+            Some(
+                serde_json::to_value(&conn.spec)
+                    .ok()?
+                    .get(kind.field_name())?
+                    .clone(),
+            )
+        })
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    vec![
+        conn.uid().unwrap_or_default(),
+        renewal::request_hash(&[&block]),
+    ]
 }
 
 /// Whether a credential expires (and is renewed) or is a static projection.
