@@ -76,6 +76,17 @@ struct RunArgs {
     /// root namespace included; objects elsewhere are left to other instances. Default: all.
     #[arg(long, env = "PATCHBAY_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
     namespace_selector: Option<String>,
+    /// How long a credential a renewal replaced stays valid before patchbay revokes it, so that
+    /// builds that read it just before the renewal finish (Go duration: `2m`, `30s`; `0s`
+    /// revokes at once). Kept in the token's status, so it survives a restart.
+    #[arg(long, env = "PATCHBAY_SUPERSEDED_GRACE", default_value = "2m", value_parser = grace)]
+    superseded_grace: std::time::Duration,
+}
+
+/// Parses a grace period.
+fn grace(text: &str) -> Result<std::time::Duration, String> {
+    let d = patchbay::renewal::parse_go_duration(text).map_err(|e| e.to_string())?;
+    std::time::Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
 }
 
 fn main() -> ExitCode {
@@ -148,6 +159,7 @@ fn run(args: RunArgs) -> ExitCode {
                 .unwrap_or_else(|| client.default_namespace().to_string()),
             allow_default_credential_chain: args.allow_default_credential_chain,
             namespace_selector: args.namespace_selector,
+            superseded_grace: args.superseded_grace,
         };
         tracing::info!(
             root_namespace = %options.root_namespace,

@@ -19,7 +19,9 @@ mod secret;
 pub use credential::Credential;
 pub use ownership::{Ownership, has_credential, ownership, read_annotation};
 pub use render::{FormatError, Rendered, format_name, render, secret_type};
-pub use secret::{MANAGED_BY, SecretInputs, TOKEN_LABEL, annotations, build_secret};
+pub use secret::{
+    MANAGED_BY, SUPERSEDED_KEY, SecretInputs, TOKEN_LABEL, annotations, build_secret,
+};
 
 #[cfg(test)]
 mod tests;

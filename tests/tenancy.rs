@@ -147,9 +147,18 @@ async fn hostile_provider_servers_neither_stop_the_operator_nor_delay_other_tena
     let aws = json!({"aws": {"region": "eu-west-1", "stsEndpoint": sts.url(), "credentials": {
         "accessKeys": {"accessKeyId": {"name": "aws-keys", "key": "id"},
                        "secretAccessKey": {"name": "aws-keys", "key": "secret"}}}}});
-    cluster.apply(connection("evil", "throttled", aws)).await;
+    cluster
+        .apply(connection("evil", "throttled", aws.clone()))
+        .await;
     cluster
         .apply(token("evil", "aws-0", "throttled", json!({"aws": {}})))
+        .await;
+    let endless_sts = HostileServer::start(Behaviour::EndlessBody).await.unwrap();
+    let mut flood = aws;
+    flood["aws"]["stsEndpoint"] = json!(endless_sts.url());
+    cluster.apply(connection("evil", "flood", flood)).await;
+    cluster
+        .apply(token("evil", "aws-flood", "flood", json!({"aws": {}})))
         .await;
 
     let first = cluster.token_ready("good", "build", is_ready).await;
@@ -183,6 +192,15 @@ async fn hostile_provider_servers_neither_stop_the_operator_nor_delay_other_tena
         "{}",
         message(&throttled)
     );
+    let flooded = cluster
+        .token_ready("evil", "aws-flood", reason("InvalidResponse"))
+        .await;
+    assert!(
+        message(&flooded).contains("length limit exceeded"),
+        "{}",
+        message(&flooded)
+    );
+    eprintln!("evil/aws-flood: {}", message(&flooded));
     let garbage = cluster.token_ready("evil", "garbage-0", not_ready).await;
     eprintln!("evil/garbage-0: {}", message(&garbage));
     for name in ["aws-0", "absurd-wait-0"] {
@@ -466,5 +484,125 @@ async fn rapid_renew_requests_are_rationed_and_edits_that_change_no_credential_r
     tokio::time::sleep(Duration::from_secs(2)).await;
     let minted = revision(&cluster, "build").await;
     assert!((2..=3).contains(&minted), "{minted} mints for 5 requests");
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_superseded_credential_stays_valid_for_the_grace_even_across_a_restart() {
+    use kube::api::{Patch, PatchParams};
+    let sim = GithubSim::start(SimConfig::default()).await.unwrap();
+    let key = RsaKey::generate();
+    sim.add_app(AppSpec::new(APP_ID, "acme-ci", &key));
+    sim.add_owner("acme", AccountType::Organization);
+    sim.add_repo("acme", "app");
+    sim.add_installation(InstallationSpec::new(APP_ID, "acme").permissions([("contents", "read")]));
+    let mut cluster = Cluster::start_with_grace(Duration::from_secs(6)).await;
+    cluster.namespace("good", Some(ROOT)).await;
+    let pem = key.private_pkcs1_pem();
+    cluster
+        .secret(ROOT, "app-key", &[("private-key.pem", &pem)])
+        .await;
+    let app = github_app(&sim.ghes_url(), "app-key");
+    cluster.apply(connection(ROOT, "acme-github", app)).await;
+    let request = json!({"github": {"repositories": ["app"]}});
+    cluster
+        .apply(token("good", "build", "acme-github", request))
+        .await;
+    cluster.token_ready("good", "build", is_ready).await;
+    let first = live_token(&cluster, "build").await;
+
+    let tokens = cluster.api::<VcsAuthToken>("good");
+    let renew = |value: &str| json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": value}}});
+    let params = PatchParams::default();
+    (tokens
+        .patch("build", &params, &Patch::Merge(&renew("1")))
+        .await)
+        .unwrap();
+    eventually(30, "the renewal", || async {
+        let second = live_token(&cluster, "build").await;
+        (!second.is_empty() && second != first).then_some(())
+    })
+    .await;
+    let data = cluster.secret_text("good", "build").await.unwrap();
+    assert_eq!(
+        data["superseded-token"], first,
+        "the old secret waits in the Secret"
+    );
+    assert!(
+        sim.is_live(&first),
+        "the superseded token still works during the grace"
+    );
+    let pending = tokens
+        .get("build")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .superseded;
+    assert!(pending.is_some(), "the status records when to revoke it");
+
+    // The operator restarts during the grace: the record in the status carries it over.
+    cluster.restart_controllers().await;
+    eventually(
+        30,
+        "the superseded token to be revoked after the grace",
+        || async {
+            let status = tokens.get("build").await.ok()?.status?;
+            (!sim.is_live(&first) && status.superseded.is_none()).then_some(())
+        },
+    )
+    .await;
+    let second = live_token(&cluster, "build").await;
+    assert!(sim.is_live(&second), "the current token is untouched");
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_shadowing_connection_nearer_the_token_never_receives_its_user_token() {
+    use kube::api::{Patch, PatchParams};
+    let (cluster, sim) = world(Duration::from_secs(3600)).await;
+    sim.add_user("ghu_dev_token", "dev");
+    sim.grant("ghu_dev_token", "acme", "app", testkit::github::Role::Read);
+    // mid is a project between the root and the team; its owner is the attacker.
+    cluster.namespace("mid", Some(ROOT)).await;
+    cluster.namespace("team", Some("mid")).await;
+    cluster
+        .secret("team", "dev-token", &[("token", "ghu_dev_token")])
+        .await;
+    let request = json!({"github": {"repositories": ["app"],
+        "userToken": {"name": "dev-token", "key": "token"}}});
+    cluster
+        .apply(token("team", "build", "acme-github", request))
+        .await;
+    cluster.token_ready("team", "build", is_ready).await;
+
+    // The owner of mid creates a same-named connection on a server of its own.
+    let shadow = HostileServer::start(Behaviour::Record).await.unwrap();
+    let evil_key = RsaKey::generate().private_pkcs1_pem();
+    cluster
+        .secret("mid", "evil-key", &[("private-key.pem", &evil_key)])
+        .await;
+    let spec = github_app(&shadow.url(), "evil-key");
+    cluster.apply(connection("mid", "acme-github", spec)).await;
+    // Anything that would renew the token now resolves to the shadow: renew on purpose.
+    let tokens = cluster.api::<VcsAuthToken>("team");
+    let renew = json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": "now"}}});
+    (tokens
+        .patch("build", &PatchParams::default(), &Patch::Merge(&renew))
+        .await)
+        .unwrap();
+    let refused = cluster
+        .token_ready("team", "build", reason("Withdrawn"))
+        .await;
+    assert!(
+        message(&refused).contains("UserTokenServerChanged"),
+        "{}",
+        message(&refused)
+    );
+    let leaked = (shadow.request_lines().into_iter())
+        .filter(|line| line.contains("/repos/"))
+        .count();
+    assert_eq!(leaked, 0, "the user token was never sent to the shadow");
+    assert!(cluster.operator_running());
     cluster.stop().await;
 }

@@ -275,6 +275,19 @@ pub struct Issuer {
     pub endpoint: Option<String>,
 }
 
+/// A credential a newer one replaced, left valid for the operator's grace period so that builds
+/// still using it finish; it is revoked at `revokeAt`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Superseded {
+    /// Its fingerprint (`sha256:...`).
+    pub token_id: String,
+    /// Where it was minted, and so where it is revoked.
+    pub issuer: Issuer,
+    /// When it is revoked.
+    pub revoke_at: Time,
+}
+
 /// The observed state of a VcsAuthToken (mirrors the installationToken endpoint's response).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -318,4 +331,7 @@ pub struct VcsAuthTokenStatus {
     /// Where the current credential was minted, and so where it is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<Issuer>,
+    /// The credential the current one replaced, while it waits out the grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<Superseded>,
 }

@@ -33,6 +33,9 @@ pub struct Options {
     /// operators with disjoint selectors can share a cluster (shards, or tests sharing one API
     /// server); each selector must select whole project trees, root included.
     pub namespace_selector: Option<String>,
+    /// How long a superseded credential stays valid before it is revoked, so that builds
+    /// that read it just before a renewal finish. Zero revokes at once.
+    pub superseded_grace: Duration,
 }
 
 /// The state both reconcilers share.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
@@ -135,8 +136,9 @@ impl Current {
 
 /// The token's status as the API server holds it, when the cached copy predates the credential
 /// in the Secret (the cache has not caught up with our own last write): writing status from the
-/// stale copy would drop what that write recorded. A status that lost its record altogether gets
-/// the Secret's token id back.
+/// stale copy would drop what that write recorded. A status that never recorded the Secret's
+/// credential (the status write after a mint failed, or the record was lost) adopts it from the
+/// Secret: its fingerprint, issue and expiry times, and one more revision.
 pub async fn fresh_status(
     ctx: &Context,
     token: &VcsAuthToken,
@@ -146,7 +148,16 @@ pub async fn fresh_status(
     let Some(id) = current.and_then(Current::token_id) else {
         return Ok(status);
     };
-    if status.token_id.as_deref() == Some(id) {
+    // The Secret's credential is the one the status records if both the fingerprint and the
+    // issue time agree: a provider may hand out the same credential twice (moto does).
+    let issued = current
+        .and_then(|c| c.facts().issued_at)
+        .map(|t| t.as_second());
+    let records = |s: &VcsAuthTokenStatus| {
+        let recorded = s.issued_at.as_ref().map(|t| t.0.as_second());
+        s.token_id.as_deref() == Some(id) && (issued.is_none() || recorded >= issued)
+    };
+    if records(&status) {
         return Ok(status);
     }
     let api: Api<VcsAuthToken> =
@@ -155,6 +166,13 @@ pub async fn fresh_status(
         .map_err(|e| Error::kube("read", &token_key(token), e))?;
     let mut fresh = live.status.unwrap_or_default();
     fresh.connection_ref = status.connection_ref;
-    fresh.token_id.get_or_insert_with(|| id.to_string());
+    if !records(&fresh) {
+        let facts = current.map(Current::facts).unwrap_or_default();
+        fresh.token_id = Some(id.to_string());
+        fresh.issued_at = facts.issued_at.map(Time).or(fresh.issued_at);
+        fresh.expires_at = facts.expires_at.map(Time);
+        fresh.renew_at = None;
+        fresh.revision += 1;
+    }
     Ok(fresh)
 }

@@ -119,6 +119,8 @@ pub async fn run(
         secret_name,
         connection_hash,
     };
+    // A superseded credential whose grace has passed is revoked now.
+    revocation::revoke_superseded(ctx, token, &mut status, current.as_ref(), false).await;
     let found = Found {
         api,
         existing,
@@ -330,7 +332,8 @@ impl Job<'_> {
         };
         let now = Timestamp::now();
         let token_id = minted.credential.fingerprint();
-        let secret = output::build_secret(SecretInputs {
+        let mut status = status;
+        let mut secret = output::build_secret(SecretInputs {
             token,
             rendered,
             connection: (&self.at.namespace, &self.at.name),
@@ -343,12 +346,20 @@ impl Job<'_> {
                 .map(String::as_str),
             token_id: &token_id,
         });
+        // One credential waits out its grace at a time: an older one goes now.
+        revocation::revoke_superseded(ctx, token, &mut status, current, true).await;
+        let replaced = current.filter(|c| c.token_id() != Some(token_id.as_str()));
+        let grace = ctx.options.superseded_grace;
+        let kept = replaced.is_some_and(|old| {
+            revocation::keep_superseded(grace, &mut status, old, &mut secret, now)
+        });
+        let old_issuer = status.issuer.clone();
         output_secret::write(&found.api, found.existing.as_ref(), secret)
             .await
             .map_err(|e| Error::kube("write Secret", &self.secret_name, e))?;
         // The new credential is in place: the one it replaces can go.
-        if let Some(old) = current.filter(|c| c.token_id() != Some(token_id.as_str())) {
-            revocation::superseded(ctx, token, status.issuer.as_ref(), old).await;
+        if let Some(old) = replaced.filter(|_| !kept) {
+            revocation::superseded(ctx, token, old_issuer.as_ref(), old).await;
         }
         self.minted(status, minted, plan.lifetime, token_id, now, why)
             .await

@@ -71,7 +71,10 @@ pub async fn report(
         status::publish(ctx, token, &status.conditions, types::READY, "Mint").await;
     }
     ctx.succeeded(&key);
-    Ok(Action::requeue(renew_at.map_or(RECHECK, until)))
+    // Look again at the renewal, or when a superseded credential's grace ends, if sooner.
+    let revoke_at = status.superseded.as_ref().map(|s| s.revoke_at.0);
+    let next = renew_at.into_iter().chain(revoke_at).min();
+    Ok(Action::requeue(next.map_or(RECHECK, until)))
 }
 
 /// The time until `at`, at least [`MIN_REQUEUE`].

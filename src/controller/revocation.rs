@@ -12,17 +12,60 @@ use tracing::warn;
 use super::context::Context;
 use super::error::{Error, within};
 use super::output_secret::{Current, output_name};
-use crate::api::token::Issuer;
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use crate::api::VcsAuthTokenStatus;
 use crate::api::token::SecretFormat;
+use crate::api::token::{Issuer, Superseded};
 use crate::api::{ConnectionKind, VcsAuthToken};
+use crate::output::SUPERSEDED_KEY;
 use crate::output::{self, Ownership};
 use crate::providers::{self, Provider, Revoked, Stored};
 
 /// The longest a revocation may take.
 const REVOKE_DEADLINE: Duration = Duration::from_secs(15);
 
-/// Revokes the credential a new one replaced, at the provider and API that minted it, as the
-/// token's status recorded them (never where the Secret, which the tenant can edit, says).
+/// Keeps the credential a new one replaces for the grace period, when there is one and its
+/// provider revokes: its secret goes into the new Secret under [`SUPERSEDED_KEY`] and the
+/// status records when to revoke it. Returns whether it was kept; if not, the caller revokes
+/// it once the new Secret is in place.
+pub fn keep_superseded(
+    grace: std::time::Duration,
+    status: &mut VcsAuthTokenStatus,
+    old: &Current,
+    new_secret: &mut Secret,
+    now: Timestamp,
+) -> bool {
+    let revocable = (status.issuer.as_ref().and_then(issuer_kind))
+        .is_some_and(|k| providers::for_kind(k).revocable());
+    let (Some(value), Some(issuer), Some(id)) =
+        (old.data.get("token"), status.issuer.clone(), old.token_id())
+    else {
+        return false;
+    };
+    let Ok(at) = SignedDuration::try_from(grace).and_then(|g| now.checked_add(g)) else {
+        return false;
+    };
+    if grace.is_zero() || !revocable {
+        return false;
+    }
+    (new_secret.data.get_or_insert_with(Default::default))
+        .insert(SUPERSEDED_KEY.into(), ByteString(value.clone()));
+    status.superseded = Some(Superseded {
+        token_id: id.to_string(),
+        issuer,
+        revoke_at: Time(at),
+    });
+    true
+}
+
+/// Revokes the credential a new one replaced at once, at the provider and API that minted it
+/// as the token's status recorded them (never where the Secret, which the tenant can edit,
+/// says).
 pub async fn superseded(
     ctx: &Context,
     token: &VcsAuthToken,
@@ -30,6 +73,31 @@ pub async fn superseded(
     old: &Current,
 ) {
     revoke_stored(ctx, token, issuer, old, "superseded").await;
+}
+
+/// Revokes the superseded credential the status records once its grace has passed (or at
+/// once, with `now`), with its secret from the Secret's [`SUPERSEDED_KEY`], and forgets it.
+pub async fn revoke_superseded(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    status: &mut VcsAuthTokenStatus,
+    current: Option<&Current>,
+    now: bool,
+) {
+    let due =
+        (status.superseded.as_ref()).is_some_and(|s| now || s.revoke_at.0 <= Timestamp::now());
+    let Some(pending) = status.superseded.take_if(|_| due) else {
+        return;
+    };
+    let value = current.and_then(|c| c.data.get(SUPERSEDED_KEY)).cloned();
+    if let (Some(kind), Some(value)) = (issuer_kind(&pending.issuer), value) {
+        let data = BTreeMap::from([("token".to_string(), value)]);
+        let stored = Stored {
+            data: &data,
+            endpoint: pending.issuer.endpoint.as_deref(),
+        };
+        revoke(ctx, token, providers::for_kind(kind), &stored, "superseded").await;
+    }
 }
 
 /// Revokes `current` through the provider `issuer` names; nothing when no issuer was recorded.
@@ -107,6 +175,8 @@ pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
     let current = Current::of(&secret, SecretFormat::Opaque);
     let issuer = token.status.as_ref().and_then(|s| s.issuer.as_ref());
     revoke_stored(ctx, token, issuer, &current, "deleted token's").await;
+    let mut status = token.status.clone().unwrap_or_default();
+    revoke_superseded(ctx, token, &mut status, Some(&current), true).await;
     Ok(())
 }
 

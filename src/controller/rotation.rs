@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::context::Context;
 use super::error::within;
 use super::secrets;
+use super::status;
 use crate::api::connection::{AccessKeys, KeyRotationStatus};
 use crate::api::{Connection, ConnectionStatus};
 use crate::providers::{self, Provider, SecretValues};
@@ -106,9 +107,30 @@ pub async fn reconcile(
             }
         }
     }
+    let unfinished = status
+        .key_rotation
+        .as_ref()
+        .and_then(|r| r.in_progress.clone());
+    if let Some(unfinished) = unfinished {
+        recover(provider, conn, keys, secrets, status, &unfinished, now).await;
+    }
     if let Some(request) = rotation_requested(requested, status.key_rotation.as_ref()) {
-        let outcome = rotate(ctx, conn, provider, keys, secrets).await;
+        // The intent is on record before any key exists.
         let mut record = status.key_rotation.clone().unwrap_or_default();
+        record.in_progress = Some(request.to_string());
+        record.previous_access_key_id = signing_key(keys, secrets);
+        (
+            record.rotated_at,
+            record.delete_previous_at,
+            record.previous_deleted_at,
+        ) = (None, None, None);
+        status.key_rotation = Some(record.clone());
+        if let Err(e) = status::apply(ctx, conn, status, &status::connection_key(conn)).await {
+            warn!(error = %e, "cannot record the rotation before it starts; retrying");
+            return Some(FRESH_READ_RETRY);
+        }
+        let outcome = rotate(ctx, conn, provider, keys, secrets).await;
+        record.in_progress = None;
         record.requested = Some(request.to_string());
         match outcome {
             Ok(previous) => {
@@ -145,6 +167,74 @@ pub async fn reconcile(
     pending(status.key_rotation.as_ref()?, now)
 }
 
+/// The id of the key the connection signs with now.
+fn signing_key(keys: &AccessKeys, secrets: &SecretValues) -> Option<String> {
+    let field = "spec.aws.credentials.accessKeys.accessKeyId";
+    let id = secrets.text(field, &keys.access_key_id).ok()?;
+    Some(id.trim().to_string())
+}
+
+/// What became of a rotation an earlier operator stopped half-way.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Interrupted {
+    /// The new key reached the Secret: the rotation is finished as if it had not stopped.
+    Written,
+    /// The new key never reached the Secret: a key created then is lost and must go.
+    Lost,
+}
+
+/// Whether the rotation that began with `previous` as the signing key got its new key written.
+pub fn interrupted(previous: Option<&str>, signing: Option<&str>) -> Interrupted {
+    match (previous, signing) {
+        (Some(previous), Some(signing)) if previous != signing => Interrupted::Written,
+        _ => Interrupted::Lost,
+    }
+}
+
+/// Finishes, or cleans up after, the rotation `pending` that an earlier operator began.
+async fn recover(
+    provider: &dyn Provider,
+    conn: &Connection,
+    keys: &AccessKeys,
+    secrets: &SecretValues,
+    status: &mut ConnectionStatus,
+    pending: &str,
+    now: Timestamp,
+) {
+    let record = status.key_rotation.get_or_insert_with(Default::default);
+    record.in_progress = None;
+    record.requested = Some(pending.to_string());
+    let signing = signing_key(keys, secrets);
+    match interrupted(record.previous_access_key_id.as_deref(), signing.as_deref()) {
+        Interrupted::Written => {
+            let delete_at = now.checked_add(retention(keys)).unwrap_or(now);
+            let previous = record.previous_access_key_id.clone().unwrap_or_default();
+            record.rotated_at = Some(Time(now));
+            record.delete_previous_at = Some(Time(delete_at));
+            record.message = Some(format!(
+                "rotated (finished after a restart): {previous} stays active until {delete_at}"
+            ));
+        }
+        Interrupted::Lost => {
+            record.previous_access_key_id = None;
+            let call = provider.other_keys(conn, secrets);
+            let lost =
+                (within(ROTATION_DEADLINE, "listing the keys", call).await).unwrap_or_default();
+            for id in &lost {
+                let _ = within(
+                    ROTATION_DEADLINE,
+                    "deleting the key",
+                    provider.delete_key(conn, secrets, id),
+                )
+                .await;
+            }
+            record.message = Some(format!(
+                "rotation was interrupted before the new key was written; deleted the unwritten key(s) {lost:?}; annotate again to rotate"
+            ));
+        }
+    }
+}
+
 /// How long until the previous key's deletion, if it is still to come.
 fn pending(record: &KeyRotationStatus, now: Timestamp) -> Option<Duration> {
     if record.previous_deleted_at.is_some() {
@@ -166,8 +256,13 @@ async fn rotate(
 ) -> Result<String, String> {
     let namespace = conn.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut names = vec![&keys.access_key_id.name, &keys.secret_access_key.name];
-    names.dedup();
+    if keys.access_key_id.name != keys.secret_access_key.name {
+        return Err(
+            "accessKeyId and secretAccessKey must be in one Secret to rotate, so that both change in one write"
+                .into(),
+        );
+    }
+    let names = [&keys.access_key_id.name];
     for name in names {
         let secret = (api.get(name).await)
             .map_err(|e| format!("cannot read Secret {namespace}/{name}: {e}"))?;
@@ -242,6 +337,19 @@ mod tests {
             ..pending
         };
         assert_eq!(deletion_due(Some(&deleted), at(200)), None);
+    }
+
+    #[test]
+    fn an_interrupted_rotation_is_finished_only_if_the_new_key_reached_the_secret() {
+        assert_eq!(
+            interrupted(Some("AKIAOLD"), Some("AKIANEW")),
+            Interrupted::Written
+        );
+        assert_eq!(
+            interrupted(Some("AKIAOLD"), Some("AKIAOLD")),
+            Interrupted::Lost
+        );
+        assert_eq!(interrupted(None, Some("AKIANEW")), Interrupted::Lost);
     }
 
     #[test]

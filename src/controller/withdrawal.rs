@@ -13,7 +13,7 @@ use super::context::Context;
 use super::error::Error;
 use super::output_secret::{Current, output_name};
 use super::report::{Outcome, report};
-use super::revocation::revoke_stored;
+use super::revocation::{revoke_stored, revoke_superseded};
 use crate::api::token::{Issuer, SecretFormat};
 use crate::api::{VcsAuthToken, VcsAuthTokenStatus};
 use crate::conditions::{reasons, types};
@@ -27,6 +27,7 @@ pub async fn remove_secret(
     token: &VcsAuthToken,
     name: &str,
     issuer: Option<&Issuer>,
+    status: &mut VcsAuthTokenStatus,
     why: &str,
 ) -> Result<bool, Error> {
     let api: Api<Secret> =
@@ -37,14 +38,9 @@ pub async fn remove_secret(
     else {
         return Ok(false);
     };
-    revoke_stored(
-        ctx,
-        token,
-        issuer,
-        &Current::of(&secret, SecretFormat::Opaque),
-        why,
-    )
-    .await;
+    let current = Current::of(&secret, SecretFormat::Opaque);
+    revoke_stored(ctx, token, issuer, &current, why).await;
+    revoke_superseded(ctx, token, status, Some(&current), true).await;
     match api.delete(name, &Default::default()).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(true),
@@ -62,6 +58,7 @@ fn forget(status: &mut VcsAuthTokenStatus) {
     status.permissions.clear();
     status.repositories.clear();
     status.personal_access_token_source = None;
+    status.superseded = None;
 }
 
 /// After a permanent refusal (`problem`): withdraws what the token holds and reports
@@ -74,7 +71,7 @@ pub async fn withdraw(
 ) -> Result<Action, Error> {
     let name = (status.secret_name.clone()).unwrap_or_else(|| output_name(token));
     let issuer = status.issuer.clone();
-    let held = remove_secret(ctx, token, &name, issuer.as_ref(), "withdrawn").await?;
+    let held = remove_secret(ctx, token, &name, issuer.as_ref(), &mut status, "withdrawn").await?;
     let withdrawn_before = (status.conditions.iter())
         .any(|c| c.type_ == types::READY && c.reason == reasons::WITHDRAWN);
     if !held && status.token_id.is_none() && !withdrawn_before {
@@ -107,7 +104,15 @@ pub async fn retire_renamed(
         return Ok(());
     };
     let issuer = status.issuer.clone();
-    remove_secret(ctx, token, &old, issuer.as_ref(), "renamed Secret's").await?;
+    remove_secret(
+        ctx,
+        token,
+        &old,
+        issuer.as_ref(),
+        status,
+        "renamed Secret's",
+    )
+    .await?;
     forget(status);
     Ok(())
 }

@@ -16,6 +16,9 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "patchbay"
 /// The label naming the VcsAuthToken a Secret belongs to.
 pub const TOKEN_LABEL: &str = "patchbay.dev/token";
 
+/// The Secret data key that keeps a superseded credential's secret until it is revoked.
+pub const SUPERSEDED_KEY: &str = "superseded-token";
+
 /// Annotations patchbay writes on its Secrets.
 pub mod annotations {
     /// When the credential expires (RFC 3339).

@@ -299,7 +299,13 @@ pub trait Provider: Send + Sync {
         }))
     }
 
-    /// Revokes a credential this provider minted.
+    /// Whether this provider revokes its credentials (so a superseded one is kept, with its
+    /// secret under the Secret's `superseded-token` key, until its grace has passed).
+    fn revocable(&self) -> bool {
+        false
+    }
+
+    /// Revokes a credential this provider minted: its secret is the Secret's `token` key.
     async fn revoke(
         &self,
         _stored: &Stored<'_>,
@@ -321,6 +327,16 @@ pub trait Provider: Send + Sync {
                 self.kind().field_name()
             ),
         ))
+    }
+
+    /// The ids of the connection's keys other than the one it signs with now: after a rotation
+    /// that stopped before its new key was written, the key that was created and lost.
+    async fn other_keys(
+        &self,
+        _conn: &Connection,
+        _secrets: &SecretValues,
+    ) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
     }
 
     /// Deletes a key [`rotate_key`](Self::rotate_key) replaced, once its retention has passed.

@@ -262,6 +262,7 @@ impl Sandbox {
             root_namespace: ROOT_NAMESPACE.into(),
             allow_default_credential_chain: false,
             namespace_selector: None,
+            superseded_grace: std::time::Duration::from_secs(120),
         };
         controller::run(self.backend.operator(), options, shutdown).await;
         self.github.shutdown().await;

@@ -6,8 +6,8 @@
 //! server library would not let it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,6 +40,7 @@ pub enum Behaviour {
 pub struct HostileServer {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -55,18 +56,21 @@ impl HostileServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (counted, noted) = (requests.clone(), seen.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (behaviour, counted) = (behaviour.clone(), counted.clone());
+                let (behaviour, counted, noted) =
+                    (behaviour.clone(), counted.clone(), noted.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, &behaviour, &counted).await;
+                    let _ = serve(stream, &behaviour, &counted, &noted).await;
                 });
             }
         });
         Ok(Self {
             addr,
             requests,
+            seen,
             task,
         })
     }
@@ -80,19 +84,30 @@ impl HostileServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// The request lines it received (`GET /path HTTP/1.1`), in order.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
-/// Reads one request head (at most 64 KiB) and the body its Content-Length announces.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<bool> {
+/// Reads one request head (at most 64 KiB) and the body its Content-Length announces; returns
+/// the request line, or `None` when the connection closed.
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).await?;
         if n == 0 || head.len() > 64 * 1024 {
-            return Ok(false);
+            return Ok(None);
         }
         head.extend_from_slice(&buf[..n]);
     }
+    let line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
     let length = (text.lines())
         .find_map(|l| l.strip_prefix("content-length:"))
@@ -107,16 +122,18 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<bool> {
         }
         have += n;
     }
-    Ok(true)
+    Ok(Some(line))
 }
 
 async fn serve(
     mut stream: TcpStream,
     behaviour: &Behaviour,
     requests: &AtomicUsize,
+    seen: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
-    while read_request(&mut stream).await? {
+    while let Some(line) = read_request(&mut stream).await? {
         requests.fetch_add(1, Ordering::SeqCst);
+        seen.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         let reply = match behaviour {
             Behaviour::Hang => {
                 tokio::time::sleep(Duration::from_secs(24 * 3600)).await;

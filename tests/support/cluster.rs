@@ -50,6 +50,7 @@ pub struct Cluster {
     pub ctx: Arc<Context>,
     id: String,
     allow_default_chain: bool,
+    grace: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -62,19 +63,29 @@ impl Cluster {
 
     /// Starts a cluster; `allow_default_chain` is the operator flag of that name.
     pub async fn start_with(allow_default_chain: bool) -> Self {
+        Self::start_configured(allow_default_chain, Duration::ZERO).await
+    }
+
+    /// Starts a cluster whose operator keeps superseded credentials for `grace`.
+    pub async fn start_with_grace(grace: Duration) -> Self {
+        Self::start_configured(false, grace).await
+    }
+
+    async fn start_configured(allow_default_chain: bool, grace: Duration) -> Self {
         init_logging();
         let server = TestServer::start().await;
         let client = server.client(Identity::Admin).await;
         install(&server, &client).await;
         let id = testkit::envtest::unique_id("t");
         let operator = server.client(Identity::Operator).await;
-        let (ctx, stop, task) = start_operator(operator, options(&id, allow_default_chain));
+        let (ctx, stop, task) = start_operator(operator, options(&id, allow_default_chain, grace));
         let cluster = Self {
             server,
             client,
             ctx,
             id,
             allow_default_chain,
+            grace,
             stop: Some(stop),
             task: Some(task),
         };
@@ -253,8 +264,10 @@ impl Cluster {
     pub async fn restart_controllers(&mut self) {
         self.stop_controllers(Duration::from_secs(10)).await;
         let operator = self.server.client(Identity::Operator).await;
-        let (ctx, stop, task) =
-            start_operator(operator, options(&self.id, self.allow_default_chain));
+        let (ctx, stop, task) = start_operator(
+            operator,
+            options(&self.id, self.allow_default_chain, self.grace),
+        );
         self.ctx = ctx;
         self.stop = Some(stop);
         self.task = Some(task);
@@ -302,11 +315,12 @@ fn init_logging() {
     }
 }
 
-fn options(id: &str, allow_default_chain: bool) -> Options {
+fn options(id: &str, allow_default_chain: bool, grace: Duration) -> Options {
     Options {
         root_namespace: format!("{id}-{ROOT}"),
         allow_default_credential_chain: allow_default_chain,
         namespace_selector: Some(format!("{TEST_LABEL}={id}")),
+        superseded_grace: grace,
     }
 }
 

@@ -191,6 +191,10 @@ pub struct KeyRotationStatus {
     /// The `patchbay.dev/rotate-key-requested-at` value last honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<String>,
+    /// The request being carried out: recorded before the new key is created, so that an
+    /// operator stopped half-way finishes (or cleans up) the rotation when it comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<String>,
     /// When the new key was written into the Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotated_at: Option<Time>,

@@ -90,6 +90,19 @@ pub async fn rotate(
     })
 }
 
+/// The IAM user's access key ids other than the one the connection signs with.
+pub async fn others(
+    conn: &Connection,
+    secrets: &SecretValues,
+) -> Result<Vec<String>, ProviderError> {
+    let (_, current, iam) = iam_client(conn, secrets)?;
+    let keys = sts::list_access_keys(&iam, None).await?;
+    Ok((keys.into_iter())
+        .map(|(id, _)| id)
+        .filter(|id| *id != current.access_key_id)
+        .collect())
+}
+
 /// Deletes the replaced key `key_id`, signed with the connection's current keys.
 pub async fn delete(
     conn: &Connection,

@@ -283,6 +283,14 @@ impl Provider for AwsProvider {
         keys::rotate(conn, secrets).await
     }
 
+    async fn other_keys(
+        &self,
+        conn: &Connection,
+        secrets: &SecretValues,
+    ) -> Result<Vec<String>, ProviderError> {
+        keys::others(conn, secrets).await
+    }
+
     async fn delete_key(
         &self,
         conn: &Connection,

@@ -105,6 +105,33 @@ async fn lowered_to_user(
     request::lower(&base, &roles)
 }
 
+/// The annotation with which a token's owner accepts that its user token now goes to another
+/// GitHub API (its value: that API's base URL).
+pub const ACCEPT_API_ANNOTATION: &str = "patchbay.dev/accept-github-api";
+
+/// A user's token goes only to the GitHub API the token's credential was last minted from: if
+/// the token now resolves to a connection on another server (a same-named connection created
+/// nearer to it, say), the user token is not sent there until the token's owner accepts it
+/// with [`ACCEPT_API_ANNOTATION`].
+fn user_token_stays(token: &crate::api::VcsAuthToken, api: &str) -> Result<(), ProviderError> {
+    let minted_at = (token.status.as_ref())
+        .and_then(|s| s.issuer.as_ref())
+        .and_then(|i| i.endpoint.as_deref());
+    let accepted = token
+        .annotations()
+        .get(ACCEPT_API_ANNOTATION)
+        .map(String::as_str);
+    match minted_at {
+        Some(before) if before != api && accepted != Some(api) => Err(ProviderError::config(
+            "UserTokenServerChanged",
+            format!(
+                "spec.github.userToken: the token now resolves to a connection at {api}, not {before} where its user token was used; annotate the token {ACCEPT_API_ANNOTATION}={api} to send it there"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(super) struct GithubAppProvider;
 
 #[async_trait]
@@ -160,6 +187,7 @@ impl Provider for GithubAppProvider {
         let mut hash_parts = planned.hash_parts();
         let mut reads = Vec::new();
         if let Some(u) = &github.user_token {
+            user_token_stays(token, &planned.api)?;
             hash_parts.push(format!("user:{}/{}", u.name, u.key));
             reads.push(SecretRead::new(
                 token.namespace().unwrap_or_default(),
@@ -250,6 +278,10 @@ impl Provider for GithubAppProvider {
             endpoint: Some(plan.api),
             write_back: Vec::new(),
         })
+    }
+
+    fn revocable(&self) -> bool {
+        true
     }
 
     async fn revoke(

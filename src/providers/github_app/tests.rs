@@ -116,3 +116,44 @@ fn permission_names_must_be_githubs() {
     assert_eq!(err.reason, "InvalidPermissions");
     assert!(err.message.contains("spec.githubApp.maxPermissions"));
 }
+
+fn token_minted_at(endpoint: Option<&str>, accepted: Option<&str>) -> crate::api::VcsAuthToken {
+    let mut token: crate::api::VcsAuthToken = serde_json::from_value(json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": "t", "namespace": "ci"},
+        "spec": {"connection": "github", "github": {"repositories": ["app"],
+            "userToken": {"name": "me", "key": "token"}}},
+    }))
+    .unwrap();
+    if let Some(api) = accepted {
+        token.metadata.annotations =
+            Some([(ACCEPT_API_ANNOTATION.to_string(), api.to_string())].into());
+    }
+    token.status = Some(crate::api::VcsAuthTokenStatus {
+        issuer: endpoint.map(|e| crate::api::token::Issuer {
+            kind: "githubApp".into(),
+            endpoint: Some(e.into()),
+        }),
+        ..Default::default()
+    });
+    token
+}
+
+#[test]
+fn a_user_token_goes_only_to_the_api_it_was_used_with_unless_its_owner_accepts_another() {
+    let api = "https://api.github.com";
+    let evil = "http://shadow.example/api/v3";
+    assert!(
+        user_token_stays(&token_minted_at(None, None), evil).is_ok(),
+        "first use"
+    );
+    assert!(user_token_stays(&token_minted_at(Some(api), None), api).is_ok());
+    let err = user_token_stays(&token_minted_at(Some(api), None), evil).unwrap_err();
+    assert_eq!(err.reason, "UserTokenServerChanged");
+    assert!(
+        err.message.contains(evil) && err.message.contains(api),
+        "{}",
+        err.message
+    );
+    assert!(user_token_stays(&token_minted_at(Some(api), Some(evil)), evil).is_ok());
+}

@@ -15,12 +15,14 @@
 //! is read from the environment, `~/.aws` or instance metadata, so a Connection can never borrow
 //! the operator's own identity by accident. Every call is bounded by [`OPERATION_TIMEOUT`].
 
+mod bounded;
 mod ecr;
 mod errors;
 mod iam;
 mod request;
 mod session;
 
+pub use bounded::MAX_ANSWER;
 pub use ecr::{ECR_PUBLIC_REGISTRY, docker_login, ecr_login, ecr_public_login, registry_host};
 pub use errors::StsError;
 pub use iam::{create_access_key, current_user, delete_access_key, list_access_keys};
@@ -128,6 +130,7 @@ macro_rules! client_fn {
                 .endpoint_url(endpoint_url)
                 .credentials_provider(keys.sdk_credentials())
                 .timeout_config(timeouts())
+                .interceptor(bounded::BoundedAnswers)
                 .retry_config(
                     $sdk::config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS),
                 )
