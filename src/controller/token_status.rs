@@ -7,7 +7,7 @@ use crate::api::token::ConnectionRef;
 use crate::api::{ConditionStatus, Connection, VcsAuthTokenSpec, VcsAuthTokenStatus};
 use crate::conditions::{self, Desired, reasons, types};
 use crate::hierarchy::{HierarchyError, ResolveError};
-use crate::providers::{self, ProviderError};
+use crate::providers::ProviderError;
 
 /// The request block a token sets, as the name of its field.
 pub fn request_block(spec: &VcsAuthTokenSpec) -> Option<&'static str> {
@@ -37,7 +37,7 @@ pub fn request_fits(
             ),
         ));
     };
-    let wanted = providers::for_kind(kind).request_block();
+    let wanted = kind.request_block();
     let given = request_block(token);
     if wanted != given {
         let expected = wanted.map_or("no request block".to_string(), |b| format!("spec.{b}"));

@@ -82,10 +82,6 @@ impl Provider for AzureDevOpsOAuthProvider {
         ConnectionKind::AzureDevOpsOAuth
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,

@@ -11,10 +11,6 @@ impl Provider for BitbucketCloudProvider {
         ConnectionKind::BitbucketCloud
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,
@@ -32,10 +28,6 @@ pub(super) struct BitbucketServerProvider;
 impl Provider for BitbucketServerProvider {
     fn kind(&self) -> ConnectionKind {
         ConnectionKind::BitbucketServer
-    }
-
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
     }
 
     fn validate(

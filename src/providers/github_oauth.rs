@@ -11,10 +11,6 @@ impl Provider for GithubOAuthProvider {
         ConnectionKind::GithubOAuth
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,

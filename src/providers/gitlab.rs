@@ -23,10 +23,6 @@ impl Provider for GitlabProvider {
         ConnectionKind::Gitlab
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,

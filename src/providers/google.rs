@@ -10,10 +10,6 @@ impl Provider for GoogleProvider {
         ConnectionKind::Google
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,

@@ -13,10 +13,6 @@ impl Provider for JetbrainsSpaceProvider {
         ConnectionKind::JetbrainsSpace
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("oauth")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,

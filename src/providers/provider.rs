@@ -221,12 +221,6 @@ pub trait Provider: Send + Sync {
     /// The kind this provider serves.
     fn kind(&self) -> ConnectionKind;
 
-    /// The VcsAuthToken block this kind takes (`github`, `aws`, `oauth`...), `None` when a
-    /// token of this kind carries no request block.
-    fn request_block(&self) -> Option<&'static str> {
-        None
-    }
-
     /// Checks what needs no provider call (Secret values, URL normalisation, key parsing).
     /// Every Secret key the spec references has been found present before this is called.
     fn validate(

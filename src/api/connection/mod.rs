@@ -288,6 +288,29 @@ impl ConnectionKind {
         }
     }
 
+    /// The VcsAuthToken block a token of this kind carries (`github`, `aws`, `ecr`, `oauth`),
+    /// `None` for kinds whose credential is projected without one. Part of the API: the CEL
+    /// rules of `VcsAuthTokenSpec` name the same blocks.
+    pub fn request_block(self) -> Option<&'static str> {
+        match self {
+            Self::GithubApp => Some("github"),
+            Self::Aws => Some("aws"),
+            Self::Ecr => Some("ecr"),
+            Self::GithubOAuth
+            | Self::Gitlab
+            | Self::BitbucketCloud
+            | Self::BitbucketServer
+            | Self::AzureDevOpsOAuth
+            | Self::Google
+            | Self::JetbrainsSpace => Some("oauth"),
+            Self::AzureDevOpsPat
+            | Self::DockerRegistry
+            | Self::NpmRegistry
+            | Self::PerforceAdmin
+            | Self::Slack => None,
+        }
+    }
+
     /// Whether connections of this kind serve descendant namespaces when
     /// `availableForSubProjects` is unset (TeamCity's defaults: not for AWS and ECR).
     pub fn available_for_sub_projects_by_default(self) -> bool {

@@ -65,7 +65,7 @@ fn every_oauth_kind_takes_the_oauth_block() {
                 | ConnectionKind::Google
                 | ConnectionKind::JetbrainsSpace
         );
-        let block = crate::providers::for_kind(kind).request_block();
+        let block = kind.request_block();
         assert_eq!(block == Some("oauth"), is_oauth, "{kind}");
     }
 }

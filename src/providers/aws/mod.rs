@@ -199,10 +199,6 @@ impl Provider for AwsProvider {
         self.kind
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some(self.kind.field_name())
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,

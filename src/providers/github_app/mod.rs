@@ -140,10 +140,6 @@ impl Provider for GithubAppProvider {
         ConnectionKind::GithubApp
     }
 
-    fn request_block(&self) -> Option<&'static str> {
-        Some("github")
-    }
-
     fn validate(
         &self,
         spec: &ConnectionSpec,
