@@ -115,41 +115,16 @@ pub async fn reconcile(
         recover(provider, conn, keys, secrets, status, &unfinished, now).await;
     }
     if let Some(request) = rotation_requested(requested, status.key_rotation.as_ref()) {
-        // The intent is on record before any key exists.
-        let mut record = status.key_rotation.clone().unwrap_or_default();
-        record.in_progress = Some(request.to_string());
-        record.previous_access_key_id = signing_key(keys, secrets);
-        (
-            record.rotated_at,
-            record.delete_previous_at,
-            record.previous_deleted_at,
-        ) = (None, None, None);
-        status.key_rotation = Some(record.clone());
-        if let Err(e) = status::apply(ctx, conn, status, &status::connection_key(conn)).await {
-            warn!(error = %e, "cannot record the rotation before it starts; retrying");
-            return Some(FRESH_READ_RETRY);
+        let step = Step {
+            ctx,
+            conn,
+            provider,
+            keys,
+            secrets,
+        };
+        if let Err(wait) = step.rotate_on_record(status, request, now).await {
+            return wait;
         }
-        let outcome = rotate(ctx, conn, provider, keys, secrets).await;
-        record.in_progress = None;
-        record.requested = Some(request.to_string());
-        match outcome {
-            Ok(previous) => {
-                let delete_at = now.checked_add(retention(keys)).unwrap_or(now);
-                info!(previous = %previous, "rotated the access key");
-                record.rotated_at = Some(Time(now));
-                record.previous_access_key_id = Some(previous.clone());
-                record.delete_previous_at = Some(Time(delete_at));
-                record.previous_deleted_at = None;
-                record.message = Some(format!(
-                    "rotated: the new key is in the Secret; {previous} stays active until {delete_at}"
-                ));
-            }
-            Err(message) => {
-                warn!(%message, "key rotation failed");
-                record.message = Some(format!("rotation failed: {message}"));
-            }
-        }
-        status.key_rotation = Some(record);
     }
     if let Some((previous, _)) = deletion_due(status.key_rotation.as_ref(), now) {
         let record = status.key_rotation.get_or_insert_with(Default::default);
@@ -165,6 +140,62 @@ pub async fn reconcile(
         );
     }
     pending(status.key_rotation.as_ref()?, now)
+}
+
+/// One rotation, and what it works with.
+struct Step<'a> {
+    ctx: &'a Context,
+    conn: &'a Connection,
+    provider: &'a dyn Provider,
+    keys: &'a AccessKeys,
+    secrets: &'a SecretValues,
+}
+
+impl Step<'_> {
+    /// Records the intent (before any key exists), rotates, and records the outcome. `Err`
+    /// holds when to look again if the intent could not be recorded.
+    async fn rotate_on_record(
+        &self,
+        status: &mut ConnectionStatus,
+        request: &str,
+        now: Timestamp,
+    ) -> Result<(), Option<Duration>> {
+        let (ctx, conn, keys) = (self.ctx, self.conn, self.keys);
+        let mut record = status.key_rotation.clone().unwrap_or_default();
+        record.in_progress = Some(request.to_string());
+        record.previous_access_key_id = signing_key(keys, self.secrets);
+        (
+            record.rotated_at,
+            record.delete_previous_at,
+            record.previous_deleted_at,
+        ) = (None, None, None);
+        status.key_rotation = Some(record.clone());
+        if let Err(e) = status::apply(ctx, conn, status, &status::connection_key(conn)).await {
+            warn!(error = %e, "cannot record the rotation before it starts; retrying");
+            return Err(Some(FRESH_READ_RETRY));
+        }
+        let outcome = rotate(ctx, conn, self.provider, keys, self.secrets).await;
+        record.in_progress = None;
+        record.requested = Some(request.to_string());
+        match outcome {
+            Ok(previous) => {
+                let delete_at = now.checked_add(retention(keys)).unwrap_or(now);
+                info!(previous = %previous, "rotated the access key");
+                record.rotated_at = Some(Time(now));
+                record.previous_access_key_id = Some(previous.clone());
+                record.delete_previous_at = Some(Time(delete_at));
+                record.message = Some(format!(
+                    "rotated: the new key is in the Secret; {previous} stays active until {delete_at}"
+                ));
+            }
+            Err(message) => {
+                warn!(%message, "key rotation failed");
+                record.message = Some(format!("rotation failed: {message}"));
+            }
+        }
+        status.key_rotation = Some(record);
+        Ok(())
+    }
 }
 
 /// The id of the key the connection signs with now.
