@@ -293,29 +293,24 @@ async fn rotate(
                 .into(),
         );
     }
-    let names = [&keys.access_key_id.name];
-    for name in names {
-        let secret = (api.get(name).await)
-            .map_err(|e| format!("cannot read Secret {namespace}/{name}: {e}"))?;
-        let allowed = (secret.labels().get(ALLOW_ROTATION_LABEL)).is_some_and(|v| v == "true");
-        if !allowed {
-            return Err(format!(
-                "Secret {namespace}/{name} does not carry the label {ALLOW_ROTATION_LABEL}: \"true\", so patchbay may not write new keys into it"
-            ));
-        }
+    // One Secret holds both halves of the key (checked above).
+    let name = &keys.access_key_id.name;
+    let secret =
+        (api.get(name).await).map_err(|e| format!("cannot read Secret {namespace}/{name}: {e}"))?;
+    if (secret.labels().get(ALLOW_ROTATION_LABEL)).is_none_or(|v| v != "true") {
+        return Err(format!(
+            "Secret {namespace}/{name} does not carry the label {ALLOW_ROTATION_LABEL}: \"true\", so patchbay may not write new keys into it"
+        ));
     }
     let call = provider.rotate_key(conn, secrets);
     let rotated =
         (within(ROTATION_DEADLINE, "creating the key", call).await).map_err(|e| e.to_string())?;
     // The new secret exists only in that answer: write it before anything else can fail, and
     // only into the key Secrets, still labelled.
-    let targets = [&keys.access_key_id.name, &keys.secret_access_key.name];
     let still_allowed = |secret: &Secret| {
-        let name = secret.name_any();
-        if secret.namespace().as_deref() != Some(namespace.as_str()) || !targets.contains(&&name) {
-            return Err(format!(
-                "Secret {name} is not one of the connection's key Secrets"
-            ));
+        if secret.namespace().as_deref() != Some(namespace.as_str()) || secret.name_any() != *name {
+            let other = secret.name_any();
+            return Err(format!("Secret {other} is not the connection's key Secret"));
         }
         let labelled = (secret.labels().get(ALLOW_ROTATION_LABEL)).is_some_and(|v| v == "true");
         labelled.then_some(()).ok_or_else(|| {
