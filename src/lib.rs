@@ -8,12 +8,14 @@ pub mod controller;
 pub mod glob;
 pub mod hierarchy;
 pub mod install;
+pub mod leader;
 pub mod output;
 pub mod providers;
 pub mod renewal;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
+pub mod telemetry;
 
 /// Resolves when the process receives SIGINT or SIGTERM.
 pub async fn terminated() {

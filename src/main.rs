@@ -3,8 +3,10 @@
 
 #[cfg(feature = "sandbox")]
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -38,9 +40,10 @@ enum Command {
     ///
     /// Example: `patchbay crd | kubectl apply --server-side -f -`
     Crd {
-        /// Write `connection.yaml` and `vcsauthtoken.yaml` into this directory instead of printing.
+        /// Write `connection.yaml` and `vcsauthtoken.yaml` into this directory instead of
+        /// printing (repeat for several directories).
         #[arg(long, value_name = "DIR")]
-        out_dir: Option<PathBuf>,
+        out_dir: Vec<PathBuf>,
     },
     /// Try patchbay without a cluster: starts a local Kubernetes API, installs the CRDs and the
     /// examples, runs the operator, and prints the kubectl commands to try. Ctrl-C stops it.
@@ -56,6 +59,10 @@ enum Command {
         /// ready (auto), always the emulator, or always kube-apiserver (building it if needed).
         #[arg(long, value_enum, default_value_t = patchbay::sandbox::ServerChoice::Auto)]
         server: patchbay::sandbox::ServerChoice,
+        /// Where to serve /metrics, /healthz and /readyz (port 0: any free port; the banner
+        /// says which).
+        #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:0")]
+        http_address: SocketAddr,
     },
 }
 
@@ -81,6 +88,57 @@ struct RunArgs {
     /// revokes at once). Kept in the token's status, so it survives a restart.
     #[arg(long, env = "PATCHBAY_SUPERSEDED_GRACE", default_value = "2m", value_parser = grace)]
     superseded_grace: std::time::Duration,
+    /// Log lines as `text` (for people) or `json` (one object per line, for log pipelines).
+    #[arg(long, env = "PATCHBAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Where to serve /metrics (Prometheus), /healthz and /readyz.
+    #[arg(
+        long,
+        env = "PATCHBAY_HTTP_ADDRESS",
+        value_name = "ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
+    http_address: SocketAddr,
+    /// Elect a leader on a Lease, so that several replicas (or the overlap of a rolling update)
+    /// never both mint: standbys keep their caches warm and take over when the leader goes.
+    /// The Helm chart turns it on.
+    #[arg(long, env = "PATCHBAY_LEADER_ELECT", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: bool,
+    /// The Lease's namespace. Default: the operator's namespace (POD_NAMESPACE), else the root
+    /// namespace.
+    #[arg(
+        long,
+        env = "PATCHBAY_LEADER_ELECTION_NAMESPACE",
+        value_name = "NAMESPACE"
+    )]
+    leader_election_namespace: Option<String>,
+    /// The Lease's name. Default: `patchbay`, or `patchbay-<hash of the selector>` with
+    /// --namespace-selector, so that each shard elects its own leader.
+    #[arg(long, env = "PATCHBAY_LEADER_ELECTION_LEASE", value_name = "NAME")]
+    leader_election_lease: Option<String>,
+    /// How long a leader holds the Lease without renewing it; a standby takes over after this.
+    #[arg(long, env = "PATCHBAY_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = lease_duration)]
+    leader_election_lease_duration: std::time::Duration,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Parses a lease duration: 5 s to 5 min, whole seconds.
+fn lease_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = grace(text)?;
+    if !(5..=300).contains(&d.as_secs()) || d.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text:?}: a lease lasts whole seconds from 5s to 5m"
+        ));
+    }
+    Ok(d)
 }
 
 /// Parses a grace period.
@@ -90,30 +148,42 @@ fn grace(text: &str) -> Result<std::time::Duration, String> {
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Run(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    init_tracing(format);
     match cli.command {
-        Command::Crd { out_dir: None } => {
+        Command::Crd { out_dir } if out_dir.is_empty() => {
             print!("{}", patchbay::api::crd::render_stream());
             ExitCode::SUCCESS
         }
-        Command::Crd { out_dir: Some(dir) } => match patchbay::api::crd::write_all(&dir) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: cannot write CRDs into {}: {e}", dir.display());
-                ExitCode::FAILURE
+        Command::Crd { out_dir } => {
+            for dir in out_dir {
+                if let Err(e) = patchbay::api::crd::write_all(&dir) {
+                    eprintln!("error: cannot write CRDs into {}: {e}", dir.display());
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+            ExitCode::SUCCESS
+        }
         Command::Run(args) => run(args),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { dir, port, server } => {
-            sandbox(patchbay::sandbox::SandboxOptions { dir, port, server })
-        }
+        Command::Sandbox {
+            dir,
+            port,
+            server,
+            http_address,
+        } => sandbox(
+            patchbay::sandbox::SandboxOptions { dir, port, server },
+            http_address,
+        ),
     }
 }
 
 #[cfg(feature = "sandbox")]
-fn sandbox(opts: patchbay::sandbox::SandboxOptions) -> ExitCode {
+fn sandbox(opts: patchbay::sandbox::SandboxOptions, http_address: SocketAddr) -> ExitCode {
     block_on(async {
         let sandbox = match patchbay::sandbox::Sandbox::start(&opts).await {
             Ok(sandbox) => sandbox,
@@ -122,8 +192,14 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let telemetry = Arc::new(patchbay::telemetry::Telemetry::default());
+        let Some((bound, server)) = serve_telemetry(http_address, &telemetry).await else {
+            return ExitCode::FAILURE;
+        };
         println!("{}", sandbox.banner());
-        sandbox.run(patchbay::terminated()).await;
+        println!("Metrics: curl http://{bound}/metrics");
+        sandbox.run(telemetry, patchbay::terminated()).await;
+        server.abort();
         // stdout may be gone by now (a closed pipe); stopping cleanly matters more than the note.
         let _ = writeln!(std::io::stdout(), "patchbay sandbox stopped.");
         ExitCode::SUCCESS
@@ -152,11 +228,22 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
-        let options = patchbay::controller::Options {
-            root_namespace: args
-                .root_namespace
+        let root_namespace = args
+            .root_namespace
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let election = args.leader_elect.then(|| patchbay::leader::Election {
+            namespace: (args.leader_election_namespace.clone())
                 .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                .unwrap_or_else(|| client.default_namespace().to_string()),
+                .unwrap_or_else(|| root_namespace.clone()),
+            lease: (args.leader_election_lease.clone()).unwrap_or_else(|| {
+                patchbay::leader::default_lease_name(args.namespace_selector.as_deref())
+            }),
+            identity: patchbay::leader::default_identity(),
+            duration: args.leader_election_lease_duration,
+        });
+        let options = patchbay::controller::Options {
+            root_namespace,
             allow_default_credential_chain: args.allow_default_credential_chain,
             namespace_selector: args.namespace_selector,
             superseded_grace: args.superseded_grace,
@@ -165,11 +252,52 @@ fn run(args: RunArgs) -> ExitCode {
             root_namespace = %options.root_namespace,
             allow_default_credential_chain = options.allow_default_credential_chain,
             namespace_selector = options.namespace_selector.as_deref().unwrap_or("(all)"),
+            leader_election = election.is_some(),
             "starting patchbay"
         );
-        patchbay::controller::run(client, options, patchbay::terminated()).await;
+        let telemetry = Arc::new(patchbay::telemetry::Telemetry::default());
+        let Some((_, server)) = serve_telemetry(args.http_address, &telemetry).await else {
+            return ExitCode::FAILURE;
+        };
+        let (leadership, election) = match election {
+            Some(election) => {
+                let (leading, task) = patchbay::leader::elect(client.clone(), election);
+                (
+                    patchbay::controller::Leadership::elected(leading),
+                    Some(task),
+                )
+            }
+            None => (patchbay::controller::Leadership::always(), None),
+        };
+        let shutdown = patchbay::terminated();
+        let (_, operator) =
+            patchbay::controller::start_elected(client, options, leadership, telemetry, shutdown);
+        operator.await;
+        server.abort();
+        // The operator's end dropped the last leadership receiver: the Lease is being released,
+        // so that a standby takes over at once instead of at the Lease's expiry.
+        if let Some(task) = election {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
         ExitCode::SUCCESS
     })
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `address`; `None` (after saying why) when
+/// the address cannot be bound.
+async fn serve_telemetry(
+    address: SocketAddr,
+    telemetry: &Arc<patchbay::telemetry::Telemetry>,
+) -> Option<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    match patchbay::telemetry::http::serve(address, telemetry.clone()).await {
+        Ok(served) => Some(served),
+        Err(e) => {
+            eprintln!(
+                "error: cannot serve /metrics on {address} ({e}); choose another with --http-address"
+            );
+            None
+        }
+    }
 }
 
 /// Runs `work` on a multi-threaded runtime.
@@ -183,15 +311,17 @@ fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // kube-runtime's per-object spans are useful when debugging (RUST_LOG=debug), noise otherwise.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,kube_runtime=warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }

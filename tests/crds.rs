@@ -20,6 +20,21 @@ fn committed_crds_match_the_generated_ones() {
 }
 
 #[test]
+fn the_charts_crds_match_the_generated_ones() {
+    let chart = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/charts/patchbay/files/crds"
+    ));
+    let stale = crd::stale_files(chart);
+    assert!(
+        stale.is_empty(),
+        "charts/patchbay/files/crds/{} differ from the Rust types; regenerate them with `{}`",
+        stale.join(", charts/patchbay/files/crds/"),
+        crd::REGENERATE
+    );
+}
+
+#[test]
 fn a_changed_field_makes_the_staleness_check_fail() {
     let dir = std::env::temp_dir().join(format!("patchbay-crds-{}", std::process::id()));
     crd::write_all(&dir).unwrap();

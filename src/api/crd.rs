@@ -8,7 +8,7 @@ use kube::CustomResourceExt;
 use super::{Connection, VcsAuthToken};
 
 /// The command that rewrites `crds/` from the code.
-pub const REGENERATE: &str = "cargo run -- crd --out-dir crds";
+pub const REGENERATE: &str = "cargo run -- crd --out-dir crds --out-dir charts/patchbay/files/crds";
 
 /// Every CRD patchbay serves, with the file name it is committed under in `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {

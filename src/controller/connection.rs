@@ -21,6 +21,7 @@ use super::status::{self, connection_key as key};
 use crate::api::{Connection, ConnectionSpec, ConnectionStatus};
 use crate::conditions::types;
 use crate::providers::{self, Env, SecretRead, SecretValues, Verification};
+use crate::telemetry::Call;
 
 /// How often a Connection is re-checked without any change (Secrets rotate, roles change).
 const RECHECK: Duration = Duration::from_secs(600);
@@ -113,8 +114,13 @@ async fn verify(
     }
     let call = provider.verify(conn, env, secrets, &ctx.services);
     let check = async {
+        let started = std::time::Instant::now();
         let deadline = within(VERIFY_DEADLINE, "the live check", async { Ok(call.await) });
-        deadline.await.unwrap_or_else(Verification::Failed)
+        let outcome = deadline.await.unwrap_or_else(Verification::Failed);
+        let ok = !matches!(outcome, Verification::Failed(_));
+        let kind = provider.kind().field_name();
+        (ctx.telemetry.metrics).call(kind, Call::Verify, ok, started.elapsed());
+        outcome
     };
     tokio::pin!(check);
     tokio::select! {

@@ -67,6 +67,8 @@ pub struct Context {
     pub calls: Mutex<HashMap<String, usize>>,
     /// Re-mint budgets, per connection (see [`Context::spend`]).
     pub budgets: Mutex<HashMap<String, Budget>>,
+    /// Metrics and health, served by [`crate::telemetry::http`].
+    pub telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
 }
 
 /// How many re-mints a connection may make at once, beyond scheduled renewals.
@@ -146,6 +148,22 @@ impl Snapshot {
 }
 
 impl Context {
+    /// Runs a provider `call` for a connection of `kind` within `deadline` (else a transient
+    /// `ProviderTimeout` naming `what`), and records it in the metrics.
+    pub async fn call<T>(
+        &self,
+        (kind, call): (crate::api::ConnectionKind, crate::telemetry::Call),
+        deadline: Duration,
+        what: &str,
+        work: impl Future<Output = Result<T, crate::providers::ProviderError>>,
+    ) -> Result<T, crate::providers::ProviderError> {
+        let started = std::time::Instant::now();
+        let result = super::error::within(deadline, what, work).await;
+        let took = started.elapsed();
+        (self.telemetry.metrics).call(kind.field_name(), call, result.is_ok(), took);
+        result
+    }
+
     /// Publishes the condition of `type_` in `conditions` as an Event on `object`: Normal when it
     /// holds, Warning otherwise. A failure to publish is logged, never an error.
     pub async fn publish_condition(

@@ -53,22 +53,55 @@ const CONNECTION_CONCURRENCY: u16 = 8;
 /// a restart with thousands of tokens does not hold thousands of reconciles in memory.
 const TOKEN_CONCURRENCY: u16 = 32;
 
-/// A cache fed by one watch, whose events are then passed on to `consumers` trigger streams.
+/// Where a cache's events go after the cache has seen them: the trigger streams of the
+/// controllers of the current leadership term. A standby has none, so its caches stay warm
+/// without anything queueing up.
+struct Triggers<K> {
+    senders: Arc<Mutex<Vec<mpsc::Sender<K>>>>,
+}
+
+impl<K> Clone for Triggers<K> {
+    fn clone(&self) -> Self {
+        Self {
+            senders: self.senders.clone(),
+        }
+    }
+}
+
+impl<K: Send + 'static> Triggers<K> {
+    /// A new trigger stream, fed from now on until it is dropped.
+    fn subscribe(&self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        let (tx, rx) = mpsc::channel(1024);
+        lock(&self.senders).push(tx);
+        futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|o| (Ok(o), rx)) })
+    }
+
+    fn current(&self) -> Vec<mpsc::Sender<K>> {
+        let mut senders = lock(&self.senders);
+        senders.retain(|tx| !tx.is_closed());
+        senders.clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A cache fed by one watch, whose events are then passed on to the subscribed triggers.
 fn shared_cache<K>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-    consumers: usize,
     changes: Arc<std::sync::atomic::AtomicU64>,
-) -> (
-    Store<K>,
-    Vec<impl Stream<Item = Result<K, watcher::Error>> + Send + 'static>,
-    tokio::task::JoinHandle<()>,
-)
+) -> (Store<K>, Triggers<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..consumers).map(|_| mpsc::channel(1024)).unzip();
+    let triggers = Triggers {
+        senders: Arc::default(),
+    };
+    let feed = triggers.clone();
     let mut events = reflector::reflector(writer, stream)
         .default_backoff()
         .touched_objects()
@@ -78,7 +111,7 @@ where
             match event {
                 Ok(obj) => {
                     changes.fetch_add(1, std::sync::atomic::Ordering::Release);
-                    for tx in &senders {
+                    for tx in feed.current() {
                         let _ = tx.send(obj.clone()).await;
                     }
                 }
@@ -86,13 +119,48 @@ where
             }
         }
     });
-    let streams = receivers
-        .into_iter()
-        .map(|rx| {
-            futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|o| (Ok(o), rx)) })
-        })
-        .collect();
-    (store, streams, feeder)
+    (store, triggers, feeder)
+}
+
+/// Whether this process may reconcile: always, or while it holds the leader Lease.
+pub struct Leadership {
+    rx: tokio::sync::watch::Receiver<bool>,
+    /// `always`: the value never changes.
+    fixed: bool,
+}
+
+impl Leadership {
+    /// Always the leader (a single instance, and the tests' in-process operator).
+    pub fn always() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(true);
+        // The value never changes; the receiver keeps answering `true` after the sender is gone.
+        drop(tx);
+        Self { rx, fixed: true }
+    }
+
+    /// Leads while `elected` says so ([`crate::leader::elect`]).
+    pub fn elected(elected: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            rx: elected,
+            fixed: false,
+        }
+    }
+
+    /// Waits until this process leads; `false` when the election has ended first.
+    async fn acquired(&mut self) -> bool {
+        self.rx.wait_for(|leading| *leading).await.is_ok()
+    }
+
+    /// Resolves when this process stops leading.
+    fn lost(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (mut rx, fixed) = (self.rx.clone(), self.fixed);
+        async move {
+            // An election that ended (its task gone) is a loss; `always` never changes.
+            if rx.wait_for(|leading| !*leading).await.is_err() && fixed {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 /// Runs both controllers until `shutdown` resolves.
@@ -112,6 +180,20 @@ pub fn start(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Arc<Context>, impl Future<Output = ()> + Send + 'static) {
+    let telemetry = Arc::default();
+    start_elected(client, options, Leadership::always(), telemetry, shutdown)
+}
+
+/// Like [`start`], but the controllers run only while `leadership` says this process leads
+/// (the caches are filled from the start and kept warm in between), and they record their
+/// work in `telemetry`.
+pub fn start_elected(
+    client: Client,
+    options: Options,
+    mut leadership: Leadership,
+    telemetry: Arc<crate::telemetry::Telemetry>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> (Arc<Context>, impl Future<Output = ()> + Send + 'static) {
     let namespace_changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let namespace_watch = match &options.namespace_selector {
         Some(selector) => watcher::Config::default().labels(selector),
@@ -122,7 +204,6 @@ pub fn start(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
             namespace_watch,
         ),
-        2,
         namespace_changes.clone(),
     );
     let (connections, conn_triggers, conn_feeder) = shared_cache(
@@ -130,7 +211,6 @@ pub fn start(
             Api::<Connection>::all(client.clone()),
             watcher::Config::default(),
         ),
-        2,
         Arc::default(),
     );
     let reporter = Reporter {
@@ -151,15 +231,56 @@ pub fn start(
         services: crate::providers::Services::default(),
         calls: Mutex::new(HashMap::new()),
         budgets: Mutex::new(HashMap::new()),
+        telemetry,
     });
-    let controllers = run_controllers(client, ctx.clone(), ns_triggers, conn_triggers, shutdown);
+    let context = ctx.clone();
     let operator = async move {
-        controllers.await;
+        let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+        if synced(&context).await {
+            loop {
+                // Standing by: caches warm, nothing reconciled.
+                tokio::select! {
+                    () = shutdown.clone() => break,
+                    acquired = leadership.acquired() => if !acquired { break },
+                }
+                context.telemetry.metrics.leading(true);
+                let term_over = {
+                    let shutdown = shutdown.clone();
+                    let lost = leadership.lost();
+                    async move {
+                        tokio::select! {
+                            () = shutdown => {},
+                            () = lost => info!("no longer the leader; stopping the controllers"),
+                        }
+                    }
+                };
+                let triggers = (ns_triggers.subscribe(), ns_triggers.subscribe());
+                let conn = (conn_triggers.subscribe(), conn_triggers.subscribe());
+                run_controllers(client.clone(), context.clone(), triggers, conn, term_over).await;
+                context.telemetry.metrics.leading(false);
+                if futures::FutureExt::now_or_never(shutdown.clone()).is_some() {
+                    break;
+                }
+            }
+        }
         // The caches' watches end with the controllers.
         ns_feeder.abort();
         conn_feeder.abort();
     };
     (ctx, operator)
+}
+
+/// Waits until the namespace and connection caches have synced, and says so on `/readyz`.
+async fn synced(ctx: &Context) -> bool {
+    if ctx.namespaces.wait_until_ready().await.is_err()
+        || ctx.connections.wait_until_ready().await.is_err()
+    {
+        warn!("the namespace or connection cache stopped before it synced");
+        return false;
+    }
+    info!("caches synced");
+    ctx.telemetry.caches_synced();
+    true
 }
 
 /// How long after the shutdown signal the controllers may take to stop.
@@ -190,25 +311,14 @@ where
 async fn run_controllers<N, C>(
     client: Client,
     ctx: Arc<Context>,
-    ns_triggers: Vec<N>,
-    conn_triggers: Vec<C>,
+    (ns_for_conns, ns_for_tokens): (N, N),
+    (conn_for_conns, conn_for_tokens): (C, C),
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) where
     N: Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static,
     C: Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
 {
-    let [ns_for_conns, ns_for_tokens]: [N; 2] =
-        ns_triggers.try_into().unwrap_or_else(|_| unreachable!());
-    let [conn_for_conns, conn_for_tokens]: [C; 2] =
-        conn_triggers.try_into().unwrap_or_else(|_| unreachable!());
-    if ctx.namespaces.wait_until_ready().await.is_err()
-        || ctx.connections.wait_until_ready().await.is_err()
-    {
-        warn!("the namespace or connection cache stopped before it synced");
-        return;
-    }
-    info!("caches synced; starting controllers");
-
+    info!("starting controllers");
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let connection_controller = connection_controller(
         &client,
@@ -240,6 +350,19 @@ async fn run_controllers<N, C>(
             "controllers did not stop in time after the shutdown signal; stopping anyway"
         ),
     }
+}
+
+/// Runs one reconcile of `controller` and records it in the metrics.
+async fn observed(
+    ctx: Arc<Context>,
+    controller: &'static str,
+    reconcile: impl Future<Output = Result<kube::runtime::controller::Action, Error>>,
+) -> Result<kube::runtime::controller::Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    let took = started.elapsed();
+    (ctx.telemetry.metrics).reconcile(controller, result.is_ok(), took);
+    result
 }
 
 /// The Connection controller: woken by its Connections, the Secrets they reference, namespace
@@ -279,10 +402,9 @@ fn connection_controller(
         .graceful_shutdown_on(stop)
         .run(
             |conn, ctx| {
-                error::contained(
-                    status::connection_key(&conn),
-                    connection::reconcile(conn, ctx),
-                )
+                let key = status::connection_key(&conn);
+                let work = error::contained(key, connection::reconcile(conn, ctx.clone()));
+                observed(ctx, "connection", work)
             },
             connection::error_policy,
             ctx,
@@ -326,7 +448,11 @@ fn token_controller(
         .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
         .graceful_shutdown_on(stop)
         .run(
-            |token, ctx| error::contained(status::token_key(&token), token::reconcile(token, ctx)),
+            |token, ctx| {
+                let key = status::token_key(&token);
+                let work = error::contained(key, token::reconcile(token, ctx.clone()));
+                observed(ctx, "vcsauthtoken", work)
+            },
             token::error_policy,
             ctx,
         )

@@ -19,7 +19,7 @@ use kube::runtime::controller::Action;
 use tracing::info;
 
 use super::context::Context;
-use super::error::{Error, within};
+use super::error::Error;
 use super::output_secret::{self, Current, format_of, fresh_status, output_name};
 use super::report::{Outcome, failed, keep_recorded, report};
 use super::secrets;
@@ -32,6 +32,7 @@ use crate::providers::{
     self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues,
 };
 use crate::renewal::{self, Decision, Observed};
+use crate::telemetry::Call;
 
 /// The longest a provider may take to mint, all its calls together.
 pub const MINT_DEADLINE: Duration = Duration::from_secs(60);
@@ -301,7 +302,8 @@ impl Job<'_> {
         let minted = match secrets::read(ctx, &plan.reads, &mut values).await {
             Ok(_) => {
                 let call = self.provider.mint(request, &values, &ctx.services);
-                within(MINT_DEADLINE, "minting", call).await
+                let what = (self.provider.kind(), Call::Mint);
+                ctx.call(what, MINT_DEADLINE, "minting", call).await
             }
             Err(e) => Err(e.into()),
         };

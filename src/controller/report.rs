@@ -67,6 +67,7 @@ pub async fn report(
     conditions::remove(&mut status.conditions, types::RECONCILING);
     let key = token_key(token);
     status::write(ctx, token, &status, &key).await?;
+    export_expiry(ctx, token, &status);
     if transition {
         status::publish(ctx, token, &status.conditions, types::READY, "Mint").await;
     }
@@ -75,6 +76,15 @@ pub async fn report(
     let revoke_at = status.superseded.as_ref().map(|s| s.revoke_at.0);
     let next = renew_at.into_iter().chain(revoke_at).min();
     Ok(Action::requeue(next.map_or(RECHECK, until)))
+}
+
+/// Publishes when the token's credential expires (the metric cert-manager exports per
+/// certificate), or removes the series when it holds none.
+fn export_expiry(ctx: &Context, token: &VcsAuthToken, status: &VcsAuthTokenStatus) {
+    let namespace = token.meta().namespace.as_deref().unwrap_or_default();
+    let name = token.meta().name.as_deref().unwrap_or_default();
+    let expires = status.expires_at.as_ref().map(|t| t.0.as_second());
+    ctx.telemetry.metrics.token_expiry(namespace, name, expires);
 }
 
 /// The time until `at`, at least [`MIN_REQUEUE`].
@@ -102,6 +112,14 @@ pub async fn failed(
         permanent,
     } = error;
     warn!(%reason, %message, "minting failed");
+    if current.is_some_and(|c| c.has_credential) {
+        let issuer = status
+            .issuer
+            .as_ref()
+            .and_then(super::revocation::issuer_kind);
+        let kind = issuer.map_or("unknown", |k| k.field_name());
+        ctx.telemetry.metrics.renewal_failed(kind);
+    }
     let key = token_key(token);
     let asked = clamp_retry_after(retry_after).unwrap_or_default();
     let delay = ctx.backoff(&key).max(asked);
@@ -135,6 +153,7 @@ pub async fn failed(
     let problem = permanent.then_some((reason, message.as_str()));
     conditions::set_stalled(&mut status.conditions, problem, generation, &t);
     status::write(ctx, token, &status, &key).await?;
+    export_expiry(ctx, token, &status);
     if transition {
         status::publish(ctx, token, &status.conditions, types::READY, "Mint").await;
     }

@@ -10,8 +10,9 @@ use kube::{Resource, ResourceExt};
 use tracing::warn;
 
 use super::context::Context;
-use super::error::{Error, within};
+use super::error::Error;
 use super::output_secret::{Current, output_name};
+use crate::telemetry::Call;
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
@@ -127,7 +128,8 @@ async fn revoke(
     why: &str,
 ) {
     let call = provider.revoke(stored, &ctx.services);
-    let (type_, reason, note) = match within(REVOKE_DEADLINE, "revoking", call).await {
+    let what = (provider.kind(), Call::Revoke);
+    let (type_, reason, note) = match ctx.call(what, REVOKE_DEADLINE, "revoking", call).await {
         Ok(Revoked::NotRevocable) => return,
         Ok(Revoked::Revoked) => (
             EventType::Normal,
@@ -153,7 +155,7 @@ async fn revoke(
 }
 
 /// The connection kind an issuer names, if it is one this release knows.
-fn issuer_kind(issuer: &Issuer) -> Option<ConnectionKind> {
+pub(super) fn issuer_kind(issuer: &Issuer) -> Option<ConnectionKind> {
     ConnectionKind::ALL
         .into_iter()
         .find(|k| k.field_name() == issuer.kind)
@@ -162,6 +164,7 @@ fn issuer_kind(issuer: &Issuer) -> Option<ConnectionKind> {
 /// On deletion: revokes the token's current credential (failures become Events).
 pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
     let namespace = token.namespace().unwrap_or_default();
+    (ctx.telemetry.metrics).token_expiry(&namespace, &token.name_any(), None);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = output_name(token);
     let Some(secret) =

@@ -21,6 +21,7 @@ use super::status;
 use crate::api::connection::{AccessKeys, KeyRotationStatus};
 use crate::api::{Connection, ConnectionStatus};
 use crate::providers::{self, Provider, SecretValues};
+use crate::telemetry::Call;
 
 /// The Connection annotation that asks for a rotation (any new value).
 pub const ROTATE_REQUESTED_AT: &str = "patchbay.dev/rotate-key-requested-at";
@@ -129,8 +130,12 @@ pub async fn reconcile(
     if let Some((previous, _)) = deletion_due(status.key_rotation.as_ref(), now) {
         let record = status.key_rotation.get_or_insert_with(Default::default);
         let call = provider.delete_key(conn, secrets, &previous);
+        let what = (provider.kind(), Call::DeleteKey);
         record.message = Some(
-            match within(ROTATION_DEADLINE, "deleting the key", call).await {
+            match ctx
+                .call(what, ROTATION_DEADLINE, "deleting the key", call)
+                .await
+            {
                 Ok(()) => {
                     record.previous_deleted_at = Some(Time(now));
                     format!("the previous key {previous} was deleted")
@@ -252,12 +257,8 @@ async fn recover(
             let lost =
                 (within(ROTATION_DEADLINE, "listing the keys", call).await).unwrap_or_default();
             for id in &lost {
-                let _ = within(
-                    ROTATION_DEADLINE,
-                    "deleting the key",
-                    provider.delete_key(conn, secrets, id),
-                )
-                .await;
+                let call = provider.delete_key(conn, secrets, id);
+                let _ = within(ROTATION_DEADLINE, "deleting the key", call).await;
             }
             record.message = Some(format!(
                 "rotation was interrupted before the new key was written; deleted the unwritten key(s) {lost:?}; annotate again to rotate"
@@ -303,8 +304,11 @@ async fn rotate(
         ));
     }
     let call = provider.rotate_key(conn, secrets);
-    let rotated =
-        (within(ROTATION_DEADLINE, "creating the key", call).await).map_err(|e| e.to_string())?;
+    let what = (provider.kind(), Call::RotateKey);
+    let rotated = (ctx
+        .call(what, ROTATION_DEADLINE, "creating the key", call)
+        .await)
+        .map_err(|e| e.to_string())?;
     // The new secret exists only in that answer: write it before anything else can fail, and
     // only into the key Secrets, still labelled.
     let still_allowed = |secret: &Secret| {

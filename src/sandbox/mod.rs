@@ -256,15 +256,23 @@ impl Sandbox {
         self.backend.admin()
     }
 
-    /// Runs the controllers against the sandbox until `shutdown` resolves, then stops it.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    /// Runs the controllers against the sandbox until `shutdown` resolves, then stops it. The
+    /// controllers record their work in `telemetry` (served by the caller on `/metrics`).
+    pub async fn run(
+        self,
+        telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
+        shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    ) {
         let options = Options {
             root_namespace: ROOT_NAMESPACE.into(),
             allow_default_credential_chain: false,
             namespace_selector: None,
             superseded_grace: std::time::Duration::from_secs(120),
         };
-        controller::run(self.backend.operator(), options, shutdown).await;
+        let always = controller::Leadership::always();
+        let client = self.backend.operator();
+        let (_, operator) = controller::start_elected(client, options, always, telemetry, shutdown);
+        operator.await;
         self.github.shutdown().await;
         match self.backend {
             Backend::Emulator(inner) => inner.shutdown().await,

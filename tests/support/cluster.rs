@@ -419,7 +419,8 @@ pub async fn apply_as(client: &Client, object: &Value) -> Result<(), kube::Error
     server_side_apply(client, object, PatchParams::apply("test").force()).await
 }
 
-async fn server_side_apply(
+/// Server-side applies `object` (a JSON manifest) with `params`.
+pub async fn server_side_apply(
     client: &Client,
     object: &Value,
     params: PatchParams,

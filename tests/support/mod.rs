@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests; each test binary uses some of them.
 #![allow(dead_code)]
 
+pub mod chart;
 pub mod cluster;
 
 /// A child process (`patchbay run`, `patchbay sandbox`) killed when dropped, so a failing test
