@@ -73,6 +73,14 @@ pub mod reasons {
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
     /// A provider answered with something patchbay cannot use.
     pub const INVALID_RESPONSE: &str = "InvalidResponse";
+    /// A server's TLS certificate is not signed by a CA patchbay trusts; the message says
+    /// where to add the CA (`spec.caBundle`, `--extra-ca-bundle`).
+    pub const CERTIFICATE_NOT_TRUSTED: &str = "CertificateNotTrusted";
+    /// Connection Ready: a server the connection names is outside the operator's
+    /// `--allowed-endpoints`.
+    pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
+    /// `spec.caBundle` (or the operator's `--extra-ca-bundle`) holds no usable PEM certificate.
+    pub const INVALID_CA_BUNDLE: &str = "InvalidCaBundle";
 }
 
 /// One condition to set, without its bookkeeping fields.

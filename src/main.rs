@@ -88,6 +88,17 @@ struct RunArgs {
     /// revokes at once). Kept in the token's status, so it survives a restart.
     #[arg(long, env = "PATCHBAY_SUPERSEDED_GRACE", default_value = "2m", value_parser = grace)]
     superseded_grace: std::time::Duration,
+    /// A file of PEM CA certificates that every provider call trusts, besides the system's
+    /// roots and a Connection's own `spec.caBundle` (a corporate CA, a TLS-inspecting proxy).
+    /// Provider calls go through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY names the host; the
+    /// Kubernetes API is reached directly (or through its kubeconfig's proxy-url).
+    #[arg(long, env = "PATCHBAY_EXTRA_CA_BUNDLE", value_name = "FILE")]
+    extra_ca_bundle: Option<PathBuf>,
+    /// The servers Connections may name, as comma-separated host patterns (`github.com`,
+    /// `*.corp.example`, `*.amazonaws.com`): a Connection naming another server is not Ready
+    /// (`EndpointNotAllowed`) and nothing is called. Default: any server.
+    #[arg(long, env = "PATCHBAY_ALLOWED_ENDPOINTS", value_name = "HOSTS", value_parser = patchbay::providers::EndpointPolicy::parse)]
+    allowed_endpoints: Option<patchbay::providers::EndpointPolicy>,
     /// Log lines as `text` (for people) or `json` (one object per line, for log pipelines).
     #[arg(long, env = "PATCHBAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -196,8 +207,8 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions, http_address: SocketAddr) ->
         let Some((bound, server)) = serve_telemetry(http_address, &telemetry).await else {
             return ExitCode::FAILURE;
         };
-        println!("{}", sandbox.banner());
         println!("Metrics: curl http://{bound}/metrics");
+        println!("{}", sandbox.banner());
         sandbox.run(telemetry, patchbay::terminated()).await;
         server.abort();
         // stdout may be gone by now (a closed pipe); stopping cleanly matters more than the note.
@@ -207,8 +218,26 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions, http_address: SocketAddr) ->
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    if let Some(path) = &args.extra_ca_bundle {
+        let source = format!("--extra-ca-bundle {}", path.display());
+        let bundle = std::fs::read(path)
+            .map_err(|e| format!("{source}: {e}"))
+            .and_then(|pem| {
+                patchbay::providers::CaBundle::parse(&pem, &source).map_err(|e| e.message)
+            });
+        match bundle {
+            Ok(bundle) => {
+                let network = patchbay::providers::Network::with_extra_bundle(bundle);
+                let _ = patchbay::providers::network::install(network);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     block_on(async {
-        let client = match kube::Client::try_default().await {
+        let client = match kube_client().await {
             Ok(client) => client,
             Err(e) => {
                 eprintln!(
@@ -247,6 +276,7 @@ fn run(args: RunArgs) -> ExitCode {
             allow_default_credential_chain: args.allow_default_credential_chain,
             namespace_selector: args.namespace_selector,
             superseded_grace: args.superseded_grace,
+            allowed_endpoints: args.allowed_endpoints.unwrap_or_default(),
         };
         tracing::info!(
             root_namespace = %options.root_namespace,
@@ -281,6 +311,20 @@ fn run(args: RunArgs) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// The Kubernetes client of the kubeconfig context or the in-cluster service account.
+/// `HTTPS_PROXY` is for provider calls: the API server is reached directly unless the
+/// kubeconfig names a `proxy-url` for it.
+async fn kube_client() -> Result<kube::Client, String> {
+    let mut config = kube::Config::infer().await.map_err(|e| e.to_string())?;
+    let named = kube::config::Kubeconfig::read().is_ok_and(|k| {
+        (k.clusters.iter()).any(|c| c.cluster.as_ref().is_some_and(|c| c.proxy_url.is_some()))
+    });
+    if !named {
+        config.proxy_url = None;
+    }
+    kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `address`; `None` (after saying why) when

@@ -42,7 +42,7 @@ async fn world_with(test: &str, allow_default_chain: bool) -> Option<World> {
 
 fn iam(w: &World) -> aws_sdk_iam::Client {
     let admin = StaticKeys::new(DEFAULT_KEY.0, DEFAULT_KEY.1);
-    sts::iam_client(sts::iam_region(REGION), &w.moto.endpoint(), &admin)
+    sts::iam_client(sts::iam_region(REGION), &w.moto.endpoint(), &admin, None)
 }
 
 /// IAM user `name` allowed `actions`, with a fresh access key.
@@ -165,7 +165,7 @@ fn ini_keys(ini: &str) -> StaticKeys {
 }
 
 async fn whoami(w: &World, keys: &StaticKeys) -> sts::Identity {
-    let client = sts::sts_client(REGION, &w.moto.endpoint(), keys);
+    let client = sts::sts_client(REGION, &w.moto.endpoint(), keys, None);
     sts::caller_identity(&client).await.unwrap()
 }
 

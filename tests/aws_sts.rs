@@ -29,11 +29,16 @@ fn default_keys() -> StaticKeys {
 }
 
 fn sts_client(moto: &MotoServer, keys: &StaticKeys) -> aws_sdk_sts::Client {
-    sts::sts_client(REGION, &moto.endpoint(), keys)
+    sts::sts_client(REGION, &moto.endpoint(), keys, None)
 }
 
 fn iam_admin(moto: &MotoServer) -> aws_sdk_iam::Client {
-    sts::iam_client(sts::iam_region(REGION), &moto.endpoint(), &default_keys())
+    sts::iam_client(
+        sts::iam_region(REGION),
+        &moto.endpoint(),
+        &default_keys(),
+        None,
+    )
 }
 
 /// Creates IAM user `name` with an optional inline policy, and returns an access key of it.
@@ -267,7 +272,7 @@ async fn ecr_private_login_parses_as_a_docker_config_and_reports_moto_s_past_exp
         return;
     };
     let keys = user(&moto, "puller", None).await;
-    let ecr = sts::ecr_client(REGION, &moto.endpoint(), &keys);
+    let ecr = sts::ecr_client(REGION, &moto.endpoint(), &keys, None);
     let login = sts::ecr_login(&ecr, None).await.unwrap();
     let registry = format!("{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com");
     let Credential::DockerLogin {
@@ -305,7 +310,12 @@ async fn ecr_private_login_parses_as_a_docker_config_and_reports_moto_s_past_exp
 async fn ecr_public_login_is_for_public_ecr_aws_and_signed_for_us_east_1() {
     // moto 5.2.1 has no ECR Public: testkit's stub answers in its place.
     let stub = EcrPublicStub::start().await.unwrap();
-    let client = sts::ecr_public_client(sts::ECR_PUBLIC_REGION, &stub.endpoint(), &default_keys());
+    let client = sts::ecr_public_client(
+        sts::ECR_PUBLIC_REGION,
+        &stub.endpoint(),
+        &default_keys(),
+        None,
+    );
     let login = sts::ecr_public_login(&client).await.unwrap();
     assert_eq!(
         login,
@@ -334,7 +344,7 @@ async fn iam_access_keys_are_created_and_deleted_for_rotation() {
     ], "Resource": "*"}]});
     let old = user(&moto, "rotator", Some(rotation)).await;
     moto.enforce_iam().unwrap();
-    let iam_as = |keys: &StaticKeys| sts::iam_client("us-east-1", &moto.endpoint(), keys);
+    let iam_as = |keys: &StaticKeys| sts::iam_client("us-east-1", &moto.endpoint(), keys, None);
 
     assert_eq!(sts::current_user(&iam_as(&old)).await.unwrap(), "rotator");
     let new = sts::create_access_key(&iam_as(&old), None).await.unwrap();
@@ -381,9 +391,12 @@ async fn get_caller_identity_with_bad_keys_in_enforcement_mode_names_the_bad_hal
     assert!(!e.to_string().contains(&"x".repeat(40)), "{e}");
 
     // A user without the permission is AccessDenied, not a credential problem.
-    let e = sts::create_access_key(&sts::iam_client("us-east-1", &moto.endpoint(), &good), None)
-        .await
-        .unwrap_err();
+    let e = sts::create_access_key(
+        &sts::iam_client("us-east-1", &moto.endpoint(), &good, None),
+        None,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.reason(), "AccessDenied", "{e}");
 
     let identity = sts::caller_identity(&sts_client(&moto, &good))
@@ -399,7 +412,12 @@ async fn a_closed_endpoint_is_unreachable_within_the_timeout() {
         .local_addr()
         .unwrap()
         .port();
-    let client = sts::sts_client(REGION, &format!("http://127.0.0.1:{port}"), &default_keys());
+    let client = sts::sts_client(
+        REGION,
+        &format!("http://127.0.0.1:{port}"),
+        &default_keys(),
+        None,
+    );
     let started = std::time::Instant::now();
     let e = sts::caller_identity(&client).await.unwrap_err();
     assert_eq!(e.reason(), "Unreachable", "{e}");

@@ -28,22 +28,19 @@ use serde_json::{Value, json};
 use support::chart::{self, NAMESPACE, RELEASE, RELEASE_LOCK};
 use support::cluster::{TEST_LABEL, apply_as, eventually};
 use testkit::envtest::Identity;
-use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
+use testkit::github::GithubSim;
 use testkit::keys::RsaKey;
 use testkit::moto::{DEFAULT_KEY, MotoServer};
+use testkit::tls::TestCa;
 
 /// The chart's default lease duration (values.yaml `leaderElection.leaseDuration`).
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 
-/// A GitHub App at the simulator, installed on owner `acme` with repository `app`.
-async fn github() -> (GithubSim, RsaKey) {
-    let sim = GithubSim::start(SimConfig::default()).await.unwrap();
-    let key = RsaKey::generate();
-    sim.add_app(AppSpec::new(7, "acme-ci", &key));
-    sim.add_owner("acme", AccountType::Organization);
-    sim.add_repo("acme", "app");
-    sim.add_installation(InstallationSpec::new(7, "acme").permissions([("contents", "read")]));
-    (sim, key)
+/// A GitHub App at the simulator (a GHES behind a private CA); and the CA's certificate.
+async fn github() -> (GithubSim, RsaKey, String) {
+    let ca = TestCa::new("chart test CA");
+    let (sim, key) = support::ghes::behind(&ca).await;
+    (sim, key, ca.pem().to_string())
 }
 
 /// One scenario's namespaces: `{id}-root` and its child `{id}-team`, labelled for a selector.
@@ -81,7 +78,15 @@ impl Tree {
     }
 
     /// The GitHub connection in the root and token `build` for repository `app` in the team.
-    async fn github(&self, admin: &Client, sim: &GithubSim, key: &RsaKey) {
+    async fn github(&self, admin: &Client, sim: &GithubSim, key: &RsaKey, ca: &str) {
+        // The server's CA, trusted through a ConfigMap.
+        apply(
+            admin,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "corp-ca", "namespace": self.root},
+            "data": {"ca.crt": ca}}),
+        )
+        .await;
         apply(
             admin,
             json!({"apiVersion": "v1", "kind": "Secret",
@@ -93,7 +98,8 @@ impl Tree {
             admin,
             json!({"apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
             "metadata": {"name": "acme", "namespace": self.root},
-            "spec": {"githubApp": {"serverUrl": sim.ghes_url(), "appId": "7",
+            "spec": {"caBundle": {"configMap": {"name": "corp-ca", "key": "ca.crt"}},
+                "githubApp": {"serverUrl": sim.ghes_url(), "appId": "7",
                 "privateKey": {"name": "app-key", "key": "private-key.pem"},
                 "ownerUrl": format!("{}/acme", sim.ghes_url())}}}),
         )
@@ -180,8 +186,8 @@ async fn two_replicas_of_the_chart_mint_github_and_aws_tokens_and_hand_over_with
     let admin = &installed.admin;
     let tree = Tree::create(admin, "chart").await;
     let dir = temp_dir(&tree.id);
-    let (sim, key) = github().await;
-    tree.github(admin, &sim, &key).await;
+    let (sim, key, ca) = github().await;
+    tree.github(admin, &sim, &key, &ca).await;
     // AWS: static keys in the root (moto accepts them), a session for a token beside them.
     apply(
         admin,
@@ -413,10 +419,10 @@ async fn without_any_one_rule_of_the_chart_s_rbac_the_github_scenario_fails() {
     let admin = &installed.admin;
     let (cluster, lease) = chart_rules(admin).await;
     assert!(
-        cluster.len() >= 8 && lease.len() == 2,
+        cluster.len() >= 9 && lease.len() == 2,
         "{cluster:?} {lease:?}"
     );
-    let (sim, key) = github().await;
+    let (sim, key, ca) = github().await;
     // Variant 0 has every rule (the control: the scenario can pass in this setup); variant
     // i > 0 lacks rule i - 1 of the ClusterRole, then of the Role.
     let mut variants = vec![(String::from("every rule"), cluster.clone(), lease.clone())];
@@ -444,7 +450,7 @@ async fn without_any_one_rule_of_the_chart_s_rbac_the_github_scenario_fails() {
         let account = format!("{}-sa", tree.id);
         let lease_name = format!("{}-lease", tree.id);
         account_with(admin, &account, &cluster_rules, &lease_rules, &lease_name).await;
-        tree.github(admin, &sim, &key).await;
+        tree.github(admin, &sim, &key, &ca).await;
         let dir = temp_dir(&tree.id);
         let kubeconfig = installed.service_account_kubeconfig(&account, &dir).await;
         let mut args = tree.scope();

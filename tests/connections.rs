@@ -50,7 +50,8 @@ async fn apply_examples(cluster: &Cluster) -> Vec<(String, String)> {
     files.sort();
     for file in files {
         for mut doc in docs(&file) {
-            if doc["kind"] == "Secret" && doc["metadata"]["name"] == "acme-github-app" {
+            let app_keys = ["acme-github-app", "ghe-github-app"];
+            if doc["kind"] == "Secret" && app_keys.iter().any(|k| doc["metadata"]["name"] == *k) {
                 doc["stringData"]["private-key.pem"] = json!(key.private_pkcs1_pem());
             }
             if doc["kind"] == "Connection" {
@@ -76,7 +77,7 @@ async fn apply_examples(cluster: &Cluster) -> Vec<(String, String)> {
 async fn every_example_connection_becomes_ready_with_its_type() {
     let cluster = Cluster::start().await;
     let connections = apply_examples(&cluster).await;
-    assert_eq!(connections.len(), 16, "15 kinds, aws twice");
+    assert_eq!(connections.len(), 17, "15 kinds, aws and githubApp twice");
     let mut types = std::collections::BTreeSet::new();
     for (ns, name) in &connections {
         let ready = cluster.connection_ready(ns, name, is_ready).await;

@@ -111,16 +111,18 @@ fn there_is_one_connection_example_per_kind() {
 #[test]
 fn every_secret_a_connection_example_references_is_in_the_same_file() {
     let docs = examples();
-    let secrets: Vec<(PathBuf, String, String)> = docs
+    // (file, kind, namespace, name) of every Secret and ConfigMap.
+    let secrets: Vec<(PathBuf, String, String, String)> = docs
         .iter()
-        .filter(|(_, d)| d["kind"] == "Secret")
+        .filter(|(_, d)| d["kind"] == "Secret" || d["kind"] == "ConfigMap")
         .map(|(p, d)| {
             let name = d["metadata"]["name"].as_str().unwrap().to_string();
             let ns = d["metadata"]["namespace"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            (p.clone(), ns, name)
+            let kind = d["kind"].as_str().unwrap().to_string();
+            (p.clone(), kind, ns, name)
         })
         .collect();
     for (path, doc) in docs.iter().filter(|(p, d)| {
@@ -129,12 +131,12 @@ fn every_secret_a_connection_example_references_is_in_the_same_file() {
         let ns = doc["metadata"]["namespace"].as_str().unwrap();
         let mut refs = Vec::new();
         collect_secret_refs(&doc["spec"], &mut refs);
-        for name in refs {
+        for (kind, name) in refs {
             assert!(
                 secrets
                     .iter()
-                    .any(|(p, n, s)| p == path && n == ns && *s == name),
-                "{}: Secret {ns}/{name} is referenced but not defined in the file",
+                    .any(|(p, k, n, s)| p == path && *k == kind && n == ns && *s == name),
+                "{}: {kind} {ns}/{name} is referenced but not defined in the file",
                 path.display()
             );
         }
@@ -142,19 +144,32 @@ fn every_secret_a_connection_example_references_is_in_the_same_file() {
 }
 
 /// Collects the `name` of every `{name, key}` object below `value`.
-fn collect_secret_refs(value: &Value, out: &mut Vec<String>) {
+/// Every `{name, key}` reference under `value`, as (kind, name): a ConfigMap's under a
+/// `configMap` field (`spec.caBundle.configMap`), a Secret's anywhere else.
+fn collect_secret_refs(value: &Value, out: &mut Vec<(String, String)>) {
+    collect_refs(value, "Secret", out)
+}
+
+fn collect_refs(value: &Value, kind: &str, out: &mut Vec<(String, String)>) {
     match value {
         Value::Object(map) => {
             if map.len() == 2
                 && let (Some(Value::String(name)), Some(Value::String(_))) =
                     (map.get("name"), map.get("key"))
             {
-                out.push(name.clone());
+                out.push((kind.to_string(), name.clone()));
                 return;
             }
-            map.values().for_each(|v| collect_secret_refs(v, out));
+            for (field, v) in map {
+                let kind = if field == "configMap" {
+                    "ConfigMap"
+                } else {
+                    kind
+                };
+                collect_refs(v, kind, out);
+            }
         }
-        Value::Array(items) => items.iter().for_each(|v| collect_secret_refs(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, kind, out)),
         _ => {}
     }
 }

@@ -61,6 +61,22 @@ impl Sandbox {
         }
     }
 
+    /// `GET /metrics` at the address the banner printed (`Metrics: curl http://ADDR/metrics`).
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let address = (self.printed.lines())
+            .find_map(|l| l.strip_prefix("Metrics: curl http://"))
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("no metrics address in:\n{}", self.printed));
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        answer
+    }
+
     fn kubectl(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
@@ -171,6 +187,19 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         "team-a",
         "--timeout=30s",
     ]);
+    // The operator's metrics, at the address the banner printed.
+    let metrics = sandbox.metrics();
+    for family in [
+        r#"patchbay_reconciles_total{controller="vcsauthtoken",result="success"}"#,
+        "patchbay_reconcile_duration_seconds_bucket",
+        r#"patchbay_provider_calls_total{kind="githubApp",call="mint",result="success"}"#,
+        r#"patchbay_provider_call_duration_seconds_count{kind="githubApp",call="mint"}"#,
+        r#"patchbay_renewal_failures_total{kind="githubApp"} 0"#,
+        r#"patchbay_token_expiration_timestamp_seconds{namespace="team-a",name="app-checkout"}"#,
+        "patchbay_leader 1",
+    ] {
+        assert!(metrics.contains(family), "no {family} in:\n{metrics}");
+    }
     let from = sandbox.kubectl_ok(&[
         "get",
         "vat",

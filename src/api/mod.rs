@@ -13,6 +13,7 @@
 //! schema (patterns, bounds, enums) and in CEL rules (`x-kubernetes-validations`); rules that
 //! need the cluster are the controller's and surface as status conditions.
 
+pub mod ca_bundle;
 pub mod condition;
 pub mod connection;
 pub mod crd;

@@ -58,7 +58,16 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     let generation = conn.meta().generation;
     let mut stored = conn.status.clone();
     if decision.ready && needs_verify(&decision.status, generation, requested, &ctx.now()) {
-        let (outcome, written) = verify(&ctx, &conn, &env, &mut secrets, &decision.status).await?;
+        let (outcome, written) = match super::secrets::ca_bundle(&ctx, &conn).await {
+            Ok(bundle) => {
+                let env = Env {
+                    ca_bundle: bundle.as_ref(),
+                    ..env
+                };
+                verify(&ctx, &conn, &env, &mut secrets, &decision.status).await?
+            }
+            Err(e) => (Verification::Failed(e), None),
+        };
         stored = written.or(stored);
         if let Verification::Failed(e) = &outcome {
             warn!(reason = e.reason, message = %e.message, "live check failed");

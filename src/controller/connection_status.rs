@@ -99,6 +99,7 @@ pub fn decide(facts: &Facts<'_>, now: &Time) -> Decision {
 fn check(facts: &Facts<'_>) -> Result<String, ProviderError> {
     let conn = facts.conn;
     let validated = providers::validate(&conn.spec, facts.secrets)?;
+    facts.env.endpoints.check(&conn.spec)?;
     let provider = providers::for_spec(&conn.spec)?;
     Ok(provider.check_links(conn, facts.env, validated)?.summary)
 }

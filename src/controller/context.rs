@@ -36,6 +36,8 @@ pub struct Options {
     /// How long a superseded credential stays valid before it is revoked, so that builds
     /// that read it just before a renewal finish. Zero revokes at once.
     pub superseded_grace: Duration,
+    /// Which servers Connections may name (`--allowed-endpoints`); default: any.
+    pub allowed_endpoints: crate::providers::EndpointPolicy,
 }
 
 /// The state both reconcilers share.
@@ -69,6 +71,9 @@ pub struct Context {
     pub budgets: Mutex<HashMap<String, Budget>>,
     /// Metrics and health, served by [`crate::telemetry::http`].
     pub telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
+    /// Per token (`token_key`), the CA bundle of the connection it last minted from, so that
+    /// revoking its credentials trusts the same CAs.
+    pub bundles: Mutex<HashMap<String, crate::providers::CaBundle>>,
 }
 
 /// How many re-mints a connection may make at once, beyond scheduled renewals.
@@ -134,6 +139,7 @@ pub struct Snapshot {
     tree: Arc<Tree>,
     connections: Vec<Arc<Connection>>,
     allow_default_chain: bool,
+    endpoints: crate::providers::EndpointPolicy,
 }
 
 impl Snapshot {
@@ -143,11 +149,41 @@ impl Snapshot {
             tree: &self.tree,
             connections: &self.connections,
             allow_default_chain: self.allow_default_chain,
+            endpoints: &self.endpoints,
+            ca_bundle: None,
         }
     }
 }
 
 impl Context {
+    /// Remembers the CA bundle of the connection `token` mints from (or forgets it).
+    pub fn remember_bundle(
+        &self,
+        token: &crate::api::VcsAuthToken,
+        bundle: Option<&crate::providers::CaBundle>,
+    ) {
+        let key = super::status::token_key(token);
+        let mut bundles = self.bundles.lock().unwrap_or_else(|e| e.into_inner());
+        match bundle {
+            Some(b) => {
+                bundles.insert(key, b.clone());
+            }
+            None => {
+                bundles.remove(&key);
+            }
+        }
+    }
+
+    /// The CA bundle of the connection `token` last minted from, if it has one.
+    pub fn bundle_of(
+        &self,
+        token: &crate::api::VcsAuthToken,
+    ) -> Option<crate::providers::CaBundle> {
+        let key = super::status::token_key(token);
+        let bundles = self.bundles.lock().unwrap_or_else(|e| e.into_inner());
+        bundles.get(&key).cloned()
+    }
+
     /// Runs a provider `call` for a connection of `kind` within `deadline` (else a transient
     /// `ProviderTimeout` naming `what`), and records it in the metrics.
     pub async fn call<T>(
@@ -227,6 +263,7 @@ impl Context {
             tree: self.tree(),
             connections: self.connections.state(),
             allow_default_chain: self.options.allow_default_credential_chain,
+            endpoints: self.options.allowed_endpoints.clone(),
         }
     }
 

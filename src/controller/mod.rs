@@ -232,6 +232,7 @@ pub fn start_elected(
         calls: Mutex::new(HashMap::new()),
         budgets: Mutex::new(HashMap::new()),
         telemetry,
+        bundles: Mutex::new(HashMap::new()),
     });
     let context = ctx.clone();
     let operator = async move {

@@ -80,8 +80,16 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => return refuse(status, e).await,
     };
+    let bundle = match secrets::ca_bundle(ctx, &conn).await {
+        Ok(bundle) => bundle,
+        Err(e) => return refuse(status, e).await,
+    };
+    ctx.remember_bundle(token, bundle.as_ref());
     let snapshot = ctx.snapshot();
-    let env = snapshot.env();
+    let env = Env {
+        ca_bundle: bundle.as_ref(),
+        ..snapshot.env()
+    };
     let request = Request {
         token,
         connection: &conn,

@@ -93,9 +93,11 @@ pub async fn revoke_superseded(
     let value = current.and_then(|c| c.data.get(SUPERSEDED_KEY)).cloned();
     if let (Some(kind), Some(value)) = (issuer_kind(&pending.issuer), value) {
         let data = BTreeMap::from([("token".to_string(), value)]);
+        let bundle = ctx.bundle_of(token);
         let stored = Stored {
             data: &data,
             endpoint: pending.issuer.endpoint.as_deref(),
+            ca_bundle: bundle.as_ref(),
         };
         revoke(ctx, token, providers::for_kind(kind), &stored, "superseded").await;
     }
@@ -112,9 +114,11 @@ pub async fn revoke_stored(
     let Some((kind, issuer)) = issuer.and_then(|i| issuer_kind(i).map(|k| (k, i))) else {
         return;
     };
+    let bundle = ctx.bundle_of(token);
     let stored = Stored {
         data: &current.data,
         endpoint: issuer.endpoint.as_deref(),
+        ca_bundle: bundle.as_ref(),
     };
     revoke(ctx, token, providers::for_kind(kind), &stored, why).await;
 }

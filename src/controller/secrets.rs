@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use super::error::Error;
 use crate::conditions::reasons;
-use crate::providers::{ProviderError, SecretRead, SecretValues, SecretWrite};
+use crate::providers::{CaBundle, ProviderError, SecretRead, SecretValues, SecretWrite};
 
 fn data_of(secret: Secret) -> BTreeMap<String, Vec<u8>> {
     let data = secret
@@ -97,6 +97,55 @@ pub async fn write(
             .map_err(|e| kube("write Secret", e))?;
     }
     Ok(())
+}
+
+/// The connection's `spec.caBundle`, read from its ConfigMap or Secret (in the connection's
+/// namespace) and checked; `None` when the connection names none. Failures are transient:
+/// the ConfigMap may appear or be fixed, and is read again on the next attempt.
+pub async fn ca_bundle(
+    ctx: &Context,
+    conn: &crate::api::Connection,
+) -> Result<Option<CaBundle>, ProviderError> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let Some(reference) = &conn.spec.ca_bundle else {
+        return Ok(None);
+    };
+    let namespace = kube::ResourceExt::namespace(conn).unwrap_or_default();
+    let invalid = |message: String| ProviderError::transient(reasons::INVALID_CA_BUNDLE, message);
+    let (source, pem) = match (&reference.config_map, &reference.secret) {
+        (Some(r), _) => {
+            let source = format!(
+                "spec.caBundle.configMap (ConfigMap {:?} key {:?})",
+                r.name, r.key
+            );
+            let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+            let found = (api.get_opt(&r.name).await)
+                .map_err(|e| invalid(format!("{source}: cannot read it: {e}")))?
+                .ok_or_else(|| invalid(format!("{source}: no such ConfigMap")))?;
+            let text = found
+                .data
+                .and_then(|d| d.get(&r.key).map(|v| v.as_bytes().to_vec()));
+            let binary = found
+                .binary_data
+                .and_then(|d| d.get(&r.key).map(|v| v.0.clone()));
+            let pem = text
+                .or(binary)
+                .ok_or_else(|| invalid(format!("{source}: no such key")))?;
+            (source, pem)
+        }
+        (None, Some(r)) => {
+            let source = format!("spec.caBundle.secret ({r})");
+            let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+            let found = (api.get_opt(&r.name).await)
+                .map_err(|e| invalid(format!("{source}: cannot read it: {e}")))?
+                .ok_or_else(|| invalid(format!("{source}: no such Secret")))?;
+            let pem = (found.data.and_then(|d| d.get(&r.key).map(|v| v.0.clone())))
+                .ok_or_else(|| invalid(format!("{source}: no such key")))?;
+            (source, pem)
+        }
+        (None, None) => return Ok(None),
+    };
+    CaBundle::parse(&pem, &source).map(Some)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod aws;
 mod azure_devops;
 mod bitbucket;
 mod docker_registry;
+pub mod endpoints;
 mod error;
 pub mod github_app;
 mod github_oauth;
@@ -20,6 +21,7 @@ mod gitlab;
 mod google;
 mod inputs;
 mod jetbrains_space;
+pub mod network;
 mod npm_registry;
 mod perforce_admin;
 mod provider;
@@ -30,9 +32,11 @@ pub mod url;
 
 pub use aws::{MAX_ROLE_CHAIN, external_id, sts_endpoint};
 pub use docker_registry::registry_key;
+pub use endpoints::EndpointPolicy;
 pub use error::{MAX_RETRY_AFTER, ProviderError, clamp_retry_after};
 pub use github_app::{GithubEndpoints, github_endpoints};
 pub use inputs::{SecretRead, SecretValues, SecretWrite};
+pub use network::{CaBundle, Network};
 pub use provider::{
     Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, Request, Revoked, RotatedKey, Stored,
     Validated, Verification, identity,
@@ -173,6 +177,8 @@ mod tests {
             tree: &tree,
             connections: &[],
             allow_default_chain: false,
+            endpoints: &EndpointPolicy::default(),
+            ca_bundle: None,
         };
         let request = Request {
             token: &token,

@@ -27,6 +27,11 @@ pub struct Env<'a> {
     pub connections: &'a [Arc<Connection>],
     /// Whether `defaultChain` AWS credentials (the operator's own identity) may be used.
     pub allow_default_chain: bool,
+    /// Which servers Connections may name (`--allowed-endpoints`).
+    pub endpoints: &'a super::EndpointPolicy,
+    /// The CA bundle (`spec.caBundle`) of the connection being served, read by the controller:
+    /// every call for it trusts these CAs too.
+    pub ca_bundle: Option<&'a super::CaBundle>,
 }
 
 impl Env<'_> {
@@ -168,6 +173,8 @@ pub struct Stored<'a> {
     pub data: &'a BTreeMap<String, Vec<u8>>,
     /// Where it was minted ([`Minted::endpoint`], as the token's status recorded it).
     pub endpoint: Option<&'a str>,
+    /// The CA bundle of the connection it was minted from, when the controller knows it.
+    pub ca_bundle: Option<&'a super::CaBundle>,
 }
 
 /// The outcome of a revocation that did not fail.

@@ -5,6 +5,7 @@ use super::github_app::client::GithubClient;
 /// Long-lived clients and caches shared by every provider call.
 #[derive(Default)]
 pub struct Services {
-    /// GitHub: one connection pool, cached App JWTs and installation ids.
+    /// GitHub: cached App JWTs and installation ids (the HTTP clients come from
+    /// [`network::process`](super::network::process), per trusted CA bundle).
     pub github: GithubClient,
 }

@@ -268,6 +268,7 @@ impl Sandbox {
             allow_default_credential_chain: false,
             namespace_selector: None,
             superseded_grace: std::time::Duration::from_secs(120),
+            allowed_endpoints: Default::default(),
         };
         let always = controller::Leadership::always();
         let client = self.backend.operator();

@@ -9,5 +9,7 @@ pub mod github;
 pub mod hostile;
 pub mod keys;
 pub mod moto;
+pub mod proxy;
 pub mod sandbox;
+pub mod tls;
 pub mod wait;

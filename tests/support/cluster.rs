@@ -317,6 +317,7 @@ fn init_logging() {
 
 fn options(id: &str, allow_default_chain: bool, grace: Duration) -> Options {
     Options {
+        allowed_endpoints: Default::default(),
         root_namespace: format!("{id}-{ROOT}"),
         allow_default_credential_chain: allow_default_chain,
         namespace_selector: Some(format!("{TEST_LABEL}={id}")),

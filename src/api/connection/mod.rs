@@ -96,6 +96,12 @@ pub struct ConnectionSpec {
     /// connection is available to may hold that material.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub copy_secret_to_sub_projects: bool,
+    /// Extra CA certificates (PEM) that every call to this connection's servers trusts,
+    /// besides the system's and the operator's `--extra-ca-bundle`: for a GitHub Enterprise,
+    /// GitLab or registry server whose certificate no public CA issued. A key of a ConfigMap or
+    /// a Secret in the connection's namespace; no other connection's calls trust it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<crate::api::ca_bundle::CaBundleRef>,
     /// A GitHub App that issues repository-scoped installation tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github_app: Option<GithubApp>,

@@ -52,6 +52,8 @@ fn decide_for(
         tree: &tree,
         connections: &others,
         allow_default_chain: false,
+        endpoints: &crate::providers::EndpointPolicy::default(),
+        ca_bundle: None,
     };
     let facts = Facts {
         conn: &conn,

@@ -14,7 +14,7 @@ use crate::api::connection::{AwsCredentials, IamRole};
 use crate::conditions::reasons;
 use crate::hierarchy::{self, ResolveError};
 use crate::providers::sts::{self, AssumeRoleInput, StaticKeys};
-use crate::providers::{Env, Inputs, ProviderError, SecretRead, SecretValues, identity};
+use crate::providers::{CaBundle, Env, Inputs, ProviderError, SecretRead, SecretValues, identity};
 
 /// How the top role of a chain is asked for: the token's session name, tags, duration and
 /// policies. Roles further down the chain get the session name and one hour.
@@ -36,6 +36,8 @@ pub struct Session {
 pub struct Chain<'a> {
     top: &'a Connection,
     sources: Vec<Arc<Connection>>,
+    /// The CA bundle of the connection served (`spec.caBundle`): every call trusts it.
+    ca_bundle: Option<CaBundle>,
 }
 
 /// Keys that sign for a connection, and how they were obtained.
@@ -50,6 +52,8 @@ pub struct Signer {
     pub region: String,
     /// STS endpoint of the nearest aws connection of the chain.
     pub sts: String,
+    /// The CA bundle the chain's calls trust besides the operator's.
+    pub ca_bundle: Option<CaBundle>,
 }
 
 /// The aws or ecr credentials block of a connection.
@@ -113,7 +117,12 @@ pub fn walk<'a>(top: &'a Connection, env: &Env<'_>) -> Result<Chain<'a>, Provide
             ));
         }
         let Some(role) = &creds.iam_role else {
-            return Ok(Chain { top, sources });
+            let ca_bundle = env.ca_bundle.cloned();
+            return Ok(Chain {
+                top,
+                sources,
+                ca_bundle,
+            });
         };
         let source_field = format!("{field}.iamRole.connection");
         let (found_in, source) = resolve_source(env, &at, &role.connection)
@@ -334,6 +343,7 @@ impl Chain<'_> {
             role_session: false,
             region,
             sts,
+            ca_bundle: self.ca_bundle.clone(),
         };
         let links: Vec<&Connection> = std::iter::once(self.top)
             .chain(self.sources.iter().map(Arc::as_ref))
@@ -372,7 +382,7 @@ impl Signer {
         session: &Session,
         max_session: Option<i32>,
     ) -> Result<Signer, ProviderError> {
-        let client = sts::sts_client(&self.region, &self.sts, &self.keys);
+        let client = sts::sts_client(&self.region, &self.sts, &self.keys, self.ca_bundle.as_ref());
         let input = AssumeRoleInput {
             role_arn: role_arn.to_string(),
             session_name: session.name.clone(),

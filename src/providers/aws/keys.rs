@@ -53,7 +53,9 @@ fn iam_client<'a>(
     )?;
     let current = StaticKeys::new(id.trim(), secret.trim());
     let endpoint = iam_endpoint(&region, sts_endpoint.as_deref());
-    let client = sts::iam_client(sts::iam_region(&region), &endpoint, &current);
+    // Key rotation runs for the connection itself, without a token's request: it trusts the
+    // operator's CAs (and goes through its proxy), not a bundle of the connection's.
+    let client = sts::iam_client(sts::iam_region(&region), &endpoint, &current, None);
     Ok((keys, current, client))
 }
 

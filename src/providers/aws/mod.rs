@@ -115,17 +115,18 @@ fn generated_external_id(conn: &Connection) -> Option<String> {
 
 /// An ECR docker login with `keys`: the account's private registry in the connection's
 /// region, or ECR Public.
-async fn ecr_login(ecr: &Ecr, keys: &super::sts::StaticKeys) -> Result<Credential, ProviderError> {
+async fn ecr_login(ecr: &Ecr, signer: &Signer) -> Result<Credential, ProviderError> {
     use super::sts;
+    let (keys, ca) = (&signer.keys, signer.ca_bundle.as_ref());
     let login = match ecr.repository_type {
         EcrRepositoryType::Private => {
             let region = ecr.region.clone().unwrap_or_default();
             let endpoint = (ecr.endpoint.clone()).unwrap_or_else(|| sts::ecr_endpoint(&region));
-            sts::ecr_login(&sts::ecr_client(&region, &endpoint, keys), None).await
+            sts::ecr_login(&sts::ecr_client(&region, &endpoint, keys, ca), None).await
         }
         EcrRepositoryType::Public => {
             let endpoint = (ecr.endpoint.clone()).unwrap_or_else(sts::ecr_public_endpoint);
-            let client = sts::ecr_public_client(sts::ECR_PUBLIC_REGION, &endpoint, keys);
+            let client = sts::ecr_public_client(sts::ECR_PUBLIC_REGION, &endpoint, keys, ca);
             sts::ecr_public_login(&client).await
         }
     };
@@ -142,7 +143,7 @@ async fn mint_credential(
     let session = &plan.session;
     if let Some(ecr) = &plan.ecr {
         let signer = chain.sign(secrets, &session.name, Some(session)).await?;
-        return ecr_login(ecr, &signer.keys).await;
+        return ecr_login(ecr, &signer).await;
     }
     let aws = chain.top().spec.aws.as_ref();
     let max = aws.and_then(|a| a.max_session_duration);
@@ -158,7 +159,8 @@ async fn mint_credential(
         let duration = (session.duration.or(keys.and_then(|k| k.session_duration)))
             .unwrap_or(3600)
             .clamp(lo, hi);
-        let client = sts::sts_client(&signer.region, &signer.sts, &signer.keys);
+        let ca = signer.ca_bundle.as_ref();
+        let client = sts::sts_client(&signer.region, &signer.sts, &signer.keys, ca);
         return Ok(sts::get_session_token(&client, duration).await?);
     }
     Ok(Credential::Aws {
@@ -182,13 +184,14 @@ async fn verify(
     let chain = walk(conn, env)?;
     let signer = chain.sign(secrets, &name, None).await?;
     if let Some(ecr) = &conn.spec.ecr {
-        let registry = match ecr_login(ecr, &signer.keys).await? {
+        let registry = match ecr_login(ecr, &signer).await? {
             Credential::DockerLogin { registry, .. } => registry,
             _ => String::new(),
         };
         return Ok(format!("registry {registry}: login succeeded"));
     }
-    let client = sts::sts_client(&signer.region, &signer.sts, &signer.keys);
+    let ca = signer.ca_bundle.as_ref();
+    let client = sts::sts_client(&signer.region, &signer.sts, &signer.keys, ca);
     let who = sts::caller_identity(&client).await?;
     Ok(format!("account {}, arn {}", who.account, who.arn))
 }

@@ -68,6 +68,8 @@ fn with_env<R>(
         tree: &tree,
         connections: &connections,
         allow_default_chain: allow,
+        endpoints: &crate::providers::EndpointPolicy::default(),
+        ca_bundle: None,
     };
     f(&env)
 }

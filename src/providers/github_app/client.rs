@@ -3,7 +3,7 @@
 //! revocation, and a user's role on a repository.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -119,6 +119,12 @@ impl GithubError {
 
 impl From<GithubError> for crate::providers::ProviderError {
     fn from(e: GithubError) -> Self {
+        use crate::providers::network;
+        if let GithubError::Unreachable { api, cause } = &e
+            && network::is_certificate_failure(cause)
+        {
+            return network::certificate_not_trusted(api, cause);
+        }
         Self {
             reason: e.reason(),
             message: e.to_string(),
@@ -149,13 +155,20 @@ impl std::fmt::Debug for Minted {
     }
 }
 
-/// A GitHub client shared by all reconciles: one HTTP connection pool, one JWT per App, one
-/// installation id per (App, owner).
+/// A GitHub client: an HTTP client (per trusted CA bundle, from
+/// [`Network`](crate::providers::Network)) over caches shared by all reconciles: one JWT per
+/// App, one installation id per (App, owner).
+#[derive(Clone)]
 pub struct GithubClient {
     http: reqwest::Client,
-    jwts: Mutex<HashMap<(String, String), (String, i64)>>,
-    installations: Mutex<HashMap<(String, String, String), u64>>,
+    jwts: Arc<Mutex<Jwts>>,
+    installations: Arc<Mutex<Installations>>,
 }
+
+/// App JWTs and their expiry, per (API, App and key).
+type Jwts = HashMap<(String, String), (String, i64)>;
+/// Installation ids, per (API, App, owner).
+type Installations = HashMap<(String, String, String), u64>;
 
 impl Default for GithubClient {
     fn default() -> Self {
@@ -164,21 +177,32 @@ impl Default for GithubClient {
 }
 
 impl GithubClient {
-    /// A client with explicit timeouts.
+    /// A client with explicit timeouts, trusting the system's roots.
     pub fn new() -> Self {
+        Self {
+            http: Self::http_builder().build().unwrap_or_default(),
+            jwts: Arc::default(),
+            installations: Arc::default(),
+        }
+    }
+
+    /// How every GitHub HTTP client is built (before CA bundles are added).
+    pub fn http_builder() -> reqwest::ClientBuilder {
         // Redirects are not followed: a connection's server answers for itself, and a redirect
         // would carry the App JWT or a user's token to a host the connection does not name.
-        let http = reqwest::Client::builder()
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+    }
+
+    /// This client's caches with `http` (a client that trusts a connection's CA bundle).
+    pub fn with_http(&self, http: reqwest::Client) -> Self {
         Self {
             http,
-            jwts: Mutex::default(),
-            installations: Mutex::default(),
+            jwts: self.jwts.clone(),
+            installations: self.installations.clone(),
         }
     }
 

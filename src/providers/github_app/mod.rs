@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use kube::ResourceExt;
 
 use super::{
-    Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, ProviderError, Request, Revoked,
-    SecretRead, SecretValues, Services, Stored, Validated, Verification, block, identity,
+    CaBundle, Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, ProviderError, Request,
+    Revoked, SecretRead, SecretValues, Services, Stored, Validated, Verification, block, identity,
 };
 use crate::api::connection::GithubApp;
 use crate::api::token::{PersonalAccessTokenSource, SecretFormat};
@@ -37,6 +37,9 @@ fn verify_reason(e: &GithubError) -> &'static str {
         GithubError::Unauthorized(_) => "KeyRejected",
         GithubError::AppNotFound(_) => "AppNotFound",
         GithubError::NotFound(_) => "InstallationNotFound",
+        GithubError::Unreachable { cause, .. } if super::network::is_certificate_failure(cause) => {
+            crate::conditions::reasons::CERTIFICATE_NOT_TRUSTED
+        }
         GithubError::Unreachable { .. } => "Unreachable",
         GithubError::RateLimited { .. } => "RateLimited",
         GithubError::Unprocessable(_)
@@ -201,15 +204,16 @@ impl Provider for GithubAppProvider {
     async fn verify(
         &self,
         conn: &Connection,
-        _env: &Env<'_>,
+        env: &Env<'_>,
         secrets: &SecretValues,
         services: &Services,
     ) -> Verification {
-        let app = match app_of(&conn.spec) {
-            Ok(app) => app,
-            Err(e) => return Verification::Failed(e),
+        let checked = async {
+            let app = app_of(&conn.spec)?;
+            let github = client(services, env.ca_bundle)?;
+            verify(&github, app, secrets).await
         };
-        verify(&services.github, app, secrets).await.into()
+        checked.await.into()
     }
 
     async fn mint(
@@ -218,7 +222,7 @@ impl Provider for GithubAppProvider {
         secrets: &SecretValues,
         services: &Services,
     ) -> Result<Minted, ProviderError> {
-        let github = &services.github;
+        let github = &client(services, request.env.ca_bundle)?;
         let app = app_of(&request.connection.spec)?;
         let token = request.token;
         let asked = block(&token.spec.github, "github")?;
@@ -290,9 +294,20 @@ impl Provider for GithubAppProvider {
         let (Some(token), Some(api)) = (token, api) else {
             return Ok(Revoked::NotRevocable);
         };
-        services.github.revoke(api, &token).await?;
+        client(services, stored.ca_bundle)?
+            .revoke(api, &token)
+            .await?;
         Ok(Revoked::Revoked)
     }
+}
+
+/// The GitHub client for calls that trust the operator's and `ca_bundle`'s CAs.
+fn client(
+    services: &Services,
+    ca_bundle: Option<&CaBundle>,
+) -> Result<GithubClient, ProviderError> {
+    let http = super::network::process().http(ca_bundle, GithubClient::http_builder)?;
+    Ok(services.github.with_http(http))
 }
 
 #[cfg(test)]

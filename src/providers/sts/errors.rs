@@ -370,6 +370,17 @@ pub(super) fn scrub(text: &str) -> String {
 
 impl From<StsError> for crate::providers::ProviderError {
     fn from(e: StsError) -> Self {
+        use crate::providers::network;
+        if let StsError::Unreachable {
+            operation, detail, ..
+        } = &e
+            && network::is_certificate_failure(detail)
+        {
+            return network::certificate_not_trusted(
+                &format!("the AWS endpoint ({operation})"),
+                detail,
+            );
+        }
         Self {
             reason: e.reason(),
             message: e.to_string(),

@@ -121,10 +121,18 @@ macro_rules! client_fn {
     ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
         $(#[$doc])*
         ///
-        /// Signs with `keys` only, talks to `endpoint_url` only, and bounds every call by
-        /// [`OPERATION_TIMEOUT`]; never reads the environment or `~/.aws`.
-        pub fn $name(region: &str, endpoint_url: &str, keys: &StaticKeys) -> $sdk::Client {
+        /// Signs with `keys` only, talks to `endpoint_url` only (trusting the operator's and
+        /// `ca_bundle`'s CAs, through the environment's proxy), and bounds every call by
+        /// [`OPERATION_TIMEOUT`]; never reads credentials from the environment or `~/.aws`.
+        pub fn $name(
+            region: &str,
+            endpoint_url: &str,
+            keys: &StaticKeys,
+            ca_bundle: Option<&super::CaBundle>,
+        ) -> $sdk::Client {
+            let http = super::network::process().aws(ca_bundle);
             let config = $sdk::Config::builder()
+                .http_client(http)
                 .behavior_version($sdk::config::BehaviorVersion::latest())
                 .region($sdk::config::Region::new(region.to_string()))
                 .endpoint_url(endpoint_url)

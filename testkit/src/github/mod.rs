@@ -101,6 +101,22 @@ pub struct GithubSim {
 impl GithubSim {
     /// Starts listening on two random ports of 127.0.0.1 (github.com and GHES layouts).
     pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        Self::start_with(config, None).await
+    }
+
+    /// Like [`Self::start`], but speaking HTTPS with `tls` (a certificate for `127.0.0.1`
+    /// from [`crate::tls::TestCa`]): a GitHub Enterprise Server behind a private CA.
+    pub async fn start_tls(
+        config: SimConfig,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<Self> {
+        Self::start_with(config, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(
+        config: SimConfig,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
         for layout in [Layout::DotCom, Layout::Enterprise] {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -110,6 +126,7 @@ impl GithubSim {
             state: Mutex::new(model::State::new(config)),
             down: watch::Sender::new(Down::Up),
             addrs: listeners.iter().map(|(addr, ..)| *addr).collect(),
+            tls,
         });
         let (shutdown, _) = watch::channel(false);
         let tasks = listeners
@@ -133,13 +150,21 @@ impl GithubSim {
     /// The API base as on github.com (`https://api.github.com` → `http://127.0.0.1:PORT`).
     /// The same listener also answers under `/api/v3`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.handle.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// A GitHub Enterprise Server URL (`http://127.0.0.1:PORT`, another port): its API lives
     /// only under `/api/v3`, so a client that forgets the prefix gets 404s.
     pub fn ghes_url(&self) -> String {
-        format!("http://{}", self.ghes_addr)
+        format!("{}://{}", self.scheme(), self.ghes_addr)
     }
 
     /// The GHES API base: [`Self::ghes_url`] + `/api/v3`.

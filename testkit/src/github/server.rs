@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) down: watch::Sender<Down>,
     /// The listeners' addresses, probed to confirm the switch took effect.
     pub(crate) addrs: Vec<SocketAddr>,
+    /// HTTPS with this configuration (a certificate of a private CA), else plain HTTP.
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -92,7 +94,7 @@ pub(crate) async fn accept_loop(
             accepted = accept(listener.as_ref()) => {
                 if let Ok((stream, _)) = accepted {
                     let shared = shared.clone();
-                    connections.spawn(serve(stream, layout, shared));
+                    connections.spawn(serve_tls_or_plain(stream, layout, shared));
                 }
             }
             Some(_) = connections.join_next() => {}
@@ -109,7 +111,23 @@ async fn accept(
     }
 }
 
-async fn serve(stream: tokio::net::TcpStream, layout: Layout, shared: Arc<Shared>) {
+/// Serves one connection, after a TLS handshake when the simulator speaks HTTPS (a client that
+/// does not trust the certificate ends the connection there).
+async fn serve_tls_or_plain(stream: tokio::net::TcpStream, layout: Layout, shared: Arc<Shared>) {
+    match shared.tls.clone() {
+        Some(acceptor) => {
+            if let Ok(tls) = acceptor.accept(stream).await {
+                serve(tls, layout, shared).await;
+            }
+        }
+        None => serve(stream, layout, shared).await,
+    }
+}
+
+async fn serve<S>(stream: S, layout: Layout, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request| respond(shared.clone(), layout, request));
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
