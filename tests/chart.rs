@@ -572,8 +572,12 @@ async fn a_tenant_manages_tokens_in_its_namespace_but_cannot_place_namespaces_or
         }
         serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap()
     };
-    let sneaky = format!("{}-sneaky", tree.id);
+    // The API server takes a moment to load a new policy: until it does, a create succeeds, so
+    // every attempt uses a new name.
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
     let e = eventually(30, "the admission policy to refuse a chosen parent", || {
+        let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sneaky = format!("{}-sneaky-{n}", tree.id);
         let (namespaces, ns) = (namespaces.clone(), placed(&sneaky, Some(&tree.root)));
         async move { namespaces.create(&PostParams::default(), &ns).await.err() }
     })

@@ -20,7 +20,13 @@ async fn run_until_it_exits(config: std::path::PathBuf, args: &[&str]) -> String
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_patchbay"))
-            .args(["run", "--root-namespace", "ci"])
+            .args([
+                "run",
+                "--root-namespace",
+                "ci",
+                "--http-address",
+                "127.0.0.1:0",
+            ])
             .args(&args)
             .env("KUBECONFIG", &config)
             .output()
@@ -69,7 +75,13 @@ async fn run_with_the_crds_starts_the_controllers_and_stops_on_sigterm() {
     let (_server, config) = operator_kubeconfig().await;
     let log = std::env::temp_dir().join(format!("patchbay-cli-{}.log", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args(["run", "--root-namespace", "ci"])
+        .args([
+            "run",
+            "--root-namespace",
+            "ci",
+            "--http-address",
+            "127.0.0.1:0",
+        ])
         .env("KUBECONFIG", &config)
         .env("RUST_LOG", "info,kube_runtime=debug")
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))

@@ -61,7 +61,13 @@ async fn the_operator_binary_does_its_whole_job_with_only_the_install_rbac() {
     };
     let _operator = support::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_patchbay"))
-            .args(["run", "--root-namespace", &root])
+            .args([
+                "run",
+                "--root-namespace",
+                &root,
+                "--http-address",
+                "127.0.0.1:0",
+            ])
             .args(["--namespace-selector", &format!("{TEST_LABEL}={id}")])
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info")

@@ -156,13 +156,8 @@ impl Snapshot {
 }
 
 impl Context {
-    /// Remembers the CA bundle of the connection `token` mints from (or forgets it).
-    pub fn remember_bundle(
-        &self,
-        token: &crate::api::VcsAuthToken,
-        bundle: Option<&crate::providers::CaBundle>,
-    ) {
-        let key = super::status::token_key(token);
+    /// Remembers the CA bundle of the connection the token `key` mints from (or forgets it).
+    pub fn remember_bundle(&self, key: String, bundle: Option<&crate::providers::CaBundle>) {
         let mut bundles = self.bundles.lock().unwrap_or_else(|e| e.into_inner());
         match bundle {
             Some(b) => {
@@ -174,14 +169,10 @@ impl Context {
         }
     }
 
-    /// The CA bundle of the connection `token` last minted from, if it has one.
-    pub fn bundle_of(
-        &self,
-        token: &crate::api::VcsAuthToken,
-    ) -> Option<crate::providers::CaBundle> {
-        let key = super::status::token_key(token);
+    /// The CA bundle of the connection the token `key` last minted from, if it has one.
+    pub fn bundle_of(&self, key: &str) -> Option<crate::providers::CaBundle> {
         let bundles = self.bundles.lock().unwrap_or_else(|e| e.into_inner());
-        bundles.get(&key).cloned()
+        bundles.get(key).cloned()
     }
 
     /// Runs a provider `call` for a connection of `kind` within `deadline` (else a transient

@@ -84,7 +84,7 @@ pub async fn run(
         Ok(bundle) => bundle,
         Err(e) => return refuse(status, e).await,
     };
-    ctx.remember_bundle(token, bundle.as_ref());
+    ctx.remember_bundle(token_key(token), bundle.as_ref());
     let snapshot = ctx.snapshot();
     let env = Env {
         ca_bundle: bundle.as_ref(),

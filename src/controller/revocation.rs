@@ -93,7 +93,7 @@ pub async fn revoke_superseded(
     let value = current.and_then(|c| c.data.get(SUPERSEDED_KEY)).cloned();
     if let (Some(kind), Some(value)) = (issuer_kind(&pending.issuer), value) {
         let data = BTreeMap::from([("token".to_string(), value)]);
-        let bundle = ctx.bundle_of(token);
+        let bundle = ctx.bundle_of(&super::status::token_key(token));
         let stored = Stored {
             data: &data,
             endpoint: pending.issuer.endpoint.as_deref(),
@@ -114,7 +114,7 @@ pub async fn revoke_stored(
     let Some((kind, issuer)) = issuer.and_then(|i| issuer_kind(i).map(|k| (k, i))) else {
         return;
     };
-    let bundle = ctx.bundle_of(token);
+    let bundle = ctx.bundle_of(&super::status::token_key(token));
     let stored = Stored {
         data: &current.data,
         endpoint: issuer.endpoint.as_deref(),
@@ -165,10 +165,19 @@ pub(super) fn issuer_kind(issuer: &Issuer) -> Option<ConnectionKind> {
         .find(|k| k.field_name() == issuer.kind)
 }
 
-/// On deletion: revokes the token's current credential (failures become Events).
+/// On deletion: revokes the token's current credential (failures become Events) and forgets
+/// what patchbay kept about the token.
 pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
+    revoke_current(token, ctx).await?;
     let namespace = token.namespace().unwrap_or_default();
     (ctx.telemetry.metrics).token_expiry(&namespace, &token.name_any(), None);
+    ctx.remember_bundle(super::status::token_key(token), None);
+    Ok(())
+}
+
+/// Revokes the credential in the token's Secret, and a superseded one kept beside it.
+async fn revoke_current(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
+    let namespace = token.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = output_name(token);
     let Some(secret) =

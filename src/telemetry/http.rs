@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::{debug, info};
@@ -40,9 +39,11 @@ pub async fn serve(
             };
             let telemetry = telemetry.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |request| {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let telemetry = telemetry.clone();
-                    async move { Ok::<_, Infallible>(answer(&telemetry, &request)) }
+                    let (method, path) =
+                        (request.method().clone(), request.uri().path().to_string());
+                    async move { Ok::<_, Infallible>(answer(&telemetry, &method, &path)) }
                 });
                 let served = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -58,12 +59,12 @@ pub async fn serve(
     Ok((bound, task))
 }
 
-/// The answer to one request.
-fn answer(telemetry: &Telemetry, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+/// The answer to `method path`.
+fn answer(telemetry: &Telemetry, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
     }
-    match request.uri().path() {
+    match path {
         "/metrics" => {
             let mut response = Response::new(Full::new(Bytes::from(telemetry.metrics.encode())));
             (response.headers_mut()).insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
@@ -90,4 +91,23 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readyz_answers_503_until_the_caches_have_synced_and_healthz_always_200() {
+        let telemetry = Telemetry::default();
+        let status = |path| answer(&telemetry, &Method::GET, path).status();
+        assert_eq!(status("/readyz"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status("/healthz"), StatusCode::OK);
+        telemetry.caches_synced();
+        assert_eq!(status("/readyz"), StatusCode::OK);
+        assert_eq!(status("/metrics"), StatusCode::OK);
+        assert_eq!(status("/other"), StatusCode::NOT_FOUND);
+        let post = answer(&telemetry, &Method::POST, "/metrics").status();
+        assert_eq!(post, StatusCode::METHOD_NOT_ALLOWED);
+    }
 }
