@@ -12,16 +12,18 @@
 //! 6. [`Reason::RenewalRequested`]: the token's `patchbay.dev/renew-requested-at` differs from the
 //!    value the Secret carries; the controller copies it onto the Secret when it mints, so each
 //!    distinct value causes exactly one mint.
-//! 7. [`Reason::Expired`]: `now >= expiresAt`, and at least 60 s have passed since the last mint.
+//! 7. [`Reason::Expired`]: `now >= expiresAt`, and the mint interval (see [`mint_interval`]) has
+//!    passed since the last mint.
 //! 8. [`Reason::RenewalDue`]: `now >= renewAt` (see [`renew_at`]).
 //!
 //! Otherwise [`Decision::Keep`] says when to look again. Nothing else causes a mint: an event of
 //! the output Secret that leaves these facts as they were yields the same `Keep`, and after an
 //! operator restart a Secret carrying the current hashes and an expiry beyond `renewAt` is kept
-//! without calling the provider. `renewAt` is never sooner than 60 s after the last mint, and an
-//! already-expired credential is not re-minted within that minute either, so a provider that
-//! returns an expiry in the past or absurdly soon cannot cause a tight loop
-//! ([`lifetime_problem`] words the condition for it).
+//! without calling the provider. `renewAt` is never sooner than the mint interval after the last
+//! mint (60 s, or half the lifetime for credentials of 20 s to 2 min, such as the Docker token
+//! protocol's 60 s registry tokens), and an already-expired credential is not re-minted within
+//! that interval either, so a provider that returns an expiry in the past or absurdly soon cannot
+//! cause a tight loop ([`lifetime_problem`] words the condition for it).
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
@@ -29,10 +31,16 @@ use sha2::{Digest, Sha256};
 #[cfg(test)]
 mod tests;
 
-/// No mint follows another sooner than this, whatever the provider says about expiry.
+/// No mint follows another sooner than this, unless the credential's lifetime is short but
+/// trusted (see [`mint_interval`]).
 pub const MIN_MINT_INTERVAL: SignedDuration = SignedDuration::from_secs(60);
-/// Lifetimes shorter than this are reported by [`lifetime_problem`].
-pub const MIN_SENSIBLE_LIFETIME: SignedDuration = SignedDuration::from_secs(120);
+/// The shortest lifetime renewed before it lapses: from this lifetime up, the mint interval is
+/// half the lifetime (at most [`MIN_MINT_INTERVAL`]); a shorter or negative one is treated as a
+/// provider error and gets the full [`MIN_MINT_INTERVAL`], so it cannot cause a tight loop.
+pub const MIN_TRUSTED_LIFETIME: SignedDuration = SignedDuration::from_secs(20);
+/// Lifetimes shorter than this are reported by [`lifetime_problem`]: 60 s is the shortest the
+/// Docker token protocol allows, and no provider here issues shorter ones on purpose.
+pub const MIN_SENSIBLE_LIFETIME: SignedDuration = SignedDuration::from_secs(60);
 /// The largest jitter subtracted from `renewAt`, as a fraction of the lifetime.
 pub const MAX_JITTER_FRACTION: f64 = 0.05;
 
@@ -179,7 +187,7 @@ fn schedule(o: &Observed<'_>) -> Option<Schedule> {
     let secret = o.secret.as_ref()?;
     let (expires_at, issued_at) = (secret.expires_at?, secret.issued_at.or(o.last_mint)?);
     let renew_at = renew_at(issued_at, expires_at, o.renew_before, o.jitter, o.last_mint);
-    let interval = MIN_MINT_INTERVAL.as_nanos();
+    let interval = mint_interval(issued_at, expires_at).as_nanos();
     let earliest_mint = shift(o.last_mint.unwrap_or(issued_at), interval);
     Some(Schedule {
         expires_at,
@@ -267,8 +275,8 @@ fn shift(t: Timestamp, nanos: i128) -> Timestamp {
 ///
 /// `issuedAt + lifetime * 2/3`, or `expiresAt - renewBefore` when `renew_before` is given and
 /// shorter than the lifetime (otherwise, or when negative, the 2/3 rule); minus a jitter of up to
-/// 5 % of the lifetime scaled by `jitter` (clamped to `0.0..=1.0`); and never sooner than 60 s
-/// after `last_mint` (or `issued_at` when `None`).
+/// 5 % of the lifetime scaled by `jitter` (clamped to `0.0..=1.0`); and never sooner than the
+/// [`mint_interval`] after `last_mint` (or `issued_at` when `None`).
 pub fn renew_at(
     issued_at: Timestamp,
     expires_at: Timestamp,
@@ -283,8 +291,22 @@ pub fn renew_at(
     };
     let jitter = if jitter >= 0.0 { jitter.min(1.0) } else { 0.0 }; // NaN too
     let spread = (lifetime.max(0) as f64 * MAX_JITTER_FRACTION * jitter) as i128;
-    let floor = shift(last_mint.unwrap_or(issued_at), MIN_MINT_INTERVAL.as_nanos());
+    let interval = mint_interval(issued_at, expires_at).as_nanos();
+    let floor = shift(last_mint.unwrap_or(issued_at), interval);
     shift(planned, -spread).max(floor)
+}
+
+/// The least time between two mints of a credential issued at `issued_at` that expires at
+/// `expires_at`: [`MIN_MINT_INTERVAL`], or half the lifetime when that is shorter and the lifetime
+/// is at least [`MIN_TRUSTED_LIFETIME`]. A 60 s registry token is thus renewed at 40 s, before it
+/// lapses, while a provider that claims 1 s lifetimes is asked at most once a minute.
+pub fn mint_interval(issued_at: Timestamp, expires_at: Timestamp) -> SignedDuration {
+    let lifetime = expires_at.duration_since(issued_at);
+    if lifetime >= MIN_TRUSTED_LIFETIME {
+        (lifetime / 2).min(MIN_MINT_INTERVAL)
+    } else {
+        MIN_MINT_INTERVAL
+    }
 }
 
 /// A message when the provider returned an expiry at or before `issued_at`, or a lifetime under
@@ -304,7 +326,7 @@ pub fn lifetime_problem(issued_at: Timestamp, expires_at: Timestamp) -> Option<S
     Some(format!(
         "the provider returned a credential that expires at {expires_at}, {when}; \
          renewing no sooner than {} s after each mint",
-        MIN_MINT_INTERVAL.as_secs()
+        mint_interval(issued_at, expires_at).as_secs()
     ))
 }
 

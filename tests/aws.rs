@@ -176,20 +176,7 @@ async fn verified(
     name: &str,
     check: fn(&Condition) -> bool,
 ) -> Condition {
-    let api: Api<Connection> = w.cluster.api(namespace);
-    eventually(30, &format!("Verified of {namespace}/{name}"), || {
-        let api = api.clone();
-        async move {
-            let c = api.get_opt(name).await.ok()??;
-            let status = c.status?;
-            let found = status
-                .conditions
-                .into_iter()
-                .find(|c| c.type_ == "Verified");
-            found.filter(|c| c.reason != "NotChecked" && check(c))
-        }
-    })
-    .await
+    w.cluster.connection_verified(namespace, name, check).await
 }
 
 async fn revision(w: &World, name: &str) -> i64 {

@@ -327,25 +327,29 @@ async fn a_missing_secret_that_appears_later_turns_the_connection_ready_without_
     let api: Api<Connection> = cluster.api(ROOT);
     let status = api.get("slack").await.unwrap().status.unwrap();
     assert!(status.conditions.iter().all(|c| c.type_ != "Stalled"));
-    // Slack has no live check yet: Verified says so instead of staying "not checked".
-    let verified = eventually(30, "slack's Verified condition", || {
-        let api = api.clone();
-        async move {
-            let status = api.get("slack").await.ok()?.status?;
-            let c = status
-                .conditions
-                .into_iter()
-                .find(|c| c.type_ == "Verified")?;
-            (c.reason == "VerificationNotAvailable").then_some((c, status.verified_at))
-        }
-    })
-    .await;
-    assert_eq!(verified.0.status, ConditionStatus::Unknown);
+    // A kind without a live check yet says so instead of staying "not checked".
+    cluster.secret(ROOT, "gitlab", &[("secret", "x")]).await;
+    cluster
+        .apply(connection(
+            "gitlab",
+            json!({"gitlab": {"applicationId": "a",
+        "secret": {"name": "gitlab", "key": "secret"}}}),
+        ))
+        .await;
+    let verified = cluster
+        .connection_verified(ROOT, "gitlab", |c| c.reason == "VerificationNotAvailable")
+        .await;
+    assert_eq!(verified.status, ConditionStatus::Unknown);
     assert_eq!(
-        verified.0.message,
-        "this release has no live check for slack connections"
+        verified.message,
+        "this release has no live check for gitlab connections"
     );
-    assert_eq!(verified.1, None, "no check ran, so no time is stamped");
+    let api: Api<Connection> = cluster.api(ROOT);
+    let status = api.get("gitlab").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.verified_at, None,
+        "no check ran, so no time is stamped"
+    );
     cluster.stop().await;
 }
 

@@ -306,6 +306,47 @@ fn the_sandbox_runs_the_operator_and_the_printed_commands_work() {
         pods.contains("pod/checkout") && pods.contains("pod/deploy"),
         "{pods}"
     );
+    // One Ready token per registry, package and chat kind, against the sandbox's stand-ins
+    // (the registry and verdaccio when installed; CI installs both).
+    let mut tokens = vec![
+        ("ci", "vat/slack-bot"),
+        ("ci", "vat/azure-devops-git"),
+        ("platform", "vat/p4-admin"),
+    ];
+    let peers = sandbox.printed.contains("a Docker registry at")
+        && sandbox.printed.contains("verdaccio at");
+    assert!(
+        peers || std::env::var_os("CI").is_none(),
+        "CI installs the registry and verdaccio: {}",
+        sandbox.printed
+    );
+    if peers {
+        tokens.extend([
+            ("ci", "vat/registry-login"),
+            ("team-a", "vat/registry-pull"),
+            ("ci", "vat/npmrc"),
+        ]);
+    }
+    for (namespace, token) in tokens {
+        sandbox.kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            token,
+            "-n",
+            namespace,
+            "--timeout=30s",
+        ]);
+    }
+    for conn in ["conn/acme-slack", "conn/acme-azure-devops-pat"] {
+        sandbox.kubectl_ok(&[
+            "wait",
+            "--for=condition=Verified",
+            conn,
+            "-n",
+            "ci",
+            "--timeout=30s",
+        ]);
+    }
     // Relabelling team-a out of the tree (its parent becomes a new root-level project) keeps the
     // token on the root connection; a label that allowedNamespaces does not select refuses it,
     // and what the token held is withdrawn.

@@ -12,7 +12,7 @@ use super::connection::Permissions;
 use super::{Condition, SecretKeyRef, patterns};
 
 /// The CEL rule that admits at most one request block.
-const AT_MOST_ONE_REQUEST: &str = "(has(self.github) ? 1 : 0) + (has(self.aws) ? 1 : 0) + (has(self.ecr) ? 1 : 0) + (has(self.oauth) ? 1 : 0) <= 1";
+const AT_MOST_ONE_REQUEST: &str = "(has(self.github) ? 1 : 0) + (has(self.aws) ? 1 : 0) + (has(self.ecr) ? 1 : 0) + (has(self.oauth) ? 1 : 0) + (has(self.registry) ? 1 : 0) <= 1";
 
 /// The CEL rule that keeps `secret.format` to the formats the request kind can fill.
 const FORMAT_FITS_REQUEST: &str = concat!(
@@ -21,7 +21,8 @@ const FORMAT_FITS_REQUEST: &str = concat!(
     " || (has(self.aws) && self.secret.format in ['aws-credentials', 'opaque'])",
     " || (has(self.ecr) && self.secret.format == 'dockerconfigjson')",
     " || (has(self.oauth) && self.secret.format in ['basic-auth', 'git-credentials', 'opaque'])",
-    " || (!has(self.github) && !has(self.aws) && !has(self.ecr) && !has(self.oauth))"
+    " || (has(self.registry) && self.secret.format in ['dockerconfigjson', 'opaque'])",
+    " || (!has(self.github) && !has(self.aws) && !has(self.ecr) && !has(self.oauth) && !has(self.registry))"
 );
 
 /// The CEL rule that keeps users' Secret labels and annotations off patchbay's own keys.
@@ -76,8 +77,8 @@ const RESERVED_KEYS: &str =
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new(AT_MOST_ONE_REQUEST).message("at most one of github, aws, ecr or oauth may be set"),
-    validation = Rule::new(FORMAT_FITS_REQUEST).message("secret.format does not fit the request: github and oauth write basic-auth, git-credentials or opaque; aws writes aws-credentials or opaque; ecr writes dockerconfigjson").field_path(".secret.format")
+    validation = Rule::new(AT_MOST_ONE_REQUEST).message("at most one of github, aws, ecr, oauth or registry may be set"),
+    validation = Rule::new(FORMAT_FITS_REQUEST).message("secret.format does not fit the request: github and oauth write basic-auth, git-credentials or opaque; aws writes aws-credentials or opaque; ecr writes dockerconfigjson; registry writes dockerconfigjson or opaque").field_path(".secret.format")
 )]
 pub struct VcsAuthTokenSpec {
     /// Name of the Connection to mint from, looked up in this namespace and then up the
@@ -97,6 +98,11 @@ pub struct VcsAuthTokenSpec {
     /// bitbucketCloud, bitbucketServer, azureDevOpsOAuth, google, jetbrainsSpace connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthTokenRequest>,
+    /// Request for a short-lived registry bearer token (dockerRegistry connections whose
+    /// registry speaks the Docker token protocol). Without it, a dockerRegistry token receives
+    /// the connection's login itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryTokenRequest>,
     /// The Secret the credential is written to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretTemplate>,
@@ -182,6 +188,21 @@ pub struct AwsTokenRequest {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 pub struct EcrTokenRequest {}
 
+/// A registry bearer token for named scopes, from the registry's token service.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryTokenRequest {
+    /// Scopes in the Docker token protocol's syntax, e.g. `repository:team/app:pull,push`
+    /// (1 to 20). The token grants what the token service grants the connection's user for
+    /// them, which may be less; `status.permissions` shows it.
+    #[schemars(
+        length(min = 1, max = 20),
+        inner(length(min = 1, max = 512), pattern(r"^(repository(\(plugin\))?:[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*:(pull|push|delete|\*)(,(pull|push|delete|\*))*|registry:catalog:\*)$")),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub scopes: Vec<String>,
+}
+
 /// An OAuth access token refreshed from a user's grant.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -205,7 +226,7 @@ pub enum SecretFormat {
     /// `kubernetes.io/dockerconfigjson` for image pulls and docker login.
     #[serde(rename = "dockerconfigjson")]
     DockerConfigJson,
-    /// An `.npmrc` file.
+    /// An `.npmrc` file (npm registries).
     Npmrc,
 }
 
@@ -227,8 +248,9 @@ pub struct SecretTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), pattern(patterns::DNS_SUBDOMAIN))]
     pub name: Option<String>,
-    /// Layout of the Secret; default per provider (basic-auth for GitHub, aws-credentials for
-    /// AWS, dockerconfigjson for ECR).
+    /// Layout of the Secret; default per provider (basic-auth for GitHub and Azure DevOps,
+    /// aws-credentials for AWS, dockerconfigjson for ECR and Docker registries, npmrc for npm,
+    /// opaque for Slack and Perforce).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<SecretFormat>,
     /// Labels copied onto the Secret; `app.kubernetes.io/managed-by` and keys under

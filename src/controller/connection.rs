@@ -184,16 +184,25 @@ pub fn connections_for_secret(
     ctx: &Context,
     secret: &PartialObjectMeta<Secret>,
 ) -> Vec<ObjectRef<Connection>> {
+    (connections_referencing(ctx, secret).iter())
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+/// The cached Connections in the Secret's namespace that reference it by name.
+pub fn connections_referencing(
+    ctx: &Context,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<Arc<Connection>> {
     let (Some(ns), Some(name)) = (&secret.metadata.namespace, &secret.metadata.name) else {
         return Vec::new();
     };
     ctx.connections
         .state()
-        .iter()
+        .into_iter()
         .filter(|c| {
             c.namespace().as_ref() == Some(ns) && c.spec.secret_names().contains(&name.as_str())
         })
-        .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
 }
 

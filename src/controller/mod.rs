@@ -1,8 +1,8 @@
 //! The reconcilers and what they share: reading references, deciding status, writing it.
 //!
 //! ```text
-//!  Namespaces (metadata) ─┐ reflector → tree ──┬─▶ Connection controller ◀── Secrets (metadata)
-//!  Connections ───────────┘ reflector → store ─┴─▶ VcsAuthToken controller
+//!  Namespaces (metadata) ─┐ reflector → tree ──┬─▶ Connection controller ◀──┬── Secrets (metadata)
+//!  Connections ───────────┘ reflector → store ─┴─▶ VcsAuthToken controller ◀─┘
 //! ```
 //!
 //! The namespace and connection caches are fed by one watch each; every event updates the cache
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Config as ControllerConfig;
@@ -101,24 +101,13 @@ where
     let triggers = Triggers {
         senders: Arc::default(),
     };
-    let feed = triggers.clone();
-    let mut events = reflector::reflector(writer, stream)
+    let events = reflector::reflector(writer, stream)
         .default_backoff()
         .touched_objects()
-        .boxed();
-    let feeder = tokio::spawn(async move {
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(obj) => {
-                    changes.fetch_add(1, std::sync::atomic::Ordering::Release);
-                    for tx in feed.current() {
-                        let _ = tx.send(obj.clone()).await;
-                    }
-                }
-                Err(e) => warn!(error = %e, "watch failed; retrying"),
-            }
-        }
-    });
+        .inspect_ok(move |_| {
+            changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+        });
+    let feeder = tokio::spawn(feed(events, triggers.clone()));
     (store, triggers, feeder)
 }
 
@@ -321,11 +310,27 @@ async fn run_controllers<N, C>(
 {
     info!("starting controllers");
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    // Every Secret's metadata, one watch for both controllers: a changed Secret wakes the
+    // Connections that reference it, and their tokens.
+    let secrets = Triggers {
+        senders: Arc::default(),
+    };
+    let (secrets_for_conns, secrets_for_tokens) = (secrets.subscribe(), secrets.subscribe());
+    let secret_feeder = tokio::spawn(feed(
+        watcher(
+            Api::<SecretMeta>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .touched_objects(),
+        secrets,
+    ));
     let connection_controller = connection_controller(
         &client,
         ctx.clone(),
         ns_for_conns,
         conn_for_conns,
+        secrets_for_conns,
         shutdown.clone(),
     );
     let token_controller = token_controller(
@@ -333,6 +338,7 @@ async fn run_controllers<N, C>(
         ctx,
         ns_for_tokens,
         conn_for_tokens,
+        secrets_for_tokens,
         shutdown.clone(),
     );
     let controllers = async {
@@ -350,6 +356,28 @@ async fn run_controllers<N, C>(
             deadline = ?SHUTDOWN_DEADLINE,
             "controllers did not stop in time after the shutdown signal; stopping anyway"
         ),
+    }
+    secret_feeder.abort();
+}
+
+/// A Secret's metadata, as the controllers watch it.
+type SecretMeta = PartialObjectMeta<Secret>;
+
+/// Passes every object of `stream` on to the subscribed triggers.
+async fn feed<K: Clone + Send + 'static>(
+    stream: impl Stream<Item = Result<K, watcher::Error>> + Send,
+    triggers: Triggers<K>,
+) {
+    let mut stream = std::pin::pin!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(obj) => {
+                for tx in triggers.current() {
+                    let _ = tx.send(obj.clone()).await;
+                }
+            }
+            Err(e) => warn!(error = %e, "watch failed; retrying"),
+        }
     }
 }
 
@@ -375,14 +403,9 @@ fn connection_controller(
     + Send
     + 'static,
     connections: impl Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
+    secrets: impl Stream<Item = Result<SecretMeta, watcher::Error>> + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let secrets = watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
     let controller = Controller::new(
         Api::<Connection>::all(client.clone()),
@@ -413,8 +436,8 @@ fn connection_controller(
         .for_each(|_| async {})
 }
 
-/// The VcsAuthToken controller: woken by its tokens, their connections, namespace changes and
-/// the Secrets patchbay wrote for them.
+/// The VcsAuthToken controller: woken by its tokens, their connections, their connections'
+/// Secrets, namespace changes and the Secrets patchbay wrote for them.
 fn token_controller(
     client: &Client,
     ctx: Arc<Context>,
@@ -422,6 +445,7 @@ fn token_controller(
     + Send
     + 'static,
     connections: impl Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
+    secrets: impl Stream<Item = Result<SecretMeta, watcher::Error>> + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
     // The Secrets patchbay writes, metadata only: a deleted or edited one wakes its token.
@@ -435,9 +459,9 @@ fn token_controller(
         Api::<VcsAuthToken>::all(client.clone()),
         watcher::Config::default(),
     );
-    let (store_a, store_b) = (tokens.store(), tokens.store());
+    let (store_a, store_b, store_c) = (tokens.store(), tokens.store(), tokens.store());
     let stop = once_ready(shutdown, tokens.store());
-    let (c1, c2) = (ctx.clone(), ctx.clone());
+    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
     tokens
         .watches_stream(connections, move |c| {
             token::tokens_for_connection(&c1, &store_a, &c)
@@ -446,6 +470,9 @@ fn token_controller(
             token::tokens_for_namespace(&c2, &store_b, &ns)
         })
         .watches_stream(owned, |secret| token::token_for_secret(&secret))
+        .watches_stream(secrets, move |secret| {
+            token::tokens_for_connection_secret(&c3, &store_c, &secret)
+        })
         .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
         .graceful_shutdown_on(stop)
         .run(

@@ -39,6 +39,9 @@ pub const MINT_DEADLINE: Duration = Duration::from_secs(60);
 /// The shortest time between two mints of one token, whatever asks for the second.
 const MINT_FLOOR: SignedDuration = SignedDuration::from_secs(10);
 const MINT_FLOOR_STD: Duration = Duration::from_secs(10);
+/// What a token's Ready message says of a long-lived projection.
+const LONG_LIVED: &str =
+    "it does not expire; it is re-projected when the connection's Secret changes";
 /// When a token whose connection has its share of calls running is looked at again.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
@@ -276,10 +279,7 @@ impl Job<'_> {
         let (ctx, token) = (self.ctx, self.token);
         if let Lifetime::LongLived(what) = lifetime {
             (status.expires_at, status.renew_at) = (None, None);
-            let message = format!(
-                "long-lived {what} projected ({}); they do not expire",
-                self.via()
-            );
+            let message = format!("long-lived {what} projected ({}); {LONG_LIVED}", self.via());
             return report(ctx, token, status, Outcome::Valid(message), None).await;
         }
         if let Some((renew_at, message)) = keep_recorded(&status, expires_at) {
@@ -404,7 +404,7 @@ impl Job<'_> {
         let Some(expires_at) = minted.credential.expires_at() else {
             (status.expires_at, status.renew_at) = (None, None);
             let (what, lasting) = match lifetime {
-                Lifetime::LongLived(what) => (what, "they do not expire"),
+                Lifetime::LongLived(what) => (what, LONG_LIVED),
                 Lifetime::Expiring => ("credential", "the provider gave no expiry"),
             };
             let via = self.via();

@@ -167,6 +167,18 @@ pub fn tokens_for_connection(
         .collect()
 }
 
+/// The tokens a change to a connection's Secret may affect: those of every connection that
+/// references it (a changed password reaches every projection of it).
+pub fn tokens_for_connection_secret(
+    ctx: &Context,
+    tokens: &Store<VcsAuthToken>,
+    secret: &PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+) -> Vec<ObjectRef<VcsAuthToken>> {
+    (super::connection::connections_referencing(ctx, secret).iter())
+        .flat_map(|conn| tokens_for_connection(ctx, tokens, conn))
+        .collect()
+}
+
 /// The tokens a change to a namespace may affect: those in its subtree.
 pub fn tokens_for_namespace(
     ctx: &Context,

@@ -16,6 +16,7 @@ pub fn request_block(spec: &VcsAuthTokenSpec) -> Option<&'static str> {
         (spec.aws.is_some(), "aws"),
         (spec.ecr.is_some(), "ecr"),
         (spec.oauth.is_some(), "oauth"),
+        (spec.registry.is_some(), "registry"),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))
@@ -39,9 +40,15 @@ pub fn request_fits(
     };
     let wanted = kind.request_block();
     let given = request_block(token);
-    if wanted != given {
-        let expected = wanted.map_or("no request block".to_string(), |b| format!("spec.{b}"));
-        let found = given.map_or("no request block".to_string(), |b| format!("spec.{b}"));
+    let alternative = kind.alternative_request_block();
+    if wanted != given && (alternative.is_none() || alternative != given) {
+        let block =
+            |b: Option<&str>| b.map_or("no request block".to_string(), |b| format!("spec.{b}"));
+        let mut expected = block(wanted);
+        if alternative.is_some() {
+            expected = format!("{expected} or {}", block(alternative));
+        }
+        let found = block(given);
         return Err(ProviderError::config(
             reasons::CONNECTION_KIND_MISMATCH,
             format!(

@@ -47,6 +47,46 @@ pub enum Credential {
         /// When the password expires; `None` when it does not.
         expires_at: Option<Timestamp>,
     },
+    /// A bearer token a registry's token service issued (the Docker token protocol), for
+    /// clients that accept a registry token (`registrytoken` in a docker config).
+    RegistryToken {
+        /// Registry host, the `auths` key.
+        registry: String,
+        /// The bearer token.
+        token: String,
+        /// When the token service expires it.
+        expires_at: Timestamp,
+    },
+    /// An npm registry's settings, with its token unless access is anonymous.
+    Npm {
+        /// Registry URL with a trailing `/`.
+        registry_url: String,
+        /// The scope the registry serves (`@acme`), or every package.
+        scope: Option<String>,
+        /// The access token; `None` for anonymous access.
+        token: Option<String>,
+    },
+    /// A Slack bot token.
+    SlackBot {
+        /// The token (`xoxb-...`).
+        token: String,
+    },
+    /// An Azure DevOps personal access token.
+    AzureDevOpsPat {
+        /// The token.
+        token: String,
+        /// The organization or collection URL it is for.
+        server_url: String,
+    },
+    /// A Perforce login.
+    Perforce {
+        /// The server address (P4PORT).
+        port: String,
+        /// The user (P4USER).
+        user: String,
+        /// The password or ticket (P4PASSWD).
+        password: String,
+    },
 }
 
 impl fmt::Debug for Credential {
@@ -88,6 +128,41 @@ impl fmt::Debug for Credential {
                 .field("password", &REDACTED)
                 .field("expires_at", expires_at)
                 .finish(),
+            Self::RegistryToken {
+                registry,
+                expires_at,
+                ..
+            } => f
+                .debug_struct("RegistryToken")
+                .field("registry", registry)
+                .field("token", &REDACTED)
+                .field("expires_at", expires_at)
+                .finish(),
+            Self::Npm {
+                registry_url,
+                scope,
+                token,
+            } => f
+                .debug_struct("Npm")
+                .field("registry_url", registry_url)
+                .field("scope", scope)
+                .field("token", &token.as_ref().map(|_| REDACTED))
+                .finish(),
+            Self::SlackBot { .. } => f
+                .debug_struct("SlackBot")
+                .field("token", &REDACTED)
+                .finish(),
+            Self::AzureDevOpsPat { server_url, .. } => f
+                .debug_struct("AzureDevOpsPat")
+                .field("token", &REDACTED)
+                .field("server_url", server_url)
+                .finish(),
+            Self::Perforce { port, user, .. } => f
+                .debug_struct("Perforce")
+                .field("port", port)
+                .field("user", user)
+                .field("password", &REDACTED)
+                .finish(),
         }
     }
 }
@@ -96,21 +171,43 @@ impl Credential {
     /// When the credential expires; `None` for credentials that do not.
     pub fn expires_at(&self) -> Option<Timestamp> {
         match self {
-            Self::GithubToken { expires_at, .. } => Some(*expires_at),
+            Self::GithubToken { expires_at, .. } | Self::RegistryToken { expires_at, .. } => {
+                Some(*expires_at)
+            }
             Self::Aws { expires_at, .. } | Self::DockerLogin { expires_at, .. } => *expires_at,
+            Self::Npm { .. }
+            | Self::SlackBot { .. }
+            | Self::AzureDevOpsPat { .. }
+            | Self::Perforce { .. } => None,
         }
     }
 
     /// `sha256:` and the first 16 hex digits of the SHA-256 of the secret part (the GitHub
-    /// token, the AWS secret access key, the registry password): `status.tokenId`. Lets a user
+    /// token, the AWS secret access key, the registry password; for anonymous npm access, the
+    /// registry URL and scope): `status.tokenId`. Lets a user
     /// match a Secret to the status (`printf %s "$TOKEN" | sha256sum`) without revealing it.
     pub fn fingerprint(&self) -> String {
+        let anonymous;
         let secret = match self {
-            Self::GithubToken { token, .. } => token,
+            Self::GithubToken { token, .. }
+            | Self::RegistryToken { token, .. }
+            | Self::SlackBot { token }
+            | Self::AzureDevOpsPat { token, .. }
+            | Self::Npm {
+                token: Some(token), ..
+            } => token,
             Self::Aws {
                 secret_access_key, ..
             } => secret_access_key,
-            Self::DockerLogin { password, .. } => password,
+            Self::DockerLogin { password, .. } | Self::Perforce { password, .. } => password,
+            Self::Npm {
+                registry_url,
+                scope,
+                token: None,
+            } => {
+                anonymous = format!("{registry_url} {}", scope.as_deref().unwrap_or_default());
+                &anonymous
+            }
         };
         let digest = hex::encode(Sha256::digest(secret.as_bytes()));
         format!("sha256:{}", &digest[..16])
@@ -121,7 +218,10 @@ impl Credential {
         match self {
             Self::GithubToken { .. } => SecretFormat::BasicAuth,
             Self::Aws { .. } => SecretFormat::AwsCredentials,
-            Self::DockerLogin { .. } => SecretFormat::DockerConfigJson,
+            Self::DockerLogin { .. } | Self::RegistryToken { .. } => SecretFormat::DockerConfigJson,
+            Self::Npm { .. } => SecretFormat::Npmrc,
+            Self::SlackBot { .. } | Self::Perforce { .. } => SecretFormat::Opaque,
+            Self::AzureDevOpsPat { .. } => SecretFormat::BasicAuth,
         }
     }
 
@@ -132,6 +232,14 @@ impl Credential {
             Self::GithubToken { .. } => ("GitHub token", &[BasicAuth, GitCredentials, Opaque]),
             Self::Aws { .. } => ("AWS", &[AwsCredentials, Opaque]),
             Self::DockerLogin { .. } => ("docker login", &[DockerConfigJson]),
+            Self::RegistryToken { .. } => ("registry token", &[DockerConfigJson, Opaque]),
+            Self::Npm { .. } => ("npm registry", &[Npmrc]),
+            Self::SlackBot { .. } => ("Slack bot token", &[Opaque]),
+            Self::AzureDevOpsPat { .. } => (
+                "Azure DevOps personal access token",
+                &[BasicAuth, GitCredentials, Opaque],
+            ),
+            Self::Perforce { .. } => ("Perforce login", &[Opaque]),
         }
     }
 }

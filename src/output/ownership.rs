@@ -77,7 +77,8 @@ pub fn read_annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
 }
 
 /// Whether `secret` holds a credential in `format`: it has the format's type and every key the
-/// format always writes, non-empty (for `opaque`, either the GitHub or the AWS keys).
+/// format always writes, non-empty (for `opaque`, the GitHub or AWS keys, or the one key of a
+/// Slack, Azure DevOps or Perforce credential).
 pub fn has_credential(secret: &Secret, format: SecretFormat) -> bool {
     const GITHUB: &[&str] = &["token", "expires_at"];
     const AWS: &[&str] = &[
@@ -86,6 +87,8 @@ pub fn has_credential(secret: &Secret, format: SecretFormat) -> bool {
         "AWS_REGION",
         "credentials",
     ];
+    // Opaque layouts whose one key is the credential: Slack, Azure DevOps, Perforce.
+    const OPAQUE_ALONE: &[&str] = &["SLACK_BOT_TOKEN", "AZURE_DEVOPS_EXT_PAT", "P4PASSWD"];
     let type_ = secret.type_.as_deref().unwrap_or("Opaque");
     let data = secret.data.as_ref();
     let has = |keys: &[&str]| {
@@ -96,9 +99,11 @@ pub fn has_credential(secret: &Secret, format: SecretFormat) -> bool {
     };
     type_ == secret_type(format)
         && match format {
-            SecretFormat::BasicAuth => has(GITHUB) && has(&["username", "password"]),
-            SecretFormat::GitCredentials => has(GITHUB) && has(&[".git-credentials"]),
-            SecretFormat::Opaque => has(GITHUB) || has(AWS),
+            SecretFormat::BasicAuth => has(&["username", "password"]),
+            SecretFormat::GitCredentials => has(&[".git-credentials"]),
+            SecretFormat::Opaque => {
+                has(GITHUB) || has(AWS) || OPAQUE_ALONE.iter().any(|k| has(&[k]))
+            }
             SecretFormat::AwsCredentials => has(AWS),
             SecretFormat::DockerConfigJson => has(&[".dockerconfigjson"]),
             SecretFormat::Npmrc => has(&[".npmrc"]),

@@ -134,11 +134,83 @@ pub fn render(credential: &Credential, format: SecretFormat) -> Result<Rendered,
             }}});
             put(".dockerconfigjson", &config.to_string());
         }
+        Credential::RegistryToken {
+            registry,
+            token,
+            expires_at,
+        } => {
+            put("token", token);
+            put("expires_at", &expires_at.to_string());
+            put("registry", registry);
+            if format == SecretFormat::DockerConfigJson {
+                let config = serde_json::json!({"auths": {registry: {"registrytoken": token}}});
+                put(".dockerconfigjson", &config.to_string());
+            }
+        }
+        Credential::Npm {
+            registry_url,
+            scope,
+            token,
+        } => put(
+            ".npmrc",
+            &npmrc(registry_url, scope.as_deref(), token.as_deref()),
+        ),
+        Credential::SlackBot { token } => put("SLACK_BOT_TOKEN", token),
+        Credential::AzureDevOpsPat { token, server_url } => {
+            put("AZURE_DEVOPS_EXT_PAT", token);
+            match format {
+                SecretFormat::BasicAuth => {
+                    put("username", AZURE_DEVOPS_USER);
+                    put("password", token);
+                }
+                SecretFormat::GitCredentials => {
+                    put(".git-credentials", &git_credential(server_url, token));
+                }
+                _ => {}
+            }
+        }
+        Credential::Perforce {
+            port,
+            user,
+            password,
+        } => {
+            put("P4PORT", port);
+            put("P4USER", user);
+            put("P4PASSWD", password);
+        }
     }
     Ok(Rendered {
         type_: secret_type(format).to_owned(),
         data,
     })
+}
+
+/// The user name git sends with an Azure DevOps personal access token (any non-empty name works).
+pub const AZURE_DEVOPS_USER: &str = "pat";
+
+/// An `.npmrc` for `registry_url`: the registry for every package, or for `scope` only (the
+/// rest still come from the default registry), and the token for that registry's path.
+fn npmrc(registry_url: &str, scope: Option<&str>, token: Option<&str>) -> String {
+    let mut text = match scope {
+        Some(scope) => format!("{scope}:registry={registry_url}\n"),
+        None => format!("registry={registry_url}\n"),
+    };
+    if let Some(token) = token {
+        let path = registry_url
+            .split_once("://")
+            .map_or(registry_url, |(_, p)| p);
+        text.push_str(&format!("//{path}:_authToken={token}\n"));
+    }
+    text
+}
+
+/// A `.git-credentials` line for an Azure DevOps organization or collection URL.
+fn git_credential(server_url: &str, token: &str) -> String {
+    let (scheme, rest) = server_url
+        .split_once("://")
+        .unwrap_or(("https", server_url));
+    let token: String = ::url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    format!("{scheme}://{AZURE_DEVOPS_USER}:{token}@{rest}\n")
 }
 
 /// Standard base64 (RFC 4648, with padding), for the dockerconfigjson `auth` field.

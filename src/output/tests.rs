@@ -50,6 +50,63 @@ fn docker() -> Credential {
     }
 }
 
+const NPM_TOKEN: &str = "npm_SecretTokenForTheRegistry01";
+const XOXB: &str = "xoxb-1111-2222-SecretBotToken";
+const PAT: &str = "adopat+secret/52charsofbase32xx";
+const P4_PASSWORD: &str = "p4-secret-password";
+const REGISTRY_JWT: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjaSJ9.registry-secret-signature";
+
+fn npm(scope: Option<&str>, token: bool) -> Credential {
+    Credential::Npm {
+        registry_url: "https://npm.acme.example/repo/".into(),
+        scope: scope.map(str::to_owned),
+        token: token.then(|| NPM_TOKEN.into()),
+    }
+}
+
+fn slack() -> Credential {
+    Credential::SlackBot { token: XOXB.into() }
+}
+
+fn azure() -> Credential {
+    Credential::AzureDevOpsPat {
+        token: PAT.into(),
+        server_url: "https://dev.azure.com/acme".into(),
+    }
+}
+
+fn perforce() -> Credential {
+    Credential::Perforce {
+        port: "ssl:p4.acme.example:1666".into(),
+        user: "p4admin".into(),
+        password: P4_PASSWORD.into(),
+    }
+}
+
+fn registry_token() -> Credential {
+    Credential::RegistryToken {
+        registry: "registry.acme.example:5000".into(),
+        token: REGISTRY_JWT.into(),
+        expires_at: at(1_767_225_600),
+    }
+}
+
+/// Every credential kind, for the properties all of them share.
+fn every_credential() -> Vec<Credential> {
+    vec![
+        github(),
+        aws(true),
+        aws(false),
+        docker(),
+        registry_token(),
+        npm(None, true),
+        npm(Some("@acme"), false),
+        slack(),
+        azure(),
+        perforce(),
+    ]
+}
+
 fn text(rendered: &Rendered, key: &str) -> String {
     String::from_utf8(rendered.data[key].0.clone()).unwrap()
 }
@@ -231,6 +288,65 @@ fn docker_logins_write_a_dockerconfigjson_with_base64_auth() {
 }
 
 #[test]
+fn an_npmrc_names_the_registry_for_every_package_and_the_token_for_its_path() {
+    let r = render(&npm(None, true), SecretFormat::Npmrc).unwrap();
+    assert_eq!(r.type_, "Opaque");
+    assert_eq!(
+        text(&r, ".npmrc"),
+        format!(
+            "registry=https://npm.acme.example/repo/\n//npm.acme.example/repo/:_authToken={NPM_TOKEN}\n"
+        )
+    );
+}
+
+#[test]
+fn a_scoped_npmrc_sends_only_the_scope_to_the_registry_and_anonymous_access_has_no_token() {
+    let r = render(&npm(Some("@acme"), false), SecretFormat::Npmrc).unwrap();
+    assert_eq!(
+        text(&r, ".npmrc"),
+        "@acme:registry=https://npm.acme.example/repo/\n"
+    );
+}
+
+#[test]
+fn a_registry_token_is_a_registrytoken_in_a_dockerconfigjson_with_its_expiry() {
+    let r = render(&registry_token(), SecretFormat::DockerConfigJson).unwrap();
+    assert_eq!(r.type_, "kubernetes.io/dockerconfigjson");
+    let config: serde_json::Value = serde_json::from_str(&text(&r, ".dockerconfigjson")).unwrap();
+    assert_eq!(
+        config,
+        json!({"auths": {"registry.acme.example:5000": {"registrytoken": REGISTRY_JWT}}})
+    );
+    assert_eq!(text(&r, "expires_at"), "2026-01-01T00:00:00Z");
+    let opaque = render(&registry_token(), SecretFormat::Opaque).unwrap();
+    assert_eq!(keys(&opaque), ["expires_at", "registry", "token"]);
+}
+
+#[test]
+fn slack_and_perforce_write_the_environment_their_tools_read() {
+    let r = render(&slack(), SecretFormat::Opaque).unwrap();
+    assert_eq!(keys(&r), ["SLACK_BOT_TOKEN"]);
+    assert_eq!(text(&r, "SLACK_BOT_TOKEN"), XOXB);
+    let r = render(&perforce(), SecretFormat::Opaque).unwrap();
+    assert_eq!(keys(&r), ["P4PASSWD", "P4PORT", "P4USER"]);
+    assert_eq!(text(&r, "P4PORT"), "ssl:p4.acme.example:1666");
+}
+
+#[test]
+fn an_azure_devops_pat_is_git_basic_auth_for_the_organization_and_the_cli_variable() {
+    let r = render(&azure(), SecretFormat::BasicAuth).unwrap();
+    assert_eq!(r.type_, "kubernetes.io/basic-auth");
+    assert_eq!(keys(&r), ["AZURE_DEVOPS_EXT_PAT", "password", "username"]);
+    assert_eq!(text(&r, "username"), "pat");
+    assert_eq!(text(&r, "password"), PAT);
+    let r = render(&azure(), SecretFormat::GitCredentials).unwrap();
+    assert_eq!(
+        text(&r, ".git-credentials"),
+        "https://pat:adopat%2Bsecret%2F52charsofbase32xx@dev.azure.com/acme\n"
+    );
+}
+
+#[test]
 fn a_format_that_does_not_fit_the_credential_is_refused_naming_the_field() {
     let err = render(&github(), SecretFormat::DockerConfigJson).unwrap_err();
     assert_eq!(err.reason(), "InvalidSecretFormat");
@@ -242,6 +358,9 @@ fn a_format_that_does_not_fit_the_credential_is_refused_naming_the_field() {
     assert!(render(&aws(true), SecretFormat::GitCredentials).is_err());
     assert!(render(&docker(), SecretFormat::Opaque).is_err());
     assert!(render(&github(), SecretFormat::Npmrc).is_err());
+    assert!(render(&slack(), SecretFormat::BasicAuth).is_err());
+    assert!(render(&npm(None, true), SecretFormat::Opaque).is_err());
+    assert!(render(&perforce(), SecretFormat::DockerConfigJson).is_err());
 }
 
 #[test]
@@ -249,7 +368,9 @@ fn every_credential_renders_in_its_default_format() {
     assert_eq!(github().default_format(), SecretFormat::BasicAuth);
     assert_eq!(aws(true).default_format(), SecretFormat::AwsCredentials);
     assert_eq!(docker().default_format(), SecretFormat::DockerConfigJson);
-    for c in [github(), aws(true), aws(false), docker()] {
+    assert_eq!(npm(None, true).default_format(), SecretFormat::Npmrc);
+    assert_eq!(azure().default_format(), SecretFormat::BasicAuth);
+    for c in every_credential() {
         let r = render(&c, c.default_format()).unwrap();
         let secret = Secret {
             type_: Some(r.type_),
@@ -262,17 +383,26 @@ fn every_credential_renders_in_its_default_format() {
 
 #[test]
 fn debug_output_never_shows_secrets() {
-    for c in [github(), aws(true), docker()] {
+    let secrets = [
+        GHS,
+        AWS_SECRET,
+        AWS_SESSION,
+        "hunter2",
+        NPM_TOKEN,
+        XOXB,
+        PAT,
+        P4_PASSWORD,
+        REGISTRY_JWT,
+    ];
+    for c in every_credential() {
         let shown = format!("{c:?} {c:#?}");
-        for secret in [GHS, AWS_SECRET, AWS_SESSION, "hunter2"] {
+        for secret in secrets {
             assert!(!shown.contains(secret), "{shown}");
         }
-        assert!(shown.contains("<redacted>"), "{shown}");
+        let anonymous = matches!(c, Credential::Npm { token: None, .. });
+        assert_eq!(shown.contains("<redacted>"), !anonymous, "{shown}");
         let rendered = format!("{:?}", render(&c, c.default_format()).unwrap());
-        assert!(
-            !rendered.contains(GHS) && !rendered.contains(AWS_SECRET),
-            "{rendered}"
-        );
+        assert!(secrets.iter().all(|s| !rendered.contains(s)), "{rendered}");
     }
     assert!(format!("{:?}", aws(true)).contains("ASIAEXAMPLE"));
 }
@@ -290,15 +420,14 @@ fn fingerprints_are_stable_distinct_and_reveal_nothing() {
         expires_at: at(0),
         server_host: "x".into(),
     };
-    let all = [
-        id.clone(),
-        other.fingerprint(),
-        aws(true).fingerprint(),
-        docker().fingerprint(),
-    ];
+    let mut all = vec![id.clone(), other.fingerprint()];
+    // Static AWS keys share their secret (and so their fingerprint) with the session's fixture.
+    let mut rest = every_credential();
+    rest.remove(2);
+    all.extend(rest.iter().skip(1).map(Credential::fingerprint));
     for (i, a) in all.iter().enumerate() {
         assert!(all[i + 1..].iter().all(|b| a != b), "{all:?}");
-        for secret in [GHS, AWS_SECRET, "hunter2", "ghs_"] {
+        for secret in [GHS, AWS_SECRET, "hunter2", "ghs_", NPM_TOKEN, XOXB, PAT] {
             assert!(!a.contains(secret));
         }
     }
@@ -312,6 +441,10 @@ fn expiry_comes_from_the_credential() {
     assert_eq!(aws(true).expires_at(), Some(at(1_767_225_600)));
     assert_eq!(aws(false).expires_at(), None);
     assert_eq!(docker().expires_at(), None);
+    assert_eq!(registry_token().expires_at(), Some(at(1_767_225_600)));
+    for long_lived in [npm(None, true), slack(), azure(), perforce()] {
+        assert_eq!(long_lived.expires_at(), None, "{long_lived:?}");
+    }
 }
 
 #[test]

@@ -12,7 +12,14 @@ use crate::conditions::reasons::ENDPOINT_NOT_ALLOWED;
 use crate::glob;
 
 /// The fields of a provider block that name a server.
-const URL_FIELDS: [&str; 4] = ["serverUrl", "registryUrl", "stsEndpoint", "endpoint"];
+const URL_FIELDS: [&str; 6] = [
+    "serverUrl",
+    "registryUrl",
+    "stsEndpoint",
+    "endpoint",
+    "url",
+    "apiUrl",
+];
 
 /// Host patterns (globs: `github.com`, `*.corp.example`, `*.amazonaws.com`); empty allows any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,8 +68,28 @@ impl EndpointPolicy {
     }
 }
 
+impl EndpointPolicy {
+    /// Whether a URL a server handed out (a registry's token realm) may be called, else
+    /// `EndpointNotAllowed` saying who named it.
+    pub fn check_url(&self, named_by: &str, url: &::url::Url) -> Result<(), ProviderError> {
+        let server = host(url);
+        if self.hosts.is_empty() || self.hosts.iter().any(|p| glob::matches(p, &server)) {
+            return Ok(());
+        }
+        Err(ProviderError::config(
+            ENDPOINT_NOT_ALLOWED,
+            format!(
+                "{named_by} sends patchbay to {server}, which is not among the servers this \
+                 operator may call (--allowed-endpoints {}); ask the platform team to allow it",
+                self.hosts.join(",")
+            ),
+        ))
+    }
+}
+
 /// The servers a connection's calls go to, as (field, URL): every `serverUrl`, `registryUrl`,
-/// `stsEndpoint` and `endpoint` in its provider block, and AWS's regional defaults.
+/// `stsEndpoint`, `endpoint`, `url` and `apiUrl` in its provider block, and AWS's regional
+/// defaults.
 pub fn servers(spec: &ConnectionSpec) -> Vec<(String, String)> {
     let Some(kind) = spec.kind() else {
         return Vec::new();

@@ -19,6 +19,7 @@ pub mod github_app;
 mod github_oauth;
 mod gitlab;
 mod google;
+pub mod http;
 mod inputs;
 mod jetbrains_space;
 pub mod network;
@@ -39,7 +40,7 @@ pub use inputs::{SecretRead, SecretValues, SecretWrite};
 pub use network::{CaBundle, Network};
 pub use provider::{
     Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, Request, Revoked, RotatedKey, Stored,
-    Validated, Verification, identity,
+    Validated, Verification, copy_allowed, identity,
 };
 pub use services::Services;
 
@@ -163,13 +164,14 @@ mod tests {
     fn a_kind_that_cannot_mint_yet_says_so_naming_the_connection() {
         let conn = connection(
             NS,
-            "chat",
-            spec(serde_json::json!({"slack": {"clientId": "c",
-            "clientSecret": {"name": "s", "key": "k"}, "botToken": {"name": "s", "key": "b"}}})),
+            "git",
+            spec(serde_json::json!({"gitlab": {"applicationId": "a",
+            "secret": {"name": "s", "key": "k"}}})),
         );
         let token: VcsAuthToken = serde_json::from_value(serde_json::json!({
             "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
-            "metadata": {"name": "t", "namespace": NS}, "spec": {"connection": "chat"},
+            "metadata": {"name": "t", "namespace": NS},
+            "spec": {"connection": "git", "oauth": {"refreshToken": {"name": "r", "key": "k"}}},
         }))
         .unwrap();
         let tree = Tree::new(NS);
@@ -185,12 +187,12 @@ mod tests {
             connection: &conn,
             env: &env,
         };
-        let err = for_kind(ConnectionKind::Slack).plan(&request).unwrap_err();
+        let err = for_kind(ConnectionKind::Gitlab).plan(&request).unwrap_err();
         assert_eq!(err.reason, "MintingNotAvailable");
         assert!(!err.permanent, "not the user's mistake: no Stalled");
         assert_eq!(
             err.message,
-            "resolved to Connection ci/chat; this release does not mint slack credentials yet"
+            "resolved to Connection ci/git; this release does not mint gitlab credentials yet"
         );
     }
 

@@ -118,6 +118,43 @@ pub struct Plan {
     pub reads: Vec<SecretRead>,
 }
 
+/// The copying rule (design.md section 9): a token outside the connection's namespace
+/// receives `what` (long-lived material: a password, a token, static keys, the operator's
+/// identity) only when the connection sets `copySecretToSubProjects`; otherwise
+/// `CopyNotAllowed`, naming the connection and what to do `instead`.
+pub fn copy_allowed(
+    token: &VcsAuthToken,
+    conn: &Connection,
+    what: &str,
+    instead: &str,
+) -> Result<(), ProviderError> {
+    let home = conn.namespace().unwrap_or_default();
+    if token.namespace().unwrap_or_default() == home || conn.spec.copy_secret_to_sub_projects {
+        return Ok(());
+    }
+    Err(ProviderError::config(
+        reasons::COPY_NOT_ALLOWED,
+        format!(
+            "spec.connection: this token would receive {what} from Connection {home}/{}, which \
+             does not set copySecretToSubProjects; {instead}",
+            conn.name_any()
+        ),
+    ))
+}
+
+impl Plan {
+    /// A long-lived credential projected as it is (`what`, e.g. `registry login`), in
+    /// `format` unless the token names another; nothing in the request shapes it.
+    pub fn projection(what: &'static str, format: SecretFormat) -> Self {
+        Self {
+            hash_parts: Vec::new(),
+            default_format: format,
+            lifetime: Lifetime::LongLived(what),
+            reads: Vec::new(),
+        }
+    }
+}
+
 /// A token request: the token, the connection it resolved to, and the cluster snapshot.
 pub struct Request<'a> {
     /// The VcsAuthToken.

@@ -397,6 +397,28 @@ fn a_10_s_lifetime_renews_no_sooner_than_60_s_after_the_mint() {
 }
 
 #[test]
+fn short_but_trusted_lifetimes_are_renewed_before_they_lapse() {
+    // The Docker token protocol's default of 60 s, and a 30 s token service.
+    assert_eq!(renew_at(at(0), at(60), None, 0.0, None), at(40));
+    assert_eq!(renew_at(at(0), at(30), None, 0.0, None), at(20));
+    assert_eq!(
+        renew_at(at(0), at(20), Some(mins(1)), 0.0, None),
+        at(13) + SignedDuration::from_nanos(333_333_333)
+    );
+    let o = observed([expiring(60), now(41)]);
+    assert_eq!(reason(&decide(&o)), Some(Reason::RenewalDue));
+}
+
+#[test]
+fn the_mint_interval_is_a_minute_or_half_a_trusted_lifetime() {
+    assert_eq!(mint_interval(at(0), at(3600)), MIN_MINT_INTERVAL);
+    assert_eq!(mint_interval(at(0), at(90)), SignedDuration::from_secs(45));
+    assert_eq!(mint_interval(at(0), at(20)), SignedDuration::from_secs(10));
+    assert_eq!(mint_interval(at(0), at(19)), MIN_MINT_INTERVAL);
+    assert_eq!(mint_interval(at(0), at(-5)), MIN_MINT_INTERVAL);
+}
+
+#[test]
 fn the_floor_counts_from_the_last_mint_when_it_is_known() {
     assert_eq!(renew_at(at(0), at(10), None, 0.0, Some(at(100))), at(160));
 }
@@ -406,9 +428,13 @@ fn lifetime_problem_describes_expiries_at_or_before_issue_and_short_lifetimes() 
     let cases = [
         (
             30,
-            "expires at 2026-01-01T00:00:30Z, 30 s after issue; renewing no sooner than 60 s after each mint",
+            "expires at 2026-01-01T00:00:30Z, 30 s after issue; renewing no sooner than 15 s after each mint",
         ),
-        (119, "119 s after issue"),
+        (
+            10,
+            "10 s after issue; renewing no sooner than 60 s after each mint",
+        ),
+        (59, "59 s after issue"),
         (
             0,
             "expires at 2026-01-01T00:00:00Z, at the moment it was issued;",
@@ -433,6 +459,7 @@ fn lifetime_problem_describes_expiries_at_or_before_issue_and_short_lifetimes() 
 
 #[test]
 fn lifetime_problem_is_silent_for_sensible_lifetimes() {
+    assert_eq!(lifetime_problem(at(0), at(60)), None);
     assert_eq!(lifetime_problem(at(0), at(120)), None);
     assert_eq!(lifetime_problem(at(0), at(3600)), None);
 }

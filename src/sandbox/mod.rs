@@ -27,6 +27,7 @@ use crate::controller::{self, Options};
 pub const ROOT_NAMESPACE: &str = "ci";
 
 mod backend;
+mod peers;
 use backend::{Backend, start_backend};
 
 /// How to run the sandbox.
@@ -148,6 +149,8 @@ pub struct Sandbox {
     github: GithubSim,
     /// moto's server, when it is installed (`scripts/moto install`): the AWS examples use it.
     aws: Option<MotoServer>,
+    /// What the registry, package and chat examples talk to.
+    peers: peers::Peers,
 }
 
 /// Where the AWS examples point when moto is not installed: a closed local port, so the
@@ -206,11 +209,13 @@ impl Sandbox {
         let aws_endpoint = aws
             .as_ref()
             .map_or(NO_AWS.to_string(), MotoServer::endpoint);
+        let peers = peers::Peers::start().await;
         for (file, text) in EXAMPLES {
             for mut doc in parse(&format!("examples/{file}"), text)? {
                 use_generated_app_key(&mut doc, &app_key);
                 use_simulated_github(&mut doc, &github.ghes_url());
                 use_local_aws(&mut doc, &aws_endpoint);
+                peers.rewrite(&mut doc);
                 apply(&client, &doc).await?;
             }
         }
@@ -218,6 +223,7 @@ impl Sandbox {
             backend,
             github,
             aws,
+            peers,
         })
     }
 
@@ -227,7 +233,8 @@ impl Sandbox {
         let mut text = format!(
             "patchbay sandbox is running: {}, with the CRDs, the example\n\
              namespaces and connections installed and the operator reconciling them. The example\n\
-             GitHub App talks to a GitHub simulator at {}; the AWS examples talk to {}.\n\n\
+             GitHub App talks to a GitHub simulator at {}; the AWS examples talk to {};\n\
+             the registry, package and chat examples to {}.\n\n\
              kubeconfig: {kubeconfig}\n\nTry:\n  export KUBECONFIG={kubeconfig}\n",
             self.backend.describe(),
             self.github.ghes_url(),
@@ -235,6 +242,7 @@ impl Sandbox {
                 || "no AWS (install moto with scripts/moto install to try them)".to_string(),
                 |m| format!("moto at {}", m.endpoint())
             ),
+            self.peers.describe(),
         );
         for hint in HINTS {
             text.push_str(&format!("  {hint}\n"));
@@ -305,6 +313,7 @@ const HINTS: &[&str] = &[
     "kubectl get vat -n team-a app-checkout -w",
     "kubectl get secret -n team-a app-checkout -o yaml",
     "kubectl explain vcsauthtoken.spec.github",
+    "kubectl apply -f examples/tokens/",
 ];
 
 /// The example aws and ecr connections point at AWS; in the sandbox they point at moto (or

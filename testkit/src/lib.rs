@@ -4,12 +4,17 @@
 
 pub mod admission;
 pub mod apiserver;
+pub mod azure_devops;
 pub mod envtest;
 pub mod github;
 pub mod hostile;
+pub mod http;
 pub mod keys;
 pub mod moto;
 pub mod proxy;
+pub mod registry;
 pub mod sandbox;
+pub mod slack;
 pub mod tls;
+pub mod verdaccio;
 pub mod wait;

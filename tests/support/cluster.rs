@@ -26,6 +26,7 @@ use patchbay::controller::{self, Context, Options};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use testkit::envtest::{Identity, TestServer};
+use testkit::wait::observe;
 use tokio::sync::oneshot;
 
 /// The logical root namespace of every test cluster.
@@ -227,6 +228,32 @@ impl Cluster {
         .await
     }
 
+    /// Waits until Connection `logical/name` has a Verified condition other than `NotChecked`
+    /// that satisfies `check`, and returns it.
+    pub async fn connection_verified(
+        &self,
+        logical: &str,
+        name: &str,
+        check: impl Fn(&Condition) -> bool,
+    ) -> Condition {
+        let api: Api<Connection> = self.api(logical);
+        let what = format!("Connection {}/{name} Verified condition", self.ns(logical));
+        observe(30, &what, || {
+            let api = api.clone();
+            let check = &check;
+            async move {
+                let c = api.get_opt(name).await.ok().flatten();
+                let conditions = c.and_then(|c| c.status).map(|s| s.conditions);
+                let found = (conditions.into_iter().flatten()).find(|c| c.type_ == "Verified");
+                match found {
+                    Some(c) if c.reason != "NotChecked" && check(&c) => Ok(c),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await
+    }
+
     /// Whether the operator is still running: a reconcile that panicked or a controller that
     /// stopped would have ended it.
     pub fn operator_running(&self) -> bool {
@@ -243,17 +270,20 @@ impl Cluster {
     ) -> VcsAuthToken {
         let api: Api<VcsAuthToken> = self.api(logical);
         let what = format!("VcsAuthToken {}/{name} Ready condition", self.ns(logical));
-        eventually(30, &what, || {
+        observe(30, &what, || {
             let api = api.clone();
             let check = &check;
             async move {
-                let t = api.get_opt(name).await.ok()??;
-                let ok = ready_for_generation(
-                    t.status.as_ref()?.conditions.as_slice(),
-                    t.meta().generation,
-                )
-                .is_some_and(check);
-                ok.then_some(t)
+                let Some(t) = api.get_opt(name).await.ok().flatten() else {
+                    return Err("no such token".into());
+                };
+                let conditions = t.status.as_ref().map(|s| s.conditions.as_slice());
+                let ready =
+                    ready_for_generation(conditions.unwrap_or_default(), t.meta().generation);
+                match ready {
+                    Some(c) if check(c) => Ok(t),
+                    other => Err(format!("{other:?}")),
+                }
             }
         })
         .await

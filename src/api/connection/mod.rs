@@ -89,11 +89,13 @@ pub struct ConnectionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<LabelSelector>,
     /// Whether tokens in descendant namespaces may receive a copy of long-lived material:
-    /// the connection's own keys as they are (aws `useSessionCredentials: false`) or the
-    /// operator's own identity (`defaultChain` without a role). Default false: such tokens
-    /// are refused outside the connection's namespace (`CopyNotAllowed`), because a copy
-    /// outlives any revocation patchbay can do. Set it only where every namespace the
-    /// connection is available to may hold that material.
+    /// the connection's own keys as they are (aws `useSessionCredentials: false`), the
+    /// operator's own identity (`defaultChain` without a role), or the password or token of a
+    /// dockerRegistry, npmRegistry, slack, azureDevOpsPat or perforceAdmin connection. Default
+    /// false: such tokens are refused outside the connection's namespace (`CopyNotAllowed`),
+    /// because a copy outlives any revocation patchbay can do. Set it only where every
+    /// namespace the connection is available to may hold that material; unsetting it
+    /// withdraws the copies.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub copy_secret_to_sub_projects: bool,
     /// Extra CA certificates (PEM) that every call to this connection's servers trusts,
@@ -314,6 +316,17 @@ impl ConnectionKind {
             | Self::NpmRegistry
             | Self::PerforceAdmin
             | Self::Slack => None,
+        }
+    }
+
+    /// A request block a token of this kind may carry instead of [`request_block`]: `registry`
+    /// (a scoped bearer token) for dockerRegistry.
+    ///
+    /// [`request_block`]: Self::request_block
+    pub fn alternative_request_block(self) -> Option<&'static str> {
+        match self {
+            Self::DockerRegistry => Some("registry"),
+            _ => None,
         }
     }
 

@@ -10,11 +10,17 @@ fn docker_hub() -> String {
     "https://docker.io".into()
 }
 
+fn slack_api() -> String {
+    "https://slack.com/api".into()
+}
+
 fn npmjs() -> String {
     "https://registry.npmjs.org".into()
 }
 
-/// A Docker registry login.
+/// A Docker registry login. Tokens without a request block receive the login itself (a
+/// `dockerconfigjson`); tokens with `spec.registry` receive a short-lived bearer token from the
+/// registry's token service, scoped to the repositories they name.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DockerRegistry {
@@ -38,8 +44,13 @@ pub struct Slack {
     pub client_id: String,
     /// The Slack app's client secret.
     pub client_secret: SecretKeyRef,
-    /// The bot user OAuth token (`xoxb-...`).
+    /// The bot user OAuth token (`xoxb-...`), projected as `SLACK_BOT_TOKEN`.
     pub bot_token: SecretKeyRef,
+    /// The Web API base; default `https://slack.com/api`. Change it only for a gateway in front
+    /// of Slack.
+    #[serde(default = "slack_api")]
+    #[schemars(length(max = 2048), pattern(patterns::HTTP_URL))]
+    pub api_url: String,
 }
 
 /// An npm registry.

@@ -7,8 +7,8 @@ use crate::api::connection::Ecr;
 use crate::api::token::{AwsTokenRequest, SecretFormat};
 use crate::api::{Connection, VcsAuthToken};
 use crate::conditions::reasons;
-use crate::providers::ProviderError;
 use crate::providers::sts;
+use crate::providers::{ProviderError, copy_allowed};
 
 /// A token's AWS request within the connection's ceilings.
 #[derive(Clone, Debug)]
@@ -78,21 +78,14 @@ impl AwsPlan {
         let operators_own = role_arn.is_none()
             && conn.spec.ecr.is_none()
             && (conn.spec.aws_credentials()).is_some_and(|c| c.default_chain.is_some());
-        let elsewhere = conn.namespace().unwrap_or_default() != namespace;
-        if (long_lived || operators_own) && elsewhere && !conn.spec.copy_secret_to_sub_projects {
+        if long_lived || operators_own {
             let what = if long_lived {
                 "the connection's long-lived keys"
             } else {
                 "the operator's own identity"
             };
-            return Err(ProviderError::config(
-                reasons::COPY_NOT_ALLOWED,
-                format!(
-                    "spec.connection: this token would receive {what} from Connection {}/{}, which does not set copySecretToSubProjects; ask for a role (spec.aws.roleArn) or use a connection in this namespace",
-                    conn.namespace().unwrap_or_default(),
-                    conn.name_any()
-                ),
-            ));
+            let instead = "ask for a role (spec.aws.roleArn) or use a connection in this namespace";
+            copy_allowed(token, conn, what, instead)?;
         }
         let default_format = match conn.spec.ecr {
             Some(_) => SecretFormat::DockerConfigJson,
