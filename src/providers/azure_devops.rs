@@ -13,7 +13,7 @@ use super::http::{self, AUTHENTICATION_FAILED};
 use super::url::{base, host, parse_http};
 use super::{
     Env, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services, Validated,
-    Verification, block, copy_allowed,
+    Verification, block,
 };
 use crate::api::token::SecretFormat;
 use crate::api::{Connection, ConnectionKind, ConnectionSpec};
@@ -156,13 +156,8 @@ impl Provider for AzureDevOpsPatProvider {
     }
 
     fn plan(&self, request: &Request<'_>) -> Result<Plan, ProviderError> {
-        let (what, instead) = (
-            "the Azure DevOps personal access token",
-            "use a connection in this namespace",
-        );
-        copy_allowed(request.token, request.connection, what, instead)?;
         let what = "Azure DevOps personal access token";
-        Ok(Plan::projection(what, SecretFormat::BasicAuth))
+        Plan::copied(request, what, SecretFormat::BasicAuth)
     }
 
     async fn verify(

@@ -9,7 +9,7 @@ use super::http::{self, AUTHENTICATION_FAILED};
 use super::url::{base, parse_http};
 use super::{
     Env, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services, Validated,
-    Verification, block, copy_allowed,
+    Verification, block,
 };
 use crate::api::connection::NpmRegistry;
 use crate::api::token::SecretFormat;
@@ -125,9 +125,7 @@ impl Provider for NpmRegistryProvider {
                 SecretFormat::Npmrc,
             ));
         }
-        let instead = "use a connection in this namespace";
-        copy_allowed(request.token, request.connection, "the npm token", instead)?;
-        Ok(Plan::projection("npm token", SecretFormat::Npmrc))
+        Plan::copied(request, "npm token", SecretFormat::Npmrc)
     }
 
     async fn verify(

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{
     Env, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services, Validated,
-    Verification, block, copy_allowed,
+    Verification, block,
 };
 use crate::api::token::SecretFormat;
 use crate::api::{Connection, ConnectionKind, ConnectionSpec};
@@ -36,14 +36,7 @@ impl Provider for PerforceAdminProvider {
     }
 
     fn plan(&self, request: &Request<'_>) -> Result<Plan, ProviderError> {
-        let instead = "use a connection in this namespace";
-        copy_allowed(
-            request.token,
-            request.connection,
-            "the Perforce password",
-            instead,
-        )?;
-        Ok(Plan::projection("Perforce password", SecretFormat::Opaque))
+        Plan::copied(request, "Perforce password", SecretFormat::Opaque)
     }
 
     async fn verify(

@@ -153,6 +153,20 @@ impl Plan {
             reads: Vec::new(),
         }
     }
+
+    /// [`Plan::projection`] under the copying rule ([`copy_allowed`]): the plan of a kind whose
+    /// only output is its connection's long-lived `what`, for tokens in the connection's
+    /// namespace or, when the connection allows copies, below it.
+    pub fn copied(
+        request: &Request<'_>,
+        what: &'static str,
+        format: SecretFormat,
+    ) -> Result<Self, ProviderError> {
+        let instead = "use a connection in this namespace";
+        let what_copied = format!("the {what}");
+        copy_allowed(request.token, request.connection, &what_copied, instead)?;
+        Ok(Self::projection(what, format))
+    }
 }
 
 /// A token request: the token, the connection it resolved to, and the cluster snapshot.

@@ -9,7 +9,7 @@ use super::http::{self, AUTHENTICATION_FAILED, INSUFFICIENT_SCOPE, TOKEN_REVOKED
 use super::url::{base, parse_http};
 use super::{
     Env, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services, Validated,
-    Verification, block, copy_allowed,
+    Verification, block,
 };
 use crate::api::token::SecretFormat;
 use crate::api::{Connection, ConnectionKind, ConnectionSpec};
@@ -93,14 +93,7 @@ impl Provider for SlackProvider {
     }
 
     fn plan(&self, request: &Request<'_>) -> Result<Plan, ProviderError> {
-        let instead = "use a connection in this namespace";
-        copy_allowed(
-            request.token,
-            request.connection,
-            "the Slack bot token",
-            instead,
-        )?;
-        Ok(Plan::projection("Slack bot token", SecretFormat::Opaque))
+        Plan::copied(request, "Slack bot token", SecretFormat::Opaque)
     }
 
     async fn verify(
