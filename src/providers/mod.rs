@@ -24,6 +24,7 @@ mod inputs;
 mod jetbrains_space;
 pub mod network;
 mod npm_registry;
+pub mod oauth;
 mod perforce_admin;
 mod provider;
 mod services;

@@ -11,6 +11,7 @@ pub mod hostile;
 pub mod http;
 pub mod keys;
 pub mod moto;
+pub mod oauth_server;
 pub mod proxy;
 pub mod registry;
 pub mod sandbox;

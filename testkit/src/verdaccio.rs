@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::http::loopback_request;
+
 /// The environment variable that names the verdaccio binary (`scripts/test` sets it).
 pub const VERDACCIO_ENV: &str = "PATCHBAY_VERDACCIO";
 /// How long verdaccio may take to answer after being spawned.
@@ -81,7 +83,7 @@ impl Verdaccio {
     async fn wait_until_up(&self) -> io::Result<()> {
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
-            let ping = request(self.port, "GET", "/-/ping", None).await;
+            let ping = loopback_request(self.port, "GET", "/-/ping", None).await;
             if ping.is_some_and(|(status, _)| status == 200) {
                 return Ok(());
             }
@@ -101,7 +103,7 @@ impl Verdaccio {
         let body = serde_json::json!({"_id": format!("org.couchdb.user:{name}"), "name": name,
             "password": password, "type": "user", "roles": []});
         let path = format!("/-/user/org.couchdb.user:{name}");
-        let (status, answer) = request(self.port, "PUT", &path, Some(&body.to_string()))
+        let (status, answer) = loopback_request(self.port, "PUT", &path, Some(&body.to_string()))
             .await
             .ok_or_else(|| io::Error::other("verdaccio did not answer"))?;
         let token = serde_json::from_str::<serde_json::Value>(&answer)
@@ -109,27 +111,4 @@ impl Verdaccio {
             .and_then(|v| v["token"].as_str().map(str::to_owned));
         token.ok_or_else(|| io::Error::other(format!("adding a user: HTTP {status}: {answer}")))
     }
-}
-
-/// One HTTP/1.0 exchange on loopback, without a client library.
-async fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.0\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.ok()?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
 }
