@@ -51,17 +51,8 @@ fn registry(url: &str, secret: &str) -> Value {
 
 /// The crane binary: `$PATCHBAY_CRANE`, else what `scripts/crane` built.
 fn crane() -> PathBuf {
-    if let Some(path) = std::env::var_os("PATCHBAY_CRANE").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/crane");
-    let out = Command::new(script).output().expect("scripts/crane runs");
-    assert!(
-        out.status.success(),
-        "scripts/crane: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    testkit::peer::installed("PATCHBAY_CRANE", "crane")
+        .expect("crane: run scripts/crane, or set PATCHBAY_CRANE")
 }
 
 /// A directory holding `config.json` = `dockerconfigjson`, as `DOCKER_CONFIG` takes it.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod keys;
 pub mod moto;
 pub mod oauth_server;
+pub mod peer;
 pub mod proxy;
 pub mod registry;
 pub mod sandbox;

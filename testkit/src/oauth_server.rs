@@ -5,7 +5,7 @@
 //! approves through the server's test hook instead of a browser.
 
 use std::io::{self, BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -41,16 +41,7 @@ impl Drop for OAuthServer {
 impl OAuthServer {
     /// The launcher: `$PATCHBAY_OAUTH_SERVER`, else what `scripts/oauth-server` installed.
     pub fn binary() -> Option<PathBuf> {
-        if let Some(path) = std::env::var_os(OAUTH_SERVER_ENV).filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(path));
-        }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-        let out = Command::new(workspace.join("scripts/oauth-server"))
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-        (out.status.success() && path.is_file()).then_some(path)
+        crate::peer::installed(OAUTH_SERVER_ENV, "oauth-server")
     }
 
     /// Starts the server with `clients` (each allowed every grant) and access tokens that live

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,16 +60,7 @@ impl Drop for Registry {
 impl Registry {
     /// The registry binary: `$PATCHBAY_REGISTRY`, else what `scripts/registry` unpacked.
     pub fn binary() -> Option<PathBuf> {
-        if let Some(path) = std::env::var_os(REGISTRY_ENV).filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(path));
-        }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-        let out = Command::new(workspace.join("scripts/registry"))
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-        (out.status.success() && path.is_file()).then_some(path)
+        crate::peer::installed(REGISTRY_ENV, "registry")
     }
 
     /// Starts a registry with `auth` and waits until it answers.

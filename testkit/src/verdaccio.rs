@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,16 +33,7 @@ impl Drop for Verdaccio {
 impl Verdaccio {
     /// The verdaccio binary: `$PATCHBAY_VERDACCIO`, else what `scripts/verdaccio` installed.
     pub fn binary() -> Option<PathBuf> {
-        if let Some(path) = std::env::var_os(VERDACCIO_ENV).filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(path));
-        }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-        let out = Command::new(workspace.join("scripts/verdaccio"))
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-        (out.status.success() && path.is_file()).then_some(path)
+        crate::peer::installed(VERDACCIO_ENV, "verdaccio")
     }
 
     /// Starts verdaccio and waits until `/-/ping` answers.
