@@ -119,7 +119,7 @@ async fn check(
                 .into_iter()
                 .find_map(|v| v.as_str())
                 .ok_or(refused)?;
-            let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
+            let name = http::printable(name, 100);
             Ok(format!("{url} accepted the token of {name:?}"))
         }
         StatusCode::NON_AUTHORITATIVE_INFORMATION

@@ -7,12 +7,15 @@
 //! for a `Basic` challenge, `GET /v2/` again with it. The realm is the registry's answer, so it
 //! is held to the endpoint policy and may not downgrade https to http.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::http::{self, AUTHENTICATION_FAILED, Answer};
+use super::oauth::{MAX_EXPIRES_IN, expires_in_seconds};
 use super::url::{host, parse_http};
 use super::{
     Env, Granted, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services,
@@ -27,9 +30,7 @@ use crate::output::Credential;
 /// The condition reason of a URL that has no registry API.
 const NOT_A_REGISTRY: &str = "NotARegistry";
 /// The lifetime the token protocol assumes when the service names none.
-const DEFAULT_TOKEN_SECONDS: i64 = 60;
-/// The longest lifetime believed, whatever a token service says.
-const MAX_TOKEN_SECONDS: i64 = 24 * 3600;
+const DEFAULT_TOKEN_SECONDS: u64 = 60;
 /// The longest token accepted.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
@@ -213,7 +214,7 @@ impl<'a> Registry<'a> {
         realm: &::url::Url,
         service: &str,
         scopes: &[String],
-    ) -> Result<(String, Option<i64>), ProviderError> {
+    ) -> Result<(String, Option<u64>), ProviderError> {
         let mut url = realm.clone();
         {
             let mut query = url.query_pairs_mut();
@@ -246,7 +247,7 @@ impl<'a> Registry<'a> {
                     format!("{server} answered without a usable token"),
                 )
             })?;
-        Ok((token.to_string(), body["expires_in"].as_i64()))
+        Ok((token.to_string(), expires_in_seconds(&body["expires_in"])))
     }
 
     fn refused(&self, server: &str, answer: &Answer) -> ProviderError {
@@ -301,7 +302,7 @@ pub fn token_realm(
     raw: &str,
     policy: &super::EndpointPolicy,
 ) -> Result<::url::Url, ProviderError> {
-    let named_by = format!("the token realm {:?} of {base}", short(raw));
+    let named_by = format!("the token realm {:?} of {base}", http::printable(raw, 120));
     let realm = ::url::Url::parse(raw).map_err(|e| {
         ProviderError::transient(reasons::INVALID_RESPONSE, format!("{named_by}: {e}"))
     })?;
@@ -320,10 +321,6 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_graphic()
 }
 
-fn short(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(120).collect()
-}
-
 /// What a registry token grants, read from its claims when it is a JWT (informational only:
 /// nothing is decided on it).
 fn granted(token: &str) -> Granted {
@@ -336,7 +333,8 @@ fn granted(token: &str) -> Granted {
             let actions: Vec<&str> = (entry["actions"].as_array()?.iter())
                 .filter_map(Value::as_str)
                 .collect();
-            Some((short(&format!("{kind}:{name}")), short(&actions.join(","))))
+            let permission = http::printable(&format!("{kind}:{name}"), 120);
+            Some((permission, http::printable(&actions.join(","), 120)))
         })
         .collect();
     Granted {
@@ -345,16 +343,15 @@ fn granted(token: &str) -> Granted {
     }
 }
 
-/// When a token issued `sent_at` with `expires_in` seconds (per the protocol, 60 when unset;
-/// believed up to a day) expires.
-pub fn token_expiry(sent_at: Timestamp, expires_in: Option<i64>) -> Timestamp {
+/// When a token issued `sent_at` with `expires_in` seconds (per the protocol, 60 when unset or
+/// zero; believed up to [`MAX_EXPIRES_IN`]) expires.
+pub fn token_expiry(sent_at: Timestamp, expires_in: Option<u64>) -> Timestamp {
     let seconds = expires_in
         .filter(|s| *s > 0)
-        .unwrap_or(DEFAULT_TOKEN_SECONDS)
-        .min(MAX_TOKEN_SECONDS);
-    sent_at
-        .checked_add(SignedDuration::from_secs(seconds))
-        .unwrap_or(sent_at)
+        .unwrap_or(DEFAULT_TOKEN_SECONDS);
+    let lifetime = Duration::from_secs(seconds).min(MAX_EXPIRES_IN);
+    let lifetime = SignedDuration::try_from(lifetime).unwrap_or(SignedDuration::ZERO);
+    sent_at.checked_add(lifetime).unwrap_or(sent_at)
 }
 
 pub(super) struct DockerRegistryProvider;
@@ -536,10 +533,12 @@ mod tests {
     fn a_token_lives_sixty_seconds_unless_the_service_says_otherwise_and_at_most_a_day() {
         let sent = Timestamp::from_second(1_800_000_000).unwrap();
         let after = |t: Timestamp| t.duration_since(sent).as_secs();
-        assert_eq!(after(token_expiry(sent, None)), 60);
-        assert_eq!(after(token_expiry(sent, Some(300))), 300);
-        assert_eq!(after(token_expiry(sent, Some(-5))), 60);
-        assert_eq!(after(token_expiry(sent, Some(i64::MAX))), 24 * 3600);
+        let answered = |v: Value| after(token_expiry(sent, expires_in_seconds(&v)));
+        assert_eq!(answered(Value::Null), 60);
+        assert_eq!(answered(Value::from(300)), 300);
+        assert_eq!(answered(Value::from(-5)), 60);
+        assert_eq!(answered(Value::from(0)), 60);
+        assert_eq!(answered(Value::from(i64::MAX)), 24 * 3600);
     }
 
     #[test]

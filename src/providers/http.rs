@@ -100,15 +100,21 @@ impl Answer {
         .into_iter()
         .find_map(Value::as_str)
         .unwrap_or_default();
-        let clean: String = (text.chars())
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
+        let clean = printable(text, 200);
         match clean.is_empty() {
             true => String::new(),
             false => format!(": {clean}"),
         }
     }
+}
+
+/// At most `max_chars` characters of text a provider sent, without control characters: what of
+/// an untrusted answer may stand in a condition message.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
 }
 
 /// Sends `request` to `server` (named in errors; never the URL's query) and reads the answer.

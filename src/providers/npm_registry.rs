@@ -78,7 +78,7 @@ async fn check(
             let user = answer.json()["username"].as_str().map(str::to_owned);
             // Some registries answer an unknown token with 200 and no user name.
             let user = user.filter(|u| !u.is_empty()).ok_or_else(refused)?;
-            let user: String = user.chars().filter(|c| !c.is_control()).take(100).collect();
+            let user = http::printable(&user, 100);
             Ok(format!("{url} knows the token as user {user:?}"))
         }
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(refused()),

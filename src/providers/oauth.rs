@@ -17,6 +17,11 @@ use serde_json::Value;
 
 use super::ProviderError;
 use super::http::{AUTHENTICATION_FAILED, SERVER_ERROR};
+
+/// At most 200 printable characters of a provider's text.
+fn printable(s: &str) -> String {
+    super::http::printable(s, 200)
+}
 use crate::conditions::reasons;
 
 /// The user's grant (a refresh token or a device code's approval) is gone: someone must sign in
@@ -113,16 +118,22 @@ pub fn read_answer(status: StatusCode, body: &[u8], what: &str) -> Result<Tokens
 /// `expires_in` as a number or a string of digits; missing, negative or unreadable gives the
 /// default, and anything over [`MAX_EXPIRES_IN`] is clamped.
 fn expires_in(v: &Value) -> Duration {
-    let secs = match v {
+    expires_in_seconds(v).map_or(DEFAULT_EXPIRES_IN, |s| {
+        Duration::from_secs(s).min(MAX_EXPIRES_IN)
+    })
+}
+
+/// The seconds of a token answer's `expires_in` (OAuth, and the Docker token protocol), read as
+/// a number or a string of digits (a fraction is cut, a huge number saturates); `None` when it
+/// is missing, negative or unreadable. The caller applies its default and its ceiling.
+pub fn expires_in_seconds(v: &Value) -> Option<u64> {
+    match v {
         Value::Number(n) => n
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
-    };
-    secs.map_or(DEFAULT_EXPIRES_IN, |s| {
-        Duration::from_secs(s).min(MAX_EXPIRES_IN)
-    })
+    }
 }
 
 /// What an OAuth error code means for the user, and whether retrying can help.
@@ -165,11 +176,6 @@ pub fn grant_error(code: &str, description: Option<&str>, what: &str) -> Provide
         }
         _ => ProviderError::transient(SERVER_ERROR, said),
     }
-}
-
-/// At most 200 printable characters of a provider's text.
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 #[cfg(test)]

@@ -51,12 +51,7 @@ async fn check(
         return Err(answer.unexpected(&what));
     }
     let body = answer.json();
-    let text = |key: &str| -> String {
-        (body[key].as_str().unwrap_or_default().chars())
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect()
-    };
+    let text = |key: &str| http::printable(body[key].as_str().unwrap_or_default(), 100);
     if body["ok"].as_bool() != Some(true) {
         let code = text("error");
         let (reason, fix) = auth_test_error(&code);
