@@ -41,6 +41,10 @@ pub const MIN_TRUSTED_LIFETIME: SignedDuration = SignedDuration::from_secs(20);
 /// Lifetimes shorter than this are reported by [`lifetime_problem`]: 60 s is the shortest the
 /// Docker token protocol allows, and no provider here issues shorter ones on purpose.
 pub const MIN_SENSIBLE_LIFETIME: SignedDuration = SignedDuration::from_secs(60);
+/// How long before expiry a credential whose refresh revokes the one it replaces is renewed
+/// (when the token sets no `renewBefore`): late, so that builds holding it lose as little as
+/// possible; a lifetime shorter than this falls back to the two-thirds rule.
+pub const LATE_RENEW_BEFORE: SignedDuration = SignedDuration::from_secs(300);
 /// The largest jitter subtracted from `renewAt`, as a fraction of the lifetime.
 pub const MAX_JITTER_FRACTION: f64 = 0.05;
 

@@ -327,29 +327,26 @@ async fn a_missing_secret_that_appears_later_turns_the_connection_ready_without_
     let api: Api<Connection> = cluster.api(ROOT);
     let status = api.get("slack").await.unwrap().status.unwrap();
     assert!(status.conditions.iter().all(|c| c.type_ != "Stalled"));
-    // A kind without a live check yet says so instead of staying "not checked".
+    // A live check that cannot reach its server says so; the connection stays Ready (nothing
+    // the user wrote is wrong).
     cluster.secret(ROOT, "gitlab", &[("secret", "x")]).await;
     cluster
         .apply(connection(
             "gitlab",
-            json!({"gitlab": {"applicationId": "a",
+            json!({"gitlab": {"applicationId": "a", "serverUrl": "http://127.0.0.1:9",
         "secret": {"name": "gitlab", "key": "secret"}}}),
         ))
         .await;
     let verified = cluster
-        .connection_verified(ROOT, "gitlab", |c| c.reason == "VerificationNotAvailable")
+        .connection_verified(ROOT, "gitlab", |c| c.reason == "ServerUnreachable")
         .await;
-    assert_eq!(verified.status, ConditionStatus::Unknown);
-    assert_eq!(
-        verified.message,
-        "this release has no live check for gitlab connections"
+    assert_eq!(verified.status, ConditionStatus::False);
+    assert!(
+        verified.message.contains("127.0.0.1:9"),
+        "{}",
+        verified.message
     );
-    let api: Api<Connection> = cluster.api(ROOT);
-    let status = api.get("gitlab").await.unwrap().status.unwrap();
-    assert_eq!(
-        status.verified_at, None,
-        "no check ran, so no time is stamped"
-    );
+    cluster.connection_ready(ROOT, "gitlab", is_ready).await;
     cluster.stop().await;
 }
 

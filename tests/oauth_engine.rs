@@ -15,6 +15,7 @@ use testkit::oauth_server::{Client, OAuthServer};
 const CLIENT: Client = Client {
     id: "patchbay-ci",
     secret: "a-client-secret",
+    method: "client_secret_basic",
 };
 
 /// Posts `form` to `url` as `client`, the way patchbay's providers do (client_secret_basic),

@@ -46,6 +46,15 @@
 //        would (user-code form, confirm, development login, consent; about 10 requests).
 //   POST /test/device/deny     same selectors: the next poll gets access_denied.
 //   GET  /test/device/pending  {"pending": [{"user_code", "client_id", "scope", "expires_at"}]}
+//   GET  /test/stats           {"token_requests": {"refresh_token": {"ok": N, "error": M}, ...}}:
+//        token requests answered since start, by grant type.
+//
+// Providers' own paths lead to the standard endpoints, so a connection of any OAuth kind can
+// name this server: /oauth/token (GitLab, JetBrains Space), /login/oauth/access_token (GitHub,
+// which also answers errors with HTTP 200 there), /site/oauth2/access_token (Bitbucket Cloud),
+// /rest/oauth2/latest/token (Bitbucket Data Center), /TENANT/oauth2/v2.0/token (Entra ID) lead
+// to /token; /oauth/userinfo (GitLab) to /me; /oauth/authorize_device (GitLab),
+// /login/device/code (GitHub) and /TENANT/oauth2/v2.0/devicecode (Entra ID) to /device/auth.
 // The browser path works too: GET /device shows the user-code form, and oidc-provider's
 // development login and consent pages (/interaction/UID) take any login name.
 import crypto from 'node:crypto';
@@ -458,11 +467,51 @@ async function testHook(req, res, path) {
   return sendJson(res, 404, { error: 'not_found' });
 }
 
+// The paths real providers give these endpoints, so that a connection of each kind can name
+// this server as its own: each leads to the standard endpoint. GitHub's token endpoint also
+// keeps GitHub's habit of answering errors with HTTP 200.
+const frontDoors = [
+  { path: /^\/oauth\/token$/, to: '/token', who: 'GitLab, JetBrains Space' },
+  { path: /^\/login\/oauth\/access_token$/, to: '/token', who: 'GitHub', errorsAs200: true },
+  { path: /^\/site\/oauth2\/access_token$/, to: '/token', who: 'Bitbucket Cloud' },
+  { path: /^\/rest\/oauth2\/latest\/token$/, to: '/token', who: 'Bitbucket Data Center' },
+  { path: /^\/[A-Za-z0-9.-]+\/oauth2\/v2\.0\/token$/, to: '/token', who: 'Microsoft Entra ID' },
+  { path: /^\/oauth\/userinfo$/, to: '/me', who: 'GitLab' },
+  { path: /^\/oauth\/authorize_device$/, to: '/device/auth', who: 'GitLab' },
+  { path: /^\/login\/device\/code$/, to: '/device/auth', who: 'GitHub', errorsAs200: true },
+  { path: /^\/[A-Za-z0-9.-]+\/oauth2\/v2\.0\/devicecode$/, to: '/device/auth', who: 'Microsoft Entra ID' },
+];
+
+// Token requests answered since start, by grant type and outcome, for GET /test/stats.
+const stats = {};
+function count(ctx, outcome) {
+  const grant = ctx.oidc?.params?.grant_type ?? 'unknown';
+  stats[grant] ??= { ok: 0, error: 0 };
+  stats[grant][outcome] += 1;
+}
+provider.on('grant.success', (ctx) => count(ctx, 'ok'));
+provider.on('grant.error', (ctx) => count(ctx, 'error'));
+
 const callback = provider.callback();
 server.on('request', (req, res) => {
-  const path = (req.url ?? '/').split('?')[0];
+  let path = (req.url ?? '/').split('?')[0];
   // RFC 8414 metadata: the same document as OpenID discovery.
   if (path === '/.well-known/oauth-authorization-server') req.url = '/.well-known/openid-configuration';
+  const door = frontDoors.find((d) => d.path.test(path));
+  if (door) {
+    req.url = door.to + (req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '');
+    path = door.to;
+    if (door.errorsAs200) {
+      const writeHead = res.writeHead;
+      res.writeHead = function writeHead200(status, ...rest) {
+        return writeHead.call(this, status >= 400 && status < 500 ? 200 : status, ...rest);
+      };
+    }
+  }
+  if (testHooks && path === '/test/stats' && req.method === 'GET') {
+    sendJson(res, 200, { token_requests: stats });
+    return;
+  }
   if (testHooks && path.startsWith('/test/')) {
     testHook(req, res, path).catch((err) => {
       log(`test hook error: ${err.stack ?? err}`);

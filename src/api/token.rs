@@ -203,12 +203,26 @@ pub struct RegistryTokenRequest {
     pub scopes: Vec<String>,
 }
 
-/// An OAuth access token refreshed from a user's grant.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+/// An OAuth access token: refreshed from a user's grant, or, without one, issued to the
+/// application itself (the client credentials grant, for kinds that offer it).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthTokenRequest {
-    /// The user's refresh token; rotated refresh tokens are written back to this key.
-    pub refresh_token: SecretKeyRef,
+    /// The user's grant: a Secret in this namespace whose key holds the refresh token
+    /// (`patchbay login` writes one). Rotated refresh tokens are written back to this key, and
+    /// the current access token beside it (`<key>.access-token`, `<key>.expires-at`), so that
+    /// every token sharing the grant uses one refresh. Unset: the client credentials grant
+    /// (jetbrainsSpace, bitbucketCloud, and azureDevOpsOAuth through Microsoft Entra ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<SecretKeyRef>,
+    /// Scopes to ask for, space-separated; default: what the grant or the application has.
+    /// A refresh may narrow the grant's scopes but never widen them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 1024),
+        pattern(r"^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$")
+    )]
+    pub scope: Option<String>,
 }
 
 /// Layout of the Secret that holds the credential.

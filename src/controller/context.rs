@@ -74,7 +74,17 @@ pub struct Context {
     /// Per token (`token_key`), the CA bundle of the connection it last minted from, so that
     /// revoking its credentials trusts the same CAs.
     pub bundles: Mutex<HashMap<String, crate::providers::CaBundle>>,
+    /// Per shared grant ([`crate::providers::SharedGrant::lock`]), the lock a mint holds while
+    /// it uses the grant, and the write-back it could not store yet (see [`Context::grant`]).
+    pub grants: Mutex<HashMap<String, Arc<tokio::sync::Mutex<PendingWrites>>>>,
+    /// Per token, a refusal only new input can lift (a grant that is gone) and the hashes of
+    /// the request and inputs it was met with: until they change, the provider is not asked.
+    pub dead_ends: Mutex<HashMap<String, (String, crate::providers::ProviderError)>>,
 }
+
+/// Values a provider returned that must reach a Secret before the grant is used again (a
+/// rotated refresh token whose write-back failed): the only copy, kept in memory.
+pub type PendingWrites = Vec<crate::providers::SecretWrite>;
 
 /// How many re-mints a connection may make at once, beyond scheduled renewals.
 pub const REMINT_BURST: f64 = 60.0;
@@ -332,12 +342,50 @@ impl Context {
             .take(now)
     }
 
+    /// The lock of shared grant `lock`: one mint at a time uses a grant, within this process
+    /// (leader election keeps other replicas from minting at all). The guard holds what is
+    /// still to be written back from the last use.
+    pub async fn grant(&self, lock: &str) -> tokio::sync::OwnedMutexGuard<PendingWrites> {
+        let mutex = {
+            let mut grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+            // Locks nobody holds or waits for are dropped, unless they keep a pending write.
+            grants.retain(|k, m| {
+                k == lock
+                    || Arc::strong_count(m) > 1
+                    || m.try_lock().map_or(true, |p| !p.is_empty())
+            });
+            grants.entry(lock.to_string()).or_default().clone()
+        };
+        mutex.lock_owned().await
+    }
+
+    /// Remembers that minting for `key` met `error` with inputs `hashes`.
+    pub fn remember_dead_end(
+        &self,
+        key: &str,
+        hashes: String,
+        error: &crate::providers::ProviderError,
+    ) {
+        let mut ends = self.dead_ends.lock().unwrap_or_else(|e| e.into_inner());
+        ends.insert(key.to_string(), (hashes, error.clone()));
+    }
+
+    /// The refusal minting for `key` met with these very `hashes`, if it did.
+    pub fn dead_end(&self, key: &str, hashes: &str) -> Option<crate::providers::ProviderError> {
+        let ends = self.dead_ends.lock().unwrap_or_else(|e| e.into_inner());
+        (ends.get(key))
+            .filter(|(h, _)| h == hashes)
+            .map(|(_, e)| e.clone())
+    }
+
     /// Forgets the failures of `key` after a success.
     pub fn succeeded(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.remove(key);
         let mut held = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
         held.remove(key);
+        let mut ends = self.dead_ends.lock().unwrap_or_else(|e| e.into_inner());
+        ends.remove(key);
     }
 }
 

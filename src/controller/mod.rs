@@ -222,6 +222,8 @@ pub fn start_elected(
         budgets: Mutex::new(HashMap::new()),
         telemetry,
         bundles: Mutex::new(HashMap::new()),
+        grants: Mutex::new(HashMap::new()),
+        dead_ends: Mutex::new(HashMap::new()),
     });
     let context = ctx.clone();
     let operator = async move {

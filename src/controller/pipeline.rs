@@ -29,7 +29,8 @@ use crate::api::token::{ConnectionRef, Issuer, SecretFormat};
 use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
 use crate::output::{self, SecretInputs, annotations};
 use crate::providers::{
-    self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues,
+    self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues, SharedGrant,
+    oauth,
 };
 use crate::renewal::{self, Decision, Observed};
 use crate::telemetry::Call;
@@ -55,6 +56,8 @@ struct Job<'a> {
     secret_name: String,
     request_hash: String,
     connection_hash: String,
+    /// Why the credential is renewed late ([`Plan::late`]).
+    late: Option<&'static str>,
 }
 
 /// The output Secret as found: its API, the object, and the credential in it.
@@ -117,7 +120,8 @@ pub async fn run(
     status.secret_name = Some(secret_name.clone());
     let here = token.namespace().unwrap_or_default();
     let mut values = SecretValues::seen_from(at.namespace.clone(), here);
-    let connection_hash = match connection_hash(ctx, provider, &conn, &env, &mut values).await {
+    let hashed = connection_hash(ctx, provider, &conn, &env, plan.grant.as_ref(), &mut values);
+    let connection_hash = match hashed.await {
         Ok(hash) => hash,
         Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
     };
@@ -130,6 +134,7 @@ pub async fn run(
         request_hash: request_hash(&at, format, &secret_name, &plan),
         secret_name,
         connection_hash,
+        late: plan.late,
     };
     // A superseded credential whose grace has passed is revoked now.
     revocation::revoke_superseded(ctx, token, &mut status, current.as_ref(), false).await;
@@ -139,6 +144,29 @@ pub async fn run(
         current,
     };
     job.decide(&request, &plan, values, found, status).await
+}
+
+/// The connection hash after a write-back into `grant`: read again, as the next decision will.
+async fn connection_hash_of(
+    ctx: &Context,
+    provider: &dyn Provider,
+    conn: &Connection,
+    env: &Env<'_>,
+    grant: &SharedGrant,
+) -> Result<String, ProviderError> {
+    let mut values = SecretValues::new(conn.namespace().unwrap_or_default());
+    connection_hash(ctx, provider, conn, env, Some(grant), &mut values).await
+}
+
+/// A write-back that failed: the provider's answer is kept in memory and stored before the
+/// grant is used again; nothing new is published until it is.
+fn unsaved_grant(e: ProviderError) -> ProviderError {
+    let message = format!(
+        "the provider rotated the grant but storing it failed ({}); the new grant is kept in \
+         memory and stored before the grant is used again",
+        e.message
+    );
+    ProviderError { message, ..e }
 }
 
 /// The hash of everything that, when it changes, needs a new credential.
@@ -153,15 +181,18 @@ fn request_hash(at: &ConnectionRef, format: SecretFormat, secret: &str, plan: &P
     renewal::request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// Reads the connection's inputs into `values` and hashes what they depend on.
+/// Reads the connection's inputs and the token's shared grant into `values` and hashes what
+/// they depend on.
 async fn connection_hash(
     ctx: &Context,
     provider: &dyn Provider,
     conn: &Connection,
     env: &Env<'_>,
+    grant: Option<&SharedGrant>,
     values: &mut SecretValues,
 ) -> Result<String, ProviderError> {
-    let inputs = provider.inputs(conn, env)?;
+    let mut inputs = provider.inputs(conn, env)?;
+    inputs.reads.extend(grant.map(|g| g.secret.clone()));
     let versions = secrets::read(ctx, &inputs.reads, values).await?;
     let parts: Vec<&str> = (inputs.depends_on.iter().chain(&versions))
         .map(String::as_str)
@@ -196,7 +227,8 @@ impl Job<'_> {
                 .map(String::as_str),
             last_mint: status.issued_at.as_ref().map(|t| t.0),
             renew_before: (spec.renew_before.as_deref())
-                .and_then(|d| renewal::parse_go_duration(d).ok()),
+                .and_then(|d| renewal::parse_go_duration(d).ok())
+                .or(self.late.map(|_| renewal::LATE_RENEW_BEFORE)),
             jitter: renewal::jitter_for(&token_key(self.token)),
         }
     }
@@ -250,6 +282,10 @@ impl Job<'_> {
             } => return self.keep(status, plan.lifetime, renew_at, expires_at).await,
             Decision::Mint { reason, message } => (reason, message),
         };
+        if let Some(e) = self.ctx.dead_end(&token_key(self.token), &self.hashes()) {
+            // The grant is gone and nothing it depends on changed: no provider call can help.
+            return failed(self.ctx, self.token, status, e, found.current.as_ref()).await;
+        }
         if let Some(wait) = self.ctx.held_for(&token_key(self.token)) {
             // A recent failure holds provider calls back; whatever woke us must not bypass that.
             return Ok(Action::requeue(wait));
@@ -295,7 +331,14 @@ impl Job<'_> {
         report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await
     }
 
-    /// Calls the provider and puts what it minted in place.
+    /// The hashes a dead end is remembered by: the request and the connection's inputs.
+    fn hashes(&self) -> String {
+        format!("{} {}", self.request_hash, self.connection_hash)
+    }
+
+    /// Calls the provider and puts what it minted in place. A mint from a shared grant holds
+    /// the grant's lock throughout, reads the grant afresh under it, and stores what the
+    /// provider rotated before anything is published.
     async fn mint(
         &self,
         request: &Request<'_>,
@@ -307,7 +350,33 @@ impl Job<'_> {
     ) -> Result<Action, Error> {
         let (ctx, token) = (self.ctx, self.token);
         let current = found.current.as_ref();
-        let minted = match secrets::read(ctx, &plan.reads, &mut values).await {
+        // A provider writes back only into Secrets its plan named.
+        let named = |secret: &Secret| {
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            let named = (plan
+                .reads
+                .iter()
+                .chain(plan.grant.as_ref().map(|g| &g.secret)))
+            .any(|r| r.namespace == ns && r.name == name);
+            named.then_some(()).ok_or_else(|| {
+                format!("Secret {ns}/{name} is not one the provider was given to read")
+            })
+        };
+        let mut guard = match &plan.grant {
+            Some(grant) => Some(ctx.grant(&grant.lock()).await),
+            None => None,
+        };
+        if let Some(pending) = guard.as_deref_mut().filter(|p| !p.is_empty()) {
+            // The last use of this grant rotated it and could not store the result: that is
+            // the only live copy, so it is stored before the grant is used again.
+            if let Err(e) = secrets::write(ctx, pending, named).await {
+                return failed(ctx, token, status, unsaved_grant(e), current).await;
+            }
+            pending.clear();
+        }
+        let mut reads = plan.reads.clone();
+        reads.extend(plan.grant.as_ref().map(|g| g.secret.clone()));
+        let minted = match secrets::read(ctx, &reads, &mut values).await {
             Ok(_) => {
                 let call = self.provider.mint(request, &values, &ctx.services);
                 let what = (self.provider.kind(), Call::Mint);
@@ -317,22 +386,40 @@ impl Job<'_> {
         };
         let minted = match minted {
             Ok(minted) => minted,
-            Err(e) => return failed(ctx, token, status, e, current).await,
+            Err(e) => {
+                if e.reason == oauth::REAUTHORIZATION_REQUIRED {
+                    ctx.remember_dead_end(&token_key(token), self.hashes(), &e);
+                }
+                return failed(ctx, token, status, e, current).await;
+            }
         };
-        // A provider writes back only into Secrets its plan named.
-        let named = |secret: &Secret| {
-            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-            let named = plan
-                .reads
-                .iter()
-                .any(|r| r.namespace == ns && r.name == name);
-            named.then_some(()).ok_or_else(|| {
-                format!("Secret {ns}/{name} is not one the provider was given to read")
-            })
-        };
-        if let Err(e) = secrets::write(ctx, &minted.write_back, named).await {
-            return failed(ctx, token, status, e, current).await;
+        match secrets::write(ctx, &minted.write_back, named).await {
+            Ok(dropped) if !dropped.is_empty() => {
+                info!(secrets = ?dropped, "a newer grant was stored meanwhile; it is kept");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if let Some(pending) = guard.as_deref_mut() {
+                    pending.extend(minted.write_back.iter().cloned());
+                }
+                return failed(ctx, token, status, unsaved_grant(e), current).await;
+            }
         }
+        // What the write-back changed is part of the connection hash the Secret records.
+        let mut connection_hash = self.connection_hash.clone();
+        if let Some(grant) = plan
+            .grant
+            .as_ref()
+            .filter(|_| !minted.write_back.is_empty())
+        {
+            let (conn, env) = (request.connection, request.env);
+            let hashed = connection_hash_of(ctx, self.provider, conn, env, grant).await;
+            connection_hash = match hashed {
+                Ok(hash) => hash,
+                Err(e) => return failed(ctx, token, status, e, current).await,
+            };
+        }
+        drop(guard);
         let rendered = match output::render(&minted.credential, self.format) {
             Ok(r) => r,
             Err(e) => {
@@ -348,7 +435,7 @@ impl Job<'_> {
             rendered,
             connection: (&self.at.namespace, &self.at.name),
             request_hash: &self.request_hash,
-            connection_hash: &self.connection_hash,
+            connection_hash: &connection_hash,
             issued_at: now,
             expires_at: minted.credential.expires_at(),
             renew_requested_at: (token.annotations())
@@ -426,6 +513,10 @@ impl Job<'_> {
         if let Some(note) = note {
             message = format!("{message}; {note}");
         }
+        if let Some(late) = self.late.filter(|_| self.token.spec.renew_before.is_none()) {
+            let before = renewal::LATE_RENEW_BEFORE.as_secs() / 60;
+            message = format!("{message}; renewed late, {before} min before expiry: {late}");
+        }
         report(ctx, token, status, Outcome::Valid(message), Some(renew_at)).await
     }
 }
@@ -440,6 +531,8 @@ mod tests {
             default_format: SecretFormat::BasicAuth,
             lifetime: Lifetime::Expiring,
             reads: Vec::new(),
+            grant: None,
+            late: None,
         }
     }
 

@@ -66,15 +66,22 @@ pub async fn read(
     Ok(reads.iter().map(|r| versions[r].clone()).collect())
 }
 
+/// How often a write-back is tried again after the API server answered 409 Conflict (the
+/// Secret changed between our read and our write).
+const WRITE_ATTEMPTS: usize = 5;
+
 /// Writes provider values into existing Secrets. Each target is read, must pass `allowed`
 /// (say, it carries the rotation opt-in label, or it is one the provider was given to read),
 /// and is replaced at the resourceVersion it was just read at, so a change in between (the
-/// label removed, a concurrent write) fails the write instead of being overwritten.
+/// label removed, a concurrent write) fails the write instead of being overwritten; on such a
+/// conflict the Secret is read again and the write tried again, a few times. A write whose
+/// [`SecretWrite::replaces`] no longer matches the key's value is dropped: a newer value wins.
+/// Returns the `namespace/name` of the Secrets whose writes were dropped that way.
 pub async fn write(
     ctx: &Context,
     writes: &[SecretWrite],
     allowed: impl Fn(&Secret) -> Result<(), String>,
-) -> Result<(), ProviderError> {
+) -> Result<Vec<String>, ProviderError> {
     let mut by_secret: BTreeMap<(&str, &str), Vec<&SecretWrite>> = BTreeMap::new();
     for w in writes {
         by_secret
@@ -82,21 +89,40 @@ pub async fn write(
             .or_default()
             .push(w);
     }
+    let mut superseded = Vec::new();
     for ((namespace, name), writes) in by_secret {
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
         let object = format!("{namespace}/{name}");
         let kube = |action, e| ProviderError::from(Error::kube(action, &object, e));
-        let mut secret = api.get(name).await.map_err(|e| kube("read Secret", e))?;
-        allowed(&secret)
-            .map_err(|why| ProviderError::config(reasons::SECRET_WRITE_REFUSED, why))?;
-        let data = secret.data.get_or_insert_with(BTreeMap::new);
-        for w in writes {
-            data.insert(w.key.clone(), ByteString(w.value.clone()));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut secret = api.get(name).await.map_err(|e| kube("read Secret", e))?;
+            allowed(&secret)
+                .map_err(|why| ProviderError::config(reasons::SECRET_WRITE_REFUSED, why))?;
+            let data = secret.data.get_or_insert_with(BTreeMap::new);
+            let stale = (writes.iter()).any(|w| {
+                w.replaces
+                    .as_ref()
+                    .is_some_and(|old| data.get(&w.key).map(|v| &v.0) != Some(old))
+            });
+            if stale {
+                superseded.push(object.clone());
+                break;
+            }
+            for w in &writes {
+                data.insert(w.key.clone(), ByteString(w.value.clone()));
+            }
+            match api.replace(name, &PostParams::default(), &secret).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < WRITE_ATTEMPTS => {
+                    continue;
+                }
+                Err(e) => return Err(kube("write Secret", e)),
+            }
         }
-        (api.replace(name, &PostParams::default(), &secret).await)
-            .map_err(|e| kube("write Secret", e))?;
     }
-    Ok(())
+    Ok(superseded)
 }
 
 /// The connection's `spec.caBundle`, read from its ConfigMap or Secret (in the connection's

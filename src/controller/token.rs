@@ -174,8 +174,29 @@ pub fn tokens_for_connection_secret(
     tokens: &Store<VcsAuthToken>,
     secret: &PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
 ) -> Vec<ObjectRef<VcsAuthToken>> {
-    (super::connection::connections_referencing(ctx, secret).iter())
+    let mut refs: Vec<_> = (super::connection::connections_referencing(ctx, secret).iter())
         .flat_map(|conn| tokens_for_connection(ctx, tokens, conn))
+        .collect();
+    refs.extend(tokens_for_grant(tokens, secret));
+    refs
+}
+
+/// The tokens whose OAuth grant (`spec.oauth.refreshToken`) is `secret`: a refresh one of them
+/// made, or a new grant a person stored, reaches all of them.
+fn tokens_for_grant(
+    tokens: &Store<VcsAuthToken>,
+    secret: &PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+) -> Vec<ObjectRef<VcsAuthToken>> {
+    let (Some(ns), Some(name)) = (&secret.metadata.namespace, &secret.metadata.name) else {
+        return Vec::new();
+    };
+    let grant_is = |t: &VcsAuthToken| {
+        let grant = t.spec.oauth.as_ref().and_then(|o| o.refresh_token.as_ref());
+        t.namespace().as_ref() == Some(ns) && grant.is_some_and(|g| &g.name == name)
+    };
+    (tokens.state().iter())
+        .filter(|t| grant_is(t))
+        .map(|t| ObjectRef::from_obj(t.as_ref()))
         .collect()
 }
 

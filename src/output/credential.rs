@@ -78,6 +78,19 @@ pub enum Credential {
         /// The organization or collection URL it is for.
         server_url: String,
     },
+    /// An OAuth access token, from a user's grant or the application's own (client credentials).
+    OAuth {
+        /// The access token.
+        access_token: String,
+        /// When the provider expires it (counted from when the request was sent).
+        expires_at: Timestamp,
+        /// The user name git sends with it as a password (GitLab `oauth2`, Bitbucket Cloud
+        /// `x-token-auth`, GitHub `x-access-token`); `None` for providers whose tokens go in a
+        /// bearer header only (Bitbucket Data Center, Google, JetBrains Space).
+        username: Option<&'static str>,
+        /// The git server's base URL, for `.git-credentials`.
+        server_url: String,
+    },
     /// A Perforce login.
     Perforce {
         /// The server address (P4PORT).
@@ -157,6 +170,18 @@ impl fmt::Debug for Credential {
                 .field("token", &REDACTED)
                 .field("server_url", server_url)
                 .finish(),
+            Self::OAuth {
+                expires_at,
+                username,
+                server_url,
+                ..
+            } => f
+                .debug_struct("OAuth")
+                .field("access_token", &REDACTED)
+                .field("expires_at", expires_at)
+                .field("username", username)
+                .field("server_url", server_url)
+                .finish(),
             Self::Perforce { port, user, .. } => f
                 .debug_struct("Perforce")
                 .field("port", port)
@@ -171,9 +196,9 @@ impl Credential {
     /// When the credential expires; `None` for credentials that do not.
     pub fn expires_at(&self) -> Option<Timestamp> {
         match self {
-            Self::GithubToken { expires_at, .. } | Self::RegistryToken { expires_at, .. } => {
-                Some(*expires_at)
-            }
+            Self::GithubToken { expires_at, .. }
+            | Self::RegistryToken { expires_at, .. }
+            | Self::OAuth { expires_at, .. } => Some(*expires_at),
             Self::Aws { expires_at, .. } | Self::DockerLogin { expires_at, .. } => *expires_at,
             Self::Npm { .. }
             | Self::SlackBot { .. }
@@ -193,6 +218,10 @@ impl Credential {
             | Self::RegistryToken { token, .. }
             | Self::SlackBot { token }
             | Self::AzureDevOpsPat { token, .. }
+            | Self::OAuth {
+                access_token: token,
+                ..
+            }
             | Self::Npm {
                 token: Some(token), ..
             } => token,
@@ -222,6 +251,8 @@ impl Credential {
             Self::Npm { .. } => SecretFormat::Npmrc,
             Self::SlackBot { .. } | Self::Perforce { .. } => SecretFormat::Opaque,
             Self::AzureDevOpsPat { .. } => SecretFormat::BasicAuth,
+            Self::OAuth { username: None, .. } => SecretFormat::Opaque,
+            Self::OAuth { .. } => SecretFormat::BasicAuth,
         }
     }
 
@@ -240,6 +271,8 @@ impl Credential {
                 &[BasicAuth, GitCredentials, Opaque],
             ),
             Self::Perforce { .. } => ("Perforce login", &[Opaque]),
+            Self::OAuth { username: None, .. } => ("bearer-only OAuth access token", &[Opaque]),
+            Self::OAuth { .. } => ("OAuth access token", &[BasicAuth, GitCredentials, Opaque]),
         }
     }
 }

@@ -78,9 +78,10 @@ pub fn read_annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
 
 /// Whether `secret` holds a credential in `format`: it has the format's type and every key the
 /// format always writes, non-empty (for `opaque`, the GitHub or AWS keys, or the one key of a
-/// Slack, Azure DevOps or Perforce credential).
+/// Slack, Azure DevOps or Perforce credential, or an OAuth access token and its expiry).
 pub fn has_credential(secret: &Secret, format: SecretFormat) -> bool {
     const GITHUB: &[&str] = &["token", "expires_at"];
+    const OAUTH: &[&str] = &["access_token", "expires_at"];
     const AWS: &[&str] = &[
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -102,7 +103,7 @@ pub fn has_credential(secret: &Secret, format: SecretFormat) -> bool {
             SecretFormat::BasicAuth => has(&["username", "password"]),
             SecretFormat::GitCredentials => has(&[".git-credentials"]),
             SecretFormat::Opaque => {
-                has(GITHUB) || has(AWS) || OPAQUE_ALONE.iter().any(|k| has(&[k]))
+                has(GITHUB) || has(OAUTH) || has(AWS) || OPAQUE_ALONE.iter().any(|k| has(&[k]))
             }
             SecretFormat::AwsCredentials => has(AWS),
             SecretFormat::DockerConfigJson => has(&[".dockerconfigjson"]),

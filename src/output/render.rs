@@ -164,8 +164,32 @@ pub fn render(credential: &Credential, format: SecretFormat) -> Result<Rendered,
                     put("password", token);
                 }
                 SecretFormat::GitCredentials => {
-                    put(".git-credentials", &git_credential(server_url, token));
+                    let line = git_credential(server_url, AZURE_DEVOPS_USER, token);
+                    put(".git-credentials", &line);
                 }
+                _ => {}
+            }
+        }
+        Credential::OAuth {
+            access_token,
+            expires_at,
+            username,
+            server_url,
+        } => {
+            put("access_token", access_token);
+            put("expires_at", &expires_at.to_string());
+            match (format, username) {
+                (SecretFormat::BasicAuth, Some(user)) => {
+                    put("username", user);
+                    put("password", access_token);
+                }
+                (SecretFormat::GitCredentials, Some(user)) => {
+                    put(
+                        ".git-credentials",
+                        &git_credential(server_url, user, access_token),
+                    );
+                }
+                (_, None) => put("authorization", &format!("Bearer {access_token}")),
                 _ => {}
             }
         }
@@ -204,13 +228,13 @@ fn npmrc(registry_url: &str, scope: Option<&str>, token: Option<&str>) -> String
     text
 }
 
-/// A `.git-credentials` line for an Azure DevOps organization or collection URL.
-fn git_credential(server_url: &str, token: &str) -> String {
+/// A `.git-credentials` line for `user` with `token` on a server or collection URL.
+fn git_credential(server_url: &str, user: &str, token: &str) -> String {
     let (scheme, rest) = server_url
         .split_once("://")
         .unwrap_or(("https", server_url));
     let token: String = ::url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-    format!("{scheme}://{AZURE_DEVOPS_USER}:{token}@{rest}\n")
+    format!("{scheme}://{user}:{token}@{rest}\n")
 }
 
 /// Standard base64 (RFC 4648, with padding), for the dockerconfigjson `auth` field.

@@ -75,6 +75,21 @@ fn azure() -> Credential {
     }
 }
 
+const OAUTH_TOKEN: &str = "glpat-oauth+access/token";
+
+fn oauth(username: Option<&'static str>) -> Credential {
+    let token = match username {
+        Some(_) => OAUTH_TOKEN.to_owned(),
+        None => format!("{OAUTH_TOKEN}-bearer"),
+    };
+    Credential::OAuth {
+        access_token: token,
+        expires_at: at(1_767_225_600),
+        username,
+        server_url: "https://gitlab.acme.example/gitlab".into(),
+    }
+}
+
 fn perforce() -> Credential {
     Credential::Perforce {
         port: "ssl:p4.acme.example:1666".into(),
@@ -103,6 +118,8 @@ fn every_credential() -> Vec<Credential> {
         npm(Some("@acme"), false),
         slack(),
         azure(),
+        oauth(Some("oauth2")),
+        oauth(None),
         perforce(),
     ]
 }
@@ -343,6 +360,37 @@ fn an_azure_devops_pat_is_git_basic_auth_for_the_organization_and_the_cli_variab
     assert_eq!(
         text(&r, ".git-credentials"),
         "https://pat:adopat%2Bsecret%2F52charsofbase32xx@dev.azure.com/acme\n"
+    );
+}
+
+#[test]
+fn an_oauth_token_is_git_basic_auth_with_the_providers_user_name_or_a_bearer_header() {
+    let r = render(&oauth(Some("oauth2")), SecretFormat::BasicAuth).unwrap();
+    assert_eq!(r.type_, "kubernetes.io/basic-auth");
+    assert_eq!(
+        keys(&r),
+        ["access_token", "expires_at", "password", "username"]
+    );
+    assert_eq!(text(&r, "username"), "oauth2");
+    assert_eq!(text(&r, "password"), OAUTH_TOKEN);
+    assert_eq!(text(&r, "expires_at"), "2026-01-01T00:00:00Z");
+    let r = render(&oauth(Some("x-token-auth")), SecretFormat::GitCredentials).unwrap();
+    assert_eq!(
+        text(&r, ".git-credentials"),
+        "https://x-token-auth:glpat-oauth%2Baccess%2Ftoken@gitlab.acme.example/gitlab\n"
+    );
+    let bearer = oauth(None);
+    assert_eq!(bearer.default_format(), SecretFormat::Opaque);
+    let r = render(&bearer, SecretFormat::Opaque).unwrap();
+    assert_eq!(keys(&r), ["access_token", "authorization", "expires_at"]);
+    assert_eq!(
+        text(&r, "authorization"),
+        format!("Bearer {OAUTH_TOKEN}-bearer")
+    );
+    let err = render(&bearer, SecretFormat::BasicAuth).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "spec.secret.format: basic-auth cannot hold a bearer-only OAuth access token credential; use opaque"
     );
 }
 

@@ -1,5 +1,5 @@
-//! Azure DevOps OAuth applications and personal access tokens, for Azure DevOps Services and
-//! Azure DevOps Server (TFS).
+//! Azure DevOps personal access tokens, for Azure DevOps Services and Azure DevOps Server (TFS).
+//! (OAuth applications are `azure_devops_oauth`.)
 //!
 //! A personal access token is projected as git basic auth for the organization (or collection)
 //! URL and as `AZURE_DEVOPS_EXT_PAT` for the `az devops` CLI. It is long-lived (Azure DevOps
@@ -181,31 +181,6 @@ impl Provider for AzureDevOpsPatProvider {
             token: token.to_string(),
             server_url: server.url().to_string(),
         }))
-    }
-}
-
-pub(super) struct AzureDevOpsOAuthProvider;
-
-impl Provider for AzureDevOpsOAuthProvider {
-    fn kind(&self) -> ConnectionKind {
-        ConnectionKind::AzureDevOpsOAuth
-    }
-
-    fn validate(
-        &self,
-        spec: &ConnectionSpec,
-        _: &SecretValues,
-    ) -> Result<Validated, ProviderError> {
-        let oauth = block(&spec.azure_devops_oauth, "azureDevOpsOAuth")?;
-        let url = parse_http("spec.azureDevOpsOAuth.serverUrl", &oauth.server_url)?;
-        Ok(Validated {
-            summary: format!(
-                "Azure DevOps OAuth app {} at {} (scope {})",
-                oauth.application_id,
-                base(&url, ""),
-                oauth.scope
-            ),
-        })
     }
 }
 

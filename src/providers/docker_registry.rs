@@ -383,6 +383,8 @@ impl Provider for DockerRegistryProvider {
                 default_format: SecretFormat::DockerConfigJson,
                 lifetime: Lifetime::Expiring,
                 reads: Vec::new(),
+                grant: None,
+                late: None,
             });
         }
         let instead = "ask for a scoped, short-lived token (spec.registry) or use a connection in this namespace";

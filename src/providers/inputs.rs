@@ -39,6 +39,9 @@ pub struct SecretWrite {
     pub key: String,
     /// The new value.
     pub value: Vec<u8>,
+    /// When set, the write happens only while the key still holds this value (the value the
+    /// provider was given): a change made since, say a new grant a person stored, wins.
+    pub replaces: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for SecretWrite {
@@ -48,6 +51,7 @@ impl fmt::Debug for SecretWrite {
             .field("name", &self.name)
             .field("key", &self.key)
             .field("value", &"<redacted>")
+            .field("replaces", &self.replaces.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -11,6 +11,7 @@
 
 mod aws;
 mod azure_devops;
+mod azure_devops_oauth;
 mod bitbucket;
 mod docker_registry;
 pub mod endpoints;
@@ -40,8 +41,8 @@ pub use github_app::{GithubEndpoints, github_endpoints};
 pub use inputs::{SecretRead, SecretValues, SecretWrite};
 pub use network::{CaBundle, Network};
 pub use provider::{
-    Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, Request, Revoked, RotatedKey, Stored,
-    Validated, Verification, copy_allowed, identity,
+    Env, Granted, Inputs, Lifetime, Minted, Plan, Provider, Request, Revoked, RotatedKey,
+    SharedGrant, Stored, Validated, Verification, copy_allowed, identity,
 };
 pub use services::Services;
 
@@ -56,7 +57,7 @@ pub fn for_kind(kind: ConnectionKind) -> &'static dyn Provider {
         ConnectionKind::Gitlab => &gitlab::GitlabProvider,
         ConnectionKind::BitbucketCloud => &bitbucket::BitbucketCloudProvider,
         ConnectionKind::BitbucketServer => &bitbucket::BitbucketServerProvider,
-        ConnectionKind::AzureDevOpsOAuth => &azure_devops::AzureDevOpsOAuthProvider,
+        ConnectionKind::AzureDevOpsOAuth => &azure_devops_oauth::AzureDevOpsOAuthProvider,
         ConnectionKind::AzureDevOpsPat => &azure_devops::AzureDevOpsPatProvider,
         ConnectionKind::Google => &google::GoogleProvider,
         ConnectionKind::DockerRegistry => &docker_registry::DockerRegistryProvider,
@@ -188,7 +189,21 @@ mod tests {
             connection: &conn,
             env: &env,
         };
-        let err = for_kind(ConnectionKind::Gitlab).plan(&request).unwrap_err();
+        /// A kind whose provider implements only the checks, as a new kind starts out.
+        struct ValidatesOnly;
+        impl Provider for ValidatesOnly {
+            fn kind(&self) -> ConnectionKind {
+                ConnectionKind::Gitlab
+            }
+            fn validate(
+                &self,
+                _: &ConnectionSpec,
+                _: &SecretValues,
+            ) -> Result<Validated, ProviderError> {
+                Ok(Validated::default())
+            }
+        }
+        let err = ValidatesOnly.plan(&request).unwrap_err();
         assert_eq!(err.reason, "MintingNotAvailable");
         assert!(!err.permanent, "not the user's mistake: no Stalled");
         assert_eq!(

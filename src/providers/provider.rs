@@ -116,6 +116,33 @@ pub struct Plan {
     pub lifetime: Lifetime,
     /// Secrets read only when minting (e.g. a user token in the token's namespace).
     pub reads: Vec<SecretRead>,
+    /// A grant the token may share with others (an OAuth refresh token Secret).
+    pub grant: Option<SharedGrant>,
+    /// Why the credential is renewed late, near its expiry, when the token sets no
+    /// `renewBefore` (a refresh that revokes the access token it replaces); for the status.
+    pub late: Option<&'static str>,
+}
+
+/// A Secret several tokens may mint from in turn (a user's OAuth grant). It is read at every
+/// decision and its data enters the connection hash, so a refresh one token makes reaches the
+/// others; and it is read again under a lock held through the mint and the write-back, so only
+/// one mint at a time uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedGrant {
+    /// The Secret.
+    pub secret: SecretRead,
+    /// The key within it that identifies the grant, e.g. `refresh_token`.
+    pub key: String,
+}
+
+impl SharedGrant {
+    /// The lock name: one per grant (Secret and key).
+    pub fn lock(&self) -> String {
+        format!(
+            "{}/{}#{}",
+            self.secret.namespace, self.secret.name, self.key
+        )
+    }
 }
 
 /// The copying rule (design.md section 9): a token outside the connection's namespace
@@ -151,6 +178,8 @@ impl Plan {
             default_format: format,
             lifetime: Lifetime::LongLived(what),
             reads: Vec::new(),
+            grant: None,
+            late: None,
         }
     }
 

@@ -23,6 +23,9 @@ pub struct Client {
     pub id: &'static str,
     /// `client_secret`.
     pub secret: &'static str,
+    /// How it authenticates at the token endpoint: `client_secret_basic` or
+    /// `client_secret_post` (the server accepts only that one).
+    pub method: &'static str,
 }
 
 /// A running authorization server.
@@ -57,7 +60,10 @@ impl OAuthServer {
             )
         })?;
         let clients: Vec<_> = (clients.iter())
-            .map(|c| serde_json::json!({"client_id": c.id, "client_secret": c.secret}))
+            .map(|c| {
+                serde_json::json!({"client_id": c.id, "client_secret": c.secret,
+                    "token_endpoint_auth_method": c.method})
+            })
             .collect();
         let mut child = Command::new(&binary)
             .args(["--port", "0", "--access-token-ttl"])
@@ -106,12 +112,33 @@ impl OAuthServer {
         format!("{}/device/auth", self.url)
     }
 
+    fn port(&self) -> io::Result<u16> {
+        (self.url.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| io::Error::other("no port in the issuer"))
+    }
+
+    /// How many token requests of `grant_type` the server answered since it started, as
+    /// `(granted, refused)`.
+    pub async fn token_requests(&self, grant_type: &str) -> io::Result<(u64, u64)> {
+        match loopback_request(self.port()?, "GET", "/test/stats", None).await {
+            Some((200, body)) => {
+                let stats: serde_json::Value =
+                    serde_json::from_str(&body).map_err(io::Error::other)?;
+                let of = &stats["token_requests"][grant_type];
+                Ok((
+                    of["ok"].as_u64().unwrap_or(0),
+                    of["error"].as_u64().unwrap_or(0),
+                ))
+            }
+            other => Err(io::Error::other(format!("GET /test/stats: {other:?}"))),
+        }
+    }
+
     /// Approves the pending device code `user_code` for `account`, as a person would in the
     /// browser.
     pub async fn approve(&self, user_code: &str, account: &str) -> io::Result<()> {
-        let port = (self.url.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| io::Error::other("no port in the issuer"))?;
+        let port = self.port()?;
         let body = serde_json::json!({"user_code": user_code, "account": account});
         match loopback_request(
             port,

@@ -17,6 +17,14 @@ fn gitlab_com() -> String {
     "https://gitlab.com".into()
 }
 
+fn bitbucket_org() -> String {
+    "https://bitbucket.org".into()
+}
+
+fn google_oauth() -> String {
+    "https://oauth2.googleapis.com".into()
+}
+
 fn azure_devops_services() -> String {
     "https://app.vssps.visualstudio.com".into()
 }
@@ -127,6 +135,11 @@ pub struct Gitlab {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BitbucketCloud {
+    /// Bitbucket Cloud: `https://bitbucket.org` (the default; another URL is for a proxy or a
+    /// test server that stands in for it).
+    #[serde(default = "bitbucket_org")]
+    #[schemars(length(max = 2048), pattern(patterns::HTTP_URL))]
+    pub server_url: String,
     /// The OAuth consumer key.
     #[schemars(length(min = 1, max = 256))]
     pub key: String,
@@ -152,14 +165,24 @@ pub struct BitbucketServer {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AzureDevOpsOAuth {
-    /// Authorization server; `https://app.vssps.visualstudio.com` for Azure DevOps Services.
+    /// Authorization server: with `tenantId`, the Microsoft Entra ID authority
+    /// (`https://login.microsoftonline.com` when left at the default); without it, the legacy
+    /// Azure DevOps OAuth server `https://app.vssps.visualstudio.com`, which Microsoft is
+    /// retiring (patchbay mints only through Entra ID).
     #[serde(default = "azure_devops_services")]
     #[schemars(length(max = 2048), pattern(patterns::HTTP_URL))]
     pub server_url: String,
+    /// The Microsoft Entra ID tenant (directory) the application is registered in, a GUID or a
+    /// domain such as `contoso.onmicrosoft.com`. Required to mint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256), pattern(r"^[A-Za-z0-9][A-Za-z0-9.-]*$"))]
+    pub tenant_id: Option<String>,
     /// The registered application's ID.
     #[schemars(length(min = 1, max = 256))]
     pub application_id: String,
-    /// Space-separated scopes granted to the application, e.g. `vso.code vso.identity`.
+    /// Space-separated scopes asked for: with Entra ID, `499b84ac-1321-427f-aa17-267ca6975798/.default`
+    /// (Azure DevOps) for client credentials, or that resource's delegated scopes; legacy apps
+    /// listed `vso.code vso.identity`.
     #[schemars(length(min = 1, max = 1024))]
     pub scope: String,
     /// The application's client secret.
@@ -182,6 +205,11 @@ pub struct AzureDevOpsPat {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Google {
+    /// Google's OAuth server: `https://oauth2.googleapis.com` (the default; another URL is for a
+    /// proxy or a test server that stands in for it).
+    #[serde(default = "google_oauth")]
+    #[schemars(length(max = 2048), pattern(patterns::HTTP_URL))]
+    pub server_url: String,
     /// The OAuth client ID (`...apps.googleusercontent.com`).
     #[schemars(length(min = 1, max = 256))]
     pub client_id: String,

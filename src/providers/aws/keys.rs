@@ -82,6 +82,7 @@ pub async fn rotate(
         name: r.name.clone(),
         key: r.key.clone(),
         value: value.as_bytes().to_vec(),
+        replaces: None,
     };
     Ok(RotatedKey {
         writes: vec![

@@ -249,6 +249,8 @@ impl Provider for AwsProvider {
                 Lifetime::Expiring
             },
             reads: Vec::new(),
+            grant: None,
+            late: None,
         })
     }
 

@@ -198,6 +198,8 @@ impl Provider for GithubAppProvider {
             default_format: SecretFormat::BasicAuth,
             lifetime: Lifetime::Expiring,
             reads,
+            grant: None,
+            late: None,
         })
     }
 

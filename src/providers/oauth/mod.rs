@@ -11,6 +11,12 @@
 
 use std::time::Duration;
 
+mod grant;
+mod kind;
+
+pub use grant::{App, Cached, ClientAuth, Refresh, mint, plan, reusable, verify};
+pub use kind::OAuthKind;
+
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
 use serde_json::Value;

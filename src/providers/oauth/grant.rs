@@ -1,0 +1,453 @@
+//! The OAuth flows every OAuth kind shares: the refresh-token grant from a user's grant kept in
+//! a Secret, the client credentials grant, and the live check of an application's client
+//! credentials. A kind describes itself in an [`App`] (its token endpoint, how its client
+//! authenticates, what a refresh does to the tokens it replaces, git's user name for its
+//! tokens) and leaves the rest here.
+//!
+//! The grant Secret holds the refresh token under the key `spec.oauth.refreshToken` names and,
+//! beside it, the access token the last refresh gave and its times (`<key>.access-token`,
+//! `<key>.issued-at`, `<key>.expires-at`, `<key>.client`). Every token sharing the grant reads
+//! them: one refresh serves them all ([`reusable`]), and a restarted operator finds them.
+
+use std::fmt;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
+use sha2::{Digest, Sha256};
+
+use super::{MAX_EXPIRES_IN, Tokens, read_answer};
+use crate::api::SecretKeyRef;
+use crate::api::token::SecretFormat;
+use crate::conditions::reasons;
+use crate::output::Credential;
+use crate::providers::http;
+use crate::providers::{
+    Env, Lifetime, Minted, Plan, ProviderError, Request, SecretRead, SecretValues, SecretWrite,
+    SharedGrant,
+};
+
+/// The field a grant is read from, for messages.
+const GRANT_FIELD: &str = "spec.oauth.refreshToken";
+
+/// How a client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the client ID and secret (`client_secret_basic`, RFC 6749 section 2.3.1).
+    Basic,
+    /// `client_id` and `client_secret` in the form (`client_secret_post`), for providers that
+    /// do not take Basic.
+    Form,
+}
+
+/// What a refresh does to the grant and to the access token it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refresh {
+    /// The refresh token is single-use: each refresh returns a new one, which must be stored
+    /// before anything is published (the old one no longer works, and presenting it again may
+    /// revoke the whole grant).
+    pub single_use: bool,
+    /// The refresh revokes the access token it replaces (GitHub, GitLab): renewed late, near
+    /// expiry, so that builds holding the old one lose as little as possible. The text says so
+    /// in the token's status.
+    pub revokes_access_token: Option<&'static str>,
+}
+
+/// One OAuth application as the engine needs it. `Debug` shows no secret.
+#[derive(Clone)]
+pub struct App<'a> {
+    /// The provider's name for messages, e.g. `GitLab`.
+    pub provider: &'static str,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The client ID.
+    pub client_id: &'a str,
+    /// The client secret.
+    pub client_secret: &'a str,
+    /// How the client authenticates.
+    pub auth: ClientAuth,
+    /// What a refresh does.
+    pub refresh: Refresh,
+    /// Whether the provider issues tokens to the application itself (client credentials).
+    pub client_credentials: bool,
+    /// The user name git sends with the token (see [`Credential::OAuth`]); `None` for bearer
+    /// only.
+    pub username: Option<&'static str>,
+    /// The git server's base URL, for `.git-credentials`.
+    pub git_url: String,
+    /// Form fields the provider wants with every token request (e.g. a resource).
+    pub extra: Vec<(&'static str, String)>,
+    /// The scope asked for when the token names none (`spec.oauth.scope`).
+    pub default_scope: Option<&'a str>,
+}
+
+impl fmt::Debug for App<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("provider", &self.provider)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App<'_> {
+    /// `the GitLab token endpoint`, for messages.
+    fn what(&self) -> String {
+        format!("the {} token endpoint", self.provider)
+    }
+
+    /// Which application a cached access token belongs to: a digest of the token endpoint and
+    /// the client ID, so that a grant Secret used with another connection is refreshed there.
+    fn identity(&self) -> String {
+        let digest = Sha256::digest(format!("{} {}", self.token_url, self.client_id));
+        hex::encode(&digest[..8])
+    }
+
+    /// Sends one token request with `form`, authenticated as the client; returns the tokens and
+    /// when the request left.
+    pub async fn token_request(
+        &self,
+        env: &Env<'_>,
+        form: &[(&str, &str)],
+    ) -> Result<(Tokens, Timestamp), ProviderError> {
+        let url = ::url::Url::parse(&self.token_url).map_err(|e| {
+            ProviderError::config(
+                reasons::INVALID_SPEC,
+                format!("{} URL {:?}: {e}", self.what(), self.token_url),
+            )
+        })?;
+        env.endpoints.check_url("the token endpoint", &url)?;
+        let client = http::client(env.ca_bundle)?;
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.extend(self.extra.iter().map(|(k, v)| (*k, v.as_str())));
+        if self.auth == ClientAuth::Form {
+            fields.push(("client_id", self.client_id));
+            fields.push(("client_secret", self.client_secret));
+        }
+        let mut request = client
+            .post(url.as_str())
+            .header("accept", "application/json")
+            .form(&fields);
+        if self.auth == ClientAuth::Basic {
+            request = request.basic_auth(
+                form_encoded(self.client_id),
+                Some(form_encoded(self.client_secret)),
+            );
+        }
+        let sent_at = Timestamp::now();
+        let answer = http::send(request, &self.token_url).await?;
+        let tokens = read_answer(answer.status, &answer.body, &self.what())?;
+        Ok((tokens, sent_at))
+    }
+}
+
+/// RFC 6749 section 2.3.1: the client ID and secret are form-encoded before Basic encoding.
+fn form_encoded(s: &str) -> String {
+    ::url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The keys beside the refresh token that cache the access token of the last refresh.
+struct CacheKeys {
+    access_token: String,
+    issued_at: String,
+    expires_at: String,
+    client: String,
+}
+
+impl CacheKeys {
+    fn of(grant_key: &str) -> Self {
+        Self {
+            access_token: format!("{grant_key}.access-token"),
+            issued_at: format!("{grant_key}.issued-at"),
+            expires_at: format!("{grant_key}.expires-at"),
+            client: format!("{grant_key}.client"),
+        }
+    }
+}
+
+/// An access token found in the grant Secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cached {
+    /// The access token.
+    pub access_token: String,
+    /// When the refresh that gave it was sent.
+    pub issued_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// Whether the access token the last refresh of a grant gave may be used instead of a new
+/// refresh at `now` (by a token that does not hold it already): it is in the first half of its
+/// life (a token renewing at two thirds of its lifetime refreshes; another token that follows
+/// reuses), and it has at least a minute left. Times a tenant could have written are checked:
+/// an issue time in the future or a lifetime over a day is not believed.
+pub fn reusable(cached: &Cached, now: Timestamp) -> bool {
+    let lifetime = cached.expires_at.duration_since(cached.issued_at);
+    let max = SignedDuration::try_from(MAX_EXPIRES_IN).unwrap_or(SignedDuration::ZERO);
+    let sane = cached.issued_at <= now && lifetime > SignedDuration::ZERO && lifetime <= max;
+    let age = now.duration_since(cached.issued_at);
+    let left = cached.expires_at.duration_since(now);
+    sane && age < lifetime / 2 && left >= SignedDuration::from_secs(60)
+}
+
+fn cached(data: &SecretValues, at: &SecretRead, keys: &CacheKeys, app: &str) -> Option<Cached> {
+    let text = |key: &str| {
+        let r = SecretKeyRef {
+            name: at.name.clone(),
+            key: key.to_owned(),
+        };
+        data.text_in(GRANT_FIELD, &at.namespace, &r)
+            .ok()
+            .map(str::trim)
+            .map(str::to_owned)
+    };
+    if text(&keys.client)? != app {
+        return None;
+    }
+    Some(Cached {
+        access_token: text(&keys.access_token).filter(|t| !t.is_empty())?,
+        issued_at: text(&keys.issued_at)?.parse().ok()?,
+        expires_at: text(&keys.expires_at)?.parse().ok()?,
+    })
+}
+
+/// The plan of an OAuth token: from the user's grant when `spec.oauth.refreshToken` is set,
+/// else from the application's own client credentials where the provider offers them.
+pub fn plan(request: &Request<'_>, app: &App<'_>) -> Result<Plan, ProviderError> {
+    let token = request.token;
+    let oauth = token.spec.oauth.clone().unwrap_or_default();
+    let mut hash_parts = vec![format!("scope:{}", oauth.scope.as_deref().unwrap_or(""))];
+    let format = match app.username {
+        Some(_) => SecretFormat::BasicAuth,
+        None => SecretFormat::Opaque,
+    };
+    let grant = match &oauth.refresh_token {
+        Some(r) => {
+            hash_parts.push(format!("grant:{}/{}", r.name, r.key));
+            Some(SharedGrant {
+                secret: SecretRead::new(token.namespace().unwrap_or_default(), &r.name),
+                key: r.key.clone(),
+            })
+        }
+        None if app.client_credentials => {
+            hash_parts.push("client-credentials".into());
+            None
+        }
+        None => {
+            return Err(ProviderError::config(
+                reasons::INVALID_SPEC,
+                format!(
+                    "{GRANT_FIELD}: {} issues tokens only for a user's grant; sign in with \
+                     `patchbay login {}` and name the Secret it writes here",
+                    app.provider,
+                    request.connection.name_any()
+                ),
+            ));
+        }
+    };
+    let late = grant.as_ref().and(app.refresh.revokes_access_token);
+    Ok(Plan {
+        hash_parts,
+        default_format: format,
+        lifetime: Lifetime::Expiring,
+        reads: Vec::new(),
+        grant,
+        late,
+    })
+}
+
+/// Mints an access token as [`plan`] described: the grant's cached access token when it is
+/// [`reusable`], else a refresh (whose rotated refresh token and new access token go back into
+/// the grant Secret before anything is published), or a client credentials request.
+pub async fn mint(
+    request: &Request<'_>,
+    app: &App<'_>,
+    secrets: &SecretValues,
+) -> Result<Minted, ProviderError> {
+    let oauth = request.token.spec.oauth.clone().unwrap_or_default();
+    let scope = oauth.scope.as_deref().or(app.default_scope);
+    let Some(grant) = &oauth.refresh_token else {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(scope.map(|s| ("scope", s)));
+        let (tokens, sent_at) = app.token_request(request.env, &form).await?;
+        return Ok(Minted::credential(credential(app, &tokens, sent_at)));
+    };
+    let namespace = request.token.namespace().unwrap_or_default();
+    let at = SecretRead::new(&namespace, &grant.name);
+    let refresh_token = secrets.text_in(GRANT_FIELD, &namespace, grant)?.trim();
+    if refresh_token.is_empty() {
+        return Err(ProviderError::config(
+            reasons::INVALID_SECRET_VALUE,
+            format!(
+                "{GRANT_FIELD}: Secret {:?} key {:?} is empty",
+                grant.name, grant.key
+            ),
+        ));
+    }
+    let keys = CacheKeys::of(&grant.key);
+    let identity = app.identity();
+    // The token's own credential is never handed back: a token that mints again wants a new
+    // one (it is due, or someone asked), so the grant is refreshed.
+    let own = request
+        .token
+        .status
+        .as_ref()
+        .and_then(|s| s.token_id.clone());
+    let fresh =
+        |c: &Cached| reusable(c, Timestamp::now()) && Some(fingerprint(&c.access_token)) != own;
+    if let Some(c) = cached(secrets, &at, &keys, &identity).filter(fresh) {
+        let credential = Credential::OAuth {
+            access_token: c.access_token,
+            expires_at: c.expires_at,
+            username: app.username,
+            server_url: app.git_url.clone(),
+        };
+        return Ok(Minted::credential(credential));
+    }
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    form.extend(scope.map(|s| ("scope", s)));
+    let (tokens, sent_at) = app.token_request(request.env, &form).await?;
+    let credential = credential(app, &tokens, sent_at);
+    let write = |key: &str, value: String| SecretWrite {
+        namespace: namespace.clone(),
+        name: grant.name.clone(),
+        key: key.to_owned(),
+        value: value.into_bytes(),
+        replaces: None,
+    };
+    let expires_at = tokens.expires_at(sent_at);
+    let write_back = vec![
+        SecretWrite {
+            // Written only while the grant is the one refreshed: a grant stored since wins.
+            replaces: Some(refresh_token.as_bytes().to_vec()),
+            ..write(
+                &grant.key,
+                tokens
+                    .refresh_token
+                    .clone()
+                    .unwrap_or_else(|| refresh_token.to_owned()),
+            )
+        },
+        write(&keys.access_token, tokens.access_token.clone()),
+        write(&keys.issued_at, sent_at.to_string()),
+        write(&keys.expires_at, expires_at.to_string()),
+        write(&keys.client, identity),
+    ];
+    if app.refresh.single_use && tokens.refresh_token.is_none() {
+        // The provider should have rotated the grant; the old refresh token is kept, and the
+        // next refresh will tell whether it still works.
+        tracing::warn!(
+            provider = app.provider,
+            "a refresh returned no new refresh token"
+        );
+    }
+    Ok(Minted {
+        write_back,
+        ..Minted::credential(credential)
+    })
+}
+
+/// The fingerprint `status.tokenId` shows for an access token.
+fn fingerprint(access_token: &str) -> String {
+    Credential::OAuth {
+        access_token: access_token.to_owned(),
+        expires_at: Timestamp::UNIX_EPOCH,
+        username: None,
+        server_url: String::new(),
+    }
+    .fingerprint()
+}
+
+/// The credential a token answer gives.
+fn credential(app: &App<'_>, tokens: &Tokens, sent_at: Timestamp) -> Credential {
+    Credential::OAuth {
+        access_token: tokens.access_token.clone(),
+        expires_at: tokens.expires_at(sent_at),
+        username: app.username,
+        server_url: app.git_url.clone(),
+    }
+}
+
+/// The live check of an application: a client credentials request where the provider offers
+/// them; otherwise a refresh with a refresh token that cannot exist, which a token endpoint
+/// answers `invalid_grant` only after it accepted the client (RFC 6749 section 5.2 checks the
+/// client first) and `invalid_client` when it did not. Nothing is issued either way.
+pub async fn verify(env: &Env<'_>, app: &App<'_>) -> Result<String, ProviderError> {
+    if app.client_credentials {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(app.default_scope.map(|s| ("scope", s)));
+        app.token_request(env, &form).await?;
+        return Ok(format!(
+            "{} issued a token to application {}",
+            app.what(),
+            app.client_id
+        ));
+    }
+    let probe = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "patchbay-client-check"),
+    ];
+    match app.token_request(env, &probe).await {
+        Err(e) if e.reason == super::REAUTHORIZATION_REQUIRED => Ok(format!(
+            "{} accepted the client credentials of application {}",
+            app.what(),
+            app.client_id
+        )),
+        Err(e) => Err(e),
+        Ok(_) => Err(ProviderError::transient(
+            reasons::INVALID_RESPONSE,
+            format!(
+                "{} issued tokens for a refresh token that does not exist",
+                app.what()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn cache(issued: i64, expires: i64) -> Cached {
+        Cached {
+            access_token: "at".into(),
+            issued_at: at(issued),
+            expires_at: at(expires),
+        }
+    }
+
+    #[test]
+    fn a_fresh_access_token_is_shared_and_one_past_half_its_life_is_refreshed() {
+        let c = cache(1_000, 4_600);
+        assert!(reusable(&c, at(1_000)));
+        assert!(reusable(&c, at(2_799)));
+        assert!(!reusable(&c, at(2_800)), "half its life gone");
+        assert!(!reusable(&c, at(5_000)), "expired");
+    }
+
+    #[test]
+    fn cached_times_a_tenant_could_forge_are_not_believed() {
+        assert!(
+            !reusable(&cache(2_000, 5_600), at(1_000)),
+            "issued in the future"
+        );
+        assert!(
+            !reusable(&cache(1_000, 1_000 + 2 * 86_400), at(1_001)),
+            "over a day"
+        );
+        assert!(!reusable(&cache(1_000, 1_000), at(1_000)), "no lifetime");
+        assert!(
+            !reusable(&cache(1_000, 1_090), at(1_040)),
+            "under a minute left"
+        );
+    }
+}

@@ -1,0 +1,472 @@
+//! OAuth connections end to end, against a real authorization server nobody here wrote (panva's
+//! oidc-provider, testkit::oauth_server) reached at each provider's own token path: a user's
+//! grant (from a device flow approved as a person would) in a Secret gives every OAuth kind a
+//! working access token in the format builds use; renewal rotates the grant and writes it back;
+//! tokens sharing a grant refresh it once; a revoked grant asks for a new sign-in without a retry
+//! loop and keeps the still-valid token; client credentials mint without a user. Against the
+//! real controllers and a real kube-apiserver.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use patchbay::api::{Condition, ConditionStatus, VcsAuthToken};
+use serde_json::{Value, json};
+use support::cluster::{Cluster, ROOT, reason};
+use testkit::oauth_server::{Client, OAuthServer};
+
+/// One application per kind: the server accepts each client with one authentication method,
+/// the one that kind's provider uses.
+const BASIC: Client = Client {
+    id: "basic-app",
+    secret: "basic-app-secret",
+    method: "client_secret_basic",
+};
+const POST: Client = Client {
+    id: "post-app",
+    secret: "post-app-secret",
+    method: "client_secret_post",
+};
+
+fn is_true(c: &Condition) -> bool {
+    c.status == ConditionStatus::True
+}
+
+fn connection(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
+        "metadata": {"name": name, "namespace": ROOT},
+        "spec": spec,
+    })
+}
+
+fn token(namespace: &str, name: &str, connection: &str, oauth: Value) -> Value {
+    json!({
+        "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"connection": connection, "oauth": oauth},
+    })
+}
+
+fn grant_ref(secret: &str) -> Value {
+    json!({"refreshToken": {"name": secret, "key": "refresh_token"}})
+}
+
+/// The client secret Secret every connection here names.
+const CLIENT_SECRETS: &str = "oauth-apps";
+
+/// A connection of `kind` at `server`, for `client`; `token_path` is where its provider sends
+/// token requests (the server leads each to its standard endpoint).
+fn kind_spec(kind: &str, server: &str) -> (Value, Client) {
+    let secret = |key: &str| json!({"name": CLIENT_SECRETS, "key": key});
+    match kind {
+        "gitlab" => (
+            json!({"gitlab": {"serverUrl": server, "applicationId": BASIC.id,
+                "secret": secret("basic")}}),
+            BASIC,
+        ),
+        "githubOAuth" => (
+            json!({"githubOAuth": {"serverUrl": server, "clientId": POST.id,
+                "clientSecret": secret("post")}}),
+            POST,
+        ),
+        "bitbucketCloud" => (
+            json!({"bitbucketCloud": {"serverUrl": server, "key": BASIC.id,
+                "secret": secret("basic")}}),
+            BASIC,
+        ),
+        "bitbucketServer" => (
+            json!({"bitbucketServer": {"serverUrl": server, "clientId": POST.id,
+                "clientSecret": secret("post")}}),
+            POST,
+        ),
+        "google" => (
+            json!({"google": {"serverUrl": server, "clientId": POST.id,
+                "clientSecret": secret("post")}}),
+            POST,
+        ),
+        "jetbrainsSpace" => (
+            json!({"jetbrainsSpace": {"serverUrl": server, "clientId": BASIC.id,
+                "clientSecret": secret("basic")}}),
+            BASIC,
+        ),
+        "azureDevOpsOAuth" => (
+            json!({"azureDevOpsOAuth": {"serverUrl": server, "tenantId": "contoso.example",
+                "applicationId": POST.id, "scope": "openid offline_access",
+                "clientSecret": secret("post")}}),
+            POST,
+        ),
+        other => panic!("no such kind {other}"),
+    }
+}
+
+/// Sends a form to the server as `client`, the way it authenticates.
+async fn post_form(url: &str, client: &Client, form: &[(&str, &str)]) -> Value {
+    let http = reqwest::Client::new();
+    let mut fields: Vec<(&str, &str)> = form.to_vec();
+    let mut request = http.post(url);
+    if client.method == "client_secret_post" {
+        fields.extend([("client_id", client.id), ("client_secret", client.secret)]);
+    } else {
+        request = request.basic_auth(client.id, Some(client.secret));
+    }
+    let answer = request
+        .form(&fields)
+        .send()
+        .await
+        .expect("the server answers");
+    let body = answer.bytes().await.expect("a body");
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
+}
+
+/// A user's grant, as `patchbay login` obtains it: a device flow that `account` approves.
+/// Returns the refresh token.
+async fn device_grant(server: &OAuthServer, client: &Client, account: &str) -> String {
+    let url = server.device_authorization_url();
+    let started = post_form(&url, client, &[("scope", "openid offline_access")]).await;
+    let user_code = started["user_code"].as_str().expect("a user code");
+    let device_code = started["device_code"].as_str().expect("a device code");
+    server.approve(user_code, account).await.expect("approved");
+    let grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let tokens = post_form(
+        &server.token_url(),
+        client,
+        &[("grant_type", grant), ("device_code", device_code)],
+    )
+    .await;
+    (tokens["refresh_token"].as_str())
+        .unwrap_or_else(|| panic!("a refresh token: {tokens}"))
+        .to_owned()
+}
+
+/// What the server's introspection endpoint says of `token`: `(active, sub)`.
+async fn introspect(server: &OAuthServer, client: &Client, token: &str) -> (bool, Option<String>) {
+    let url = format!("{}/token/introspection", server.url());
+    let answer = post_form(&url, client, &[("token", token)]).await;
+    let sub = answer["sub"].as_str().map(str::to_owned);
+    (answer["active"] == json!(true), sub)
+}
+
+async fn secret_data(cluster: &Cluster, namespace: &str, name: &str) -> Value {
+    let data = cluster
+        .secret_text(namespace, name)
+        .await
+        .expect("the Secret exists");
+    serde_json::to_value(data).unwrap()
+}
+
+async fn start(ttl: Duration) -> (OAuthServer, Cluster) {
+    let server = OAuthServer::start(&[BASIC, POST], ttl)
+        .await
+        .expect("the OAuth server starts");
+    let cluster = Cluster::start().await;
+    cluster.namespace("team", Some(ROOT)).await;
+    let secrets = [("basic", BASIC.secret), ("post", POST.secret)];
+    cluster.secret(ROOT, CLIENT_SECRETS, &secrets).await;
+    (server, cluster)
+}
+
+async fn ask_renewal(cluster: &Cluster, namespace: &str, name: &str, at: &str) {
+    let api: Api<VcsAuthToken> = cluster.api(namespace);
+    let ask = json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": at}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&ask))
+        .await
+        .unwrap();
+}
+
+fn token_id(t: &VcsAuthToken) -> String {
+    t.status
+        .as_ref()
+        .and_then(|s| s.token_id.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_oauth_kind_turns_a_users_grant_into_a_working_access_token_in_its_format() {
+    let (server, cluster) = start(Duration::from_secs(600)).await;
+    let kinds = [
+        ("gitlab", Some("oauth2")),
+        ("githubOAuth", Some("x-access-token")),
+        ("bitbucketCloud", Some("x-token-auth")),
+        ("bitbucketServer", None),
+        ("google", None),
+        ("jetbrainsSpace", None),
+        ("azureDevOpsOAuth", None),
+    ];
+    for (kind, _) in kinds {
+        let (spec, client) = kind_spec(kind, server.url());
+        let name = kind.to_lowercase();
+        cluster.apply(connection(&name, spec)).await;
+        let rt = device_grant(&server, &client, &format!("user-of-{name}")).await;
+        cluster
+            .secret("team", &format!("{name}-grant"), &[("refresh_token", &rt)])
+            .await;
+        let grant = grant_ref(&format!("{name}-grant"));
+        cluster.apply(token("team", &name, &name, grant)).await;
+    }
+    for (kind, username) in kinds {
+        let name = kind.to_lowercase();
+        let (_, client) = kind_spec(kind, server.url());
+        let verified = cluster.connection_verified(ROOT, &name, is_true).await;
+        assert!(
+            verified.message.contains("accepted the client credentials")
+                || verified.message.contains("issued a token"),
+            "{kind}: {}",
+            verified.message
+        );
+        let t = cluster.token_ready("team", &name, is_true).await;
+        let data = secret_data(&cluster, "team", &name).await;
+        let access = data["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
+        let (active, sub) = introspect(&server, &client, &access).await;
+        assert!(
+            active,
+            "{kind}: the server knows the access token patchbay wrote"
+        );
+        assert_eq!(
+            sub.as_deref(),
+            Some(format!("user-of-{name}").as_str()),
+            "{kind}"
+        );
+        match username {
+            Some(user) => {
+                assert_eq!(data["username"], json!(user), "{kind}");
+                assert_eq!(data["password"], json!(access), "{kind}");
+            }
+            None => assert_eq!(
+                data["authorization"],
+                json!(format!("Bearer {access}")),
+                "{kind}"
+            ),
+        }
+        let status = t.status.as_ref().unwrap();
+        let lifetime = status
+            .expires_at
+            .as_ref()
+            .unwrap()
+            .0
+            .duration_since(status.issued_at.as_ref().unwrap().0);
+        assert!(
+            (595..=600).contains(&lifetime.as_secs()),
+            "{kind}: {lifetime:?}"
+        );
+        // The grant was rotated and the new one stored, with the access token beside it.
+        let grant = secret_data(&cluster, "team", &format!("{name}-grant")).await;
+        assert_eq!(grant["refresh_token.access-token"], json!(access), "{kind}");
+        let late = ready_message(&t).contains("renewed late");
+        assert_eq!(
+            late,
+            matches!(kind, "gitlab" | "githubOAuth"),
+            "{kind}: {}",
+            ready_message(&t)
+        );
+    }
+    let (refreshed, _) = server.token_requests("refresh_token").await.unwrap();
+    assert_eq!(refreshed, kinds.len() as u64, "one refresh per token");
+    assert!(cluster.operator_running());
+    cluster.stop().await;
+}
+
+fn ready_message(t: &VcsAuthToken) -> String {
+    let conditions = t
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    (conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn tokens_sharing_a_grant_refresh_it_once_and_follow_each_renewal() {
+    let (server, mut cluster) = start(Duration::from_secs(600)).await;
+    let (spec, client) = kind_spec("gitlab", server.url());
+    cluster.apply(connection("gitlab", spec)).await;
+    let rt = device_grant(&server, &client, "alice").await;
+    cluster
+        .secret("team", "alice", &[("refresh_token", &rt)])
+        .await;
+    cluster
+        .apply(token("team", "build", "gitlab", grant_ref("alice")))
+        .await;
+    cluster
+        .apply(token("team", "deploy", "gitlab", grant_ref("alice")))
+        .await;
+    let build = cluster.token_ready("team", "build", is_true).await;
+    let deploy = cluster.token_ready("team", "deploy", is_true).await;
+    assert_eq!(
+        token_id(&build),
+        token_id(&deploy),
+        "one access token for both"
+    );
+    let refreshes = async || server.token_requests("refresh_token").await.unwrap().0;
+    assert_eq!(refreshes().await, 1, "one refresh for both");
+
+    // A renewal of one refreshes the grant once more; the other follows without a refresh.
+    ask_renewal(&cluster, "team", "build", "2026-12-02T10:00:00Z").await;
+    let before = token_id(&build);
+    let what = "both tokens on the renewed access token";
+    let (build, deploy) = testkit::wait::observe(30, what, || async {
+        let b = cluster.token_ready("team", "build", is_true).await;
+        let d = cluster.token_ready("team", "deploy", is_true).await;
+        match token_id(&b) != before && token_id(&b) == token_id(&d) {
+            true => Ok((b, d)),
+            false => Err(format!("build {} deploy {}", token_id(&b), token_id(&d))),
+        }
+    })
+    .await;
+    assert_eq!(refreshes().await, 2, "one more refresh for both");
+    let data = secret_data(&cluster, "team", "deploy").await;
+    let (active, _) = introspect(&server, &client, data["password"].as_str().unwrap()).await;
+    assert!(active);
+
+    // A restarted operator finds everything in place: no refresh, no write.
+    let revisions = (
+        build.status.unwrap().revision,
+        deploy.status.unwrap().revision,
+    );
+    cluster.restart_controllers().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = cluster.token_ready("team", "build", is_true).await;
+    let d = cluster.token_ready("team", "deploy", is_true).await;
+    assert_eq!(
+        (b.status.unwrap().revision, d.status.unwrap().revision),
+        revisions
+    );
+    assert_eq!(refreshes().await, 2, "no refresh after a restart");
+    assert!(cluster.operator_running());
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_grant_asks_for_a_new_sign_in_once_and_keeps_the_still_valid_token() {
+    let (server, cluster) = start(Duration::from_secs(600)).await;
+    let (spec, client) = kind_spec("githubOAuth", server.url());
+    cluster.apply(connection("github", spec)).await;
+    let rt = device_grant(&server, &client, "bob").await;
+    cluster
+        .secret("team", "bob", &[("refresh_token", &rt)])
+        .await;
+    cluster
+        .apply(token("team", "build", "github", grant_ref("bob")))
+        .await;
+    let ready = cluster.token_ready("team", "build", is_true).await;
+    let before = secret_data(&cluster, "team", "build").await;
+
+    // The user revokes the app's grant; GitHub's errors arrive with HTTP 200.
+    let stored = secret_data(&cluster, "team", "bob").await;
+    let current = stored["refresh_token"].as_str().unwrap();
+    let url = format!("{}/token/revocation", server.url());
+    post_form(
+        &url,
+        &client,
+        &[("token", current), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    let (_, refused_before) = server.token_requests("refresh_token").await.unwrap();
+
+    ask_renewal(&cluster, "team", "build", "2026-12-02T11:00:00Z").await;
+    let failing = cluster
+        .token_ready("team", "build", reason("RenewalFailing"))
+        .await;
+    let message = ready_message(&failing);
+    assert!(
+        message.contains("ReauthorizationRequired") && message.contains("patchbay login"),
+        "{message}"
+    );
+    assert!(message.contains("stays valid"), "{message}");
+    let stalled = failing
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .cloned();
+    assert_eq!(
+        stalled.map(|c| c.reason),
+        Some("ReauthorizationRequired".to_string())
+    );
+    assert_eq!(
+        secret_data(&cluster, "team", "build").await,
+        before,
+        "the valid token stays"
+    );
+    assert_eq!(token_id(&failing), token_id(&ready));
+
+    // No retry loop: the grant is not tried again until it changes.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (_, refused) = server.token_requests("refresh_token").await.unwrap();
+    assert_eq!(refused, refused_before + 1, "exactly one refused refresh");
+
+    // A new sign-in stored in the Secret heals it at once.
+    let fresh = device_grant(&server, &client, "bob").await;
+    cluster
+        .secret("team", "bob", &[("refresh_token", &fresh)])
+        .await;
+    let what = "the token on a new access token";
+    testkit::wait::observe(30, what, || async {
+        let t = cluster.token_ready("team", "build", is_true).await;
+        let ok = ready_message(&t).starts_with("minted") && token_id(&t) != token_id(&ready);
+        ok.then_some(()).ok_or_else(|| ready_message(&t))
+    })
+    .await;
+    assert!(cluster.operator_running());
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn client_credentials_mint_without_a_user_where_the_provider_offers_them() {
+    let (server, cluster) = start(Duration::from_secs(300)).await;
+    for kind in ["jetbrainsSpace", "bitbucketCloud", "azureDevOpsOAuth"] {
+        let (spec, _) = kind_spec(kind, server.url());
+        let name = kind.to_lowercase();
+        cluster.apply(connection(&name, spec)).await;
+        cluster.apply(token("team", &name, &name, json!({}))).await;
+    }
+    for kind in ["jetbrainsSpace", "bitbucketCloud", "azureDevOpsOAuth"] {
+        let name = kind.to_lowercase();
+        let (_, client) = kind_spec(kind, server.url());
+        let verified = cluster.connection_verified(ROOT, &name, is_true).await;
+        assert!(
+            verified.message.contains("issued a token"),
+            "{kind}: {}",
+            verified.message
+        );
+        cluster.token_ready("team", &name, is_true).await;
+        let data = secret_data(&cluster, "team", &name).await;
+        let (active, sub) =
+            introspect(&server, &client, data["access_token"].as_str().unwrap()).await;
+        assert!(active, "{kind}");
+        assert_eq!(sub, None, "{kind}: no user behind it");
+    }
+    // Kinds without client credentials say what they need instead.
+    let (spec, _) = kind_spec("gitlab", server.url());
+    cluster.apply(connection("gitlab", spec)).await;
+    cluster
+        .apply(token("team", "nouser", "gitlab", json!({})))
+        .await;
+    let refused = cluster
+        .token_ready("team", "nouser", reason("InvalidSpec"))
+        .await;
+    assert!(
+        ready_message(&refused).contains("spec.oauth.refreshToken"),
+        "{}",
+        ready_message(&refused)
+    );
+    assert!(
+        ready_message(&refused).contains("patchbay login gitlab"),
+        "{}",
+        ready_message(&refused)
+    );
+    let secrets: Api<Secret> = cluster.api("team");
+    assert!(secrets.get_opt("nouser").await.unwrap().is_none());
+    assert!(cluster.operator_running());
+    cluster.stop().await;
+}
