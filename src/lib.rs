@@ -9,6 +9,7 @@ pub mod glob;
 pub mod hierarchy;
 pub mod install;
 pub mod leader;
+pub mod login;
 pub mod output;
 pub mod providers;
 pub mod renewal;

@@ -45,6 +45,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Vec<PathBuf>,
     },
+    /// Sign in to an OAuth Connection as a person (the device authorization grant): shows a
+    /// code to approve in a browser, writes the grant (a refresh token) into a Secret of your
+    /// namespace through your kubeconfig, and prints the VcsAuthToken that keeps an access token
+    /// fresh from it.
+    ///
+    /// Example: `patchbay login acme-gitlab -n team-a | kubectl apply -f -`
+    Login(LoginArgs),
     /// Try patchbay without a cluster: starts a local Kubernetes API, installs the CRDs and the
     /// examples, runs the operator, and prints the kubectl commands to try. Ctrl-C stops it.
     #[cfg(feature = "sandbox")]
@@ -64,6 +71,31 @@ enum Command {
         #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:0")]
         http_address: SocketAddr,
     },
+}
+
+#[derive(clap::Args)]
+struct LoginArgs {
+    /// The Connection, looked up from the namespace up the project tree.
+    connection: String,
+    /// Your namespace: where the grant Secret and the token live. Default: the kubeconfig
+    /// context's namespace.
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// The namespace the Connection lives in, when the tree cannot be walked.
+    #[arg(long, value_name = "NAMESPACE")]
+    connection_namespace: Option<String>,
+    /// The grant Secret's name. Default: `<connection>-grant`.
+    #[arg(long)]
+    secret: Option<String>,
+    /// The key the refresh token is written to.
+    #[arg(long, default_value = "refresh_token")]
+    key: String,
+    /// The scope to ask for, space-separated (default: the provider's).
+    #[arg(long)]
+    scope: Option<String>,
+    /// The printed VcsAuthToken's name. Default: the connection's name.
+    #[arg(long, value_name = "NAME")]
+    token_name: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -180,6 +212,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run(args),
+        Command::Login(args) => login(args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox {
             dir,
@@ -214,6 +247,40 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions, http_address: SocketAddr) ->
         // stdout may be gone by now (a closed pipe); stopping cleanly matters more than the note.
         let _ = writeln!(std::io::stdout(), "patchbay sandbox stopped.");
         ExitCode::SUCCESS
+    })
+}
+
+fn login(args: LoginArgs) -> ExitCode {
+    block_on(async {
+        let client = match kube_client().await {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("error: no Kubernetes configuration found ({e}); set KUBECONFIG");
+                return ExitCode::FAILURE;
+            }
+        };
+        let namespace =
+            (args.namespace.clone()).unwrap_or_else(|| client.default_namespace().to_string());
+        let opts = patchbay::login::LoginOptions {
+            secret: (args.secret.clone()).unwrap_or_else(|| format!("{}-grant", args.connection)),
+            token_name: (args.token_name.clone()).unwrap_or_else(|| args.connection.clone()),
+            connection: args.connection,
+            namespace,
+            connection_namespace: args.connection_namespace,
+            key: args.key,
+            scope: args.scope,
+        };
+        let mut say = |line: &str| eprintln!("{line}");
+        match patchbay::login::login(client, &opts, &mut say).await {
+            Ok(token) => {
+                print!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

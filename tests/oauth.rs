@@ -470,3 +470,96 @@ async fn client_credentials_mint_without_a_user_where_the_provider_offers_them()
     assert!(cluster.operator_running());
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn patchbay_login_completes_a_device_flow_and_the_token_it_prints_becomes_ready() {
+    let (server, cluster) = start(Duration::from_secs(600)).await;
+    let (spec, client) = kind_spec("gitlab", server.url());
+    cluster.apply(connection("acme-gitlab", spec)).await;
+    cluster
+        .connection_verified(ROOT, "acme-gitlab", is_true)
+        .await;
+    let kubeconfig = (cluster.server)
+        .kubeconfig_path(testkit::envtest::Identity::Admin)
+        .expect("a kubeconfig for the test's server");
+    let team = cluster.ns("team");
+    let login = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "login",
+            "acme-gitlab",
+            "--namespace",
+            &team,
+            "--secret",
+            "carol-gitlab",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("patchbay login starts");
+    // Carol approves the code in her browser once patchbay shows it.
+    let approved = testkit::wait::observe(30, "a pending device code to approve", || async {
+        match server.approve_client(client.id, "carol").await {
+            Ok(true) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    approved.await;
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("To sign in, open http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("and enter the code "), "{stderr}");
+    let printed: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout))
+        .expect("patchbay login prints a VcsAuthToken");
+    assert_eq!(
+        printed["spec"]["oauth"]["refreshToken"]["name"],
+        "carol-gitlab"
+    );
+    let grant = secret_data(&cluster, "team", "carol-gitlab").await;
+    let refresh_token = grant["refresh_token"].as_str().unwrap();
+    assert!(
+        !refresh_token.is_empty() && !stderr.contains(refresh_token),
+        "{stderr}"
+    );
+
+    // What it printed is what a person applies; patchbay keeps the token fresh from the grant.
+    let mut token = printed.clone();
+    token["metadata"]["namespace"] = json!("team");
+    cluster.apply(token).await;
+    cluster.token_ready("team", "acme-gitlab", is_true).await;
+    let data = secret_data(&cluster, "team", "acme-gitlab").await;
+    let (active, sub) = introspect(&server, &client, data["password"].as_str().unwrap()).await;
+    assert!(active);
+    assert_eq!(sub.as_deref(), Some("carol"));
+
+    // A connection that is not an OAuth application is refused with what login is for.
+    cluster
+        .secret(ROOT, "slack", &[("bot-token", "xoxb-1")])
+        .await;
+    cluster
+        .apply(connection(
+            "slack",
+            json!({"slack": {"clientId": "c",
+            "clientSecret": {"name": "slack", "key": "bot-token"},
+            "botToken": {"name": "slack", "key": "bot-token"}}}),
+        ))
+        .await;
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["login", "slack", "--namespace", &team])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("is a slack connection; patchbay login signs in to OAuth"),
+        "{stderr}"
+    );
+    cluster.stop().await;
+}

@@ -54,7 +54,8 @@
 // which also answers errors with HTTP 200 there), /site/oauth2/access_token (Bitbucket Cloud),
 // /rest/oauth2/latest/token (Bitbucket Data Center), /TENANT/oauth2/v2.0/token (Entra ID) lead
 // to /token; /oauth/userinfo (GitLab) to /me; /oauth/authorize_device (GitLab),
-// /login/device/code (GitHub) and /TENANT/oauth2/v2.0/devicecode (Entra ID) to /device/auth.
+// /login/device/code (GitHub), /device/code (Google) and /TENANT/oauth2/v2.0/devicecode
+// (Entra ID) to /device/auth.
 // The browser path works too: GET /device shows the user-code form, and oidc-provider's
 // development login and consent pages (/interaction/UID) take any login name.
 import crypto from 'node:crypto';
@@ -479,6 +480,7 @@ const frontDoors = [
   { path: /^\/oauth\/userinfo$/, to: '/me', who: 'GitLab' },
   { path: /^\/oauth\/authorize_device$/, to: '/device/auth', who: 'GitLab' },
   { path: /^\/login\/device\/code$/, to: '/device/auth', who: 'GitHub', errorsAs200: true },
+  { path: /^\/device\/code$/, to: '/device/auth', who: 'Google' },
   { path: /^\/[A-Za-z0-9.-]+\/oauth2\/v2\.0\/devicecode$/, to: '/device/auth', who: 'Microsoft Entra ID' },
 ];
 

@@ -101,6 +101,14 @@ impl OAuthKind for AzureDevOpsOAuthProvider {
             default_scope: Some(&oauth.scope),
         })
     }
+
+    fn device_authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        let app = self.app(conn, "")?;
+        Ok(Some(
+            app.token_url
+                .replace("/oauth2/v2.0/token", "/oauth2/v2.0/devicecode"),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -57,4 +57,10 @@ impl OAuthKind for GithubOAuthProvider {
             default_scope: None,
         })
     }
+
+    fn device_authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        let oauth = block(&conn.spec.github_oauth, "githubOAuth")?;
+        let endpoints = github_endpoints("spec.githubOAuth.serverUrl", &oauth.server_url)?;
+        Ok(Some(format!("{}/login/device/code", endpoints.web)))
+    }
 }

@@ -76,6 +76,12 @@ impl OAuthKind for GitlabProvider {
             default_scope: None,
         })
     }
+
+    fn device_authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        let gitlab = block(&conn.spec.gitlab, "gitlab")?;
+        let (web, _) = gitlab_endpoints("spec.gitlab.serverUrl", &gitlab.server_url)?;
+        Ok(Some(format!("{web}/oauth/authorize_device")))
+    }
 }
 
 #[cfg(test)]

@@ -57,4 +57,13 @@ impl OAuthKind for GoogleProvider {
             default_scope: None,
         })
     }
+
+    fn device_authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        let google = block(&conn.spec.google, "google")?;
+        let server = base(
+            &parse_http("spec.google.serverUrl", &google.server_url)?,
+            "",
+        );
+        Ok(Some(format!("{server}/device/code")))
+    }
 }

@@ -395,6 +395,17 @@ pub trait Provider: Send + Sync {
         Ok(Revoked::NotRevocable)
     }
 
+    /// The OAuth application a person signs in to with `patchbay login`, given the client
+    /// secret (empty when it cannot be read: the application is then used as a public client);
+    /// `None` for kinds that are not OAuth applications.
+    fn sign_in<'a>(
+        &self,
+        _conn: &'a Connection,
+        _client_secret: &'a str,
+    ) -> Option<Result<super::oauth::SignIn<'a>, ProviderError>> {
+        None
+    }
+
     /// Creates a replacement for the connection's long-lived key ("Rotate key").
     async fn rotate_key(
         &self,

@@ -135,6 +135,20 @@ impl OAuthServer {
         }
     }
 
+    /// Approves every pending device code of `client_id` for `account`; `false` when none is
+    /// pending yet.
+    pub async fn approve_client(&self, client_id: &str, account: &str) -> io::Result<bool> {
+        let body = serde_json::json!({"client_id": client_id, "account": account});
+        let hook = "/test/device/approve";
+        match loopback_request(self.port()?, "POST", hook, Some(&body.to_string())).await {
+            Some((200, _)) => Ok(true),
+            Some((404, _)) => Ok(false),
+            other => Err(io::Error::other(format!(
+                "approving for {client_id}: {other:?}"
+            ))),
+        }
+    }
+
     /// Approves the pending device code `user_code` for `account`, as a person would in the
     /// browser.
     pub async fn approve(&self, user_code: &str, account: &str) -> io::Result<()> {

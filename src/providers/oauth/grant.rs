@@ -112,34 +112,51 @@ impl App<'_> {
         env: &Env<'_>,
         form: &[(&str, &str)],
     ) -> Result<(Tokens, Timestamp), ProviderError> {
-        let url = ::url::Url::parse(&self.token_url).map_err(|e| {
+        let sent_at = Timestamp::now();
+        let answer = self.post(env, &self.token_url, form).await?;
+        let tokens = read_answer(answer.status, &answer.body, &self.what())?;
+        Ok((tokens, sent_at))
+    }
+
+    /// Posts `form` to `url` (held to `--allowed-endpoints`) as the client: with its secret the
+    /// way the provider takes it, or, without one (a public client, as `patchbay login` may be
+    /// when the person cannot read the secret), with the client ID alone.
+    pub(super) async fn post(
+        &self,
+        env: &Env<'_>,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<http::Answer, ProviderError> {
+        let parsed = ::url::Url::parse(url).map_err(|e| {
             ProviderError::config(
                 reasons::INVALID_SPEC,
-                format!("{} URL {:?}: {e}", self.what(), self.token_url),
+                format!("the {} endpoint URL {url:?}: {e}", self.provider),
             )
         })?;
-        env.endpoints.check_url("the token endpoint", &url)?;
+        env.endpoints.check_url("the OAuth endpoint", &parsed)?;
         let client = http::client(env.ca_bundle)?;
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         fields.extend(self.extra.iter().map(|(k, v)| (*k, v.as_str())));
-        if self.auth == ClientAuth::Form {
+        let public = self.client_secret.is_empty();
+        // An empty body has no content type a server can check (oidc-provider refuses it): a
+        // request with no other field names its client, as RFC 8628 section 3.1 allows.
+        if public || self.auth == ClientAuth::Form || fields.is_empty() {
             fields.push(("client_id", self.client_id));
+        }
+        if !public && self.auth == ClientAuth::Form {
             fields.push(("client_secret", self.client_secret));
         }
         let mut request = client
-            .post(url.as_str())
+            .post(parsed.as_str())
             .header("accept", "application/json")
             .form(&fields);
-        if self.auth == ClientAuth::Basic {
+        if !public && self.auth == ClientAuth::Basic {
             request = request.basic_auth(
                 form_encoded(self.client_id),
                 Some(form_encoded(self.client_secret)),
             );
         }
-        let sent_at = Timestamp::now();
-        let answer = http::send(request, &self.token_url).await?;
-        let tokens = read_answer(answer.status, &answer.body, &self.what())?;
-        Ok((tokens, sent_at))
+        http::send(request, url).await
     }
 }
 

@@ -30,6 +30,25 @@ pub trait OAuthKind: Send + Sync {
         conn: &'a Connection,
         client_secret: &'a str,
     ) -> Result<App<'a>, ProviderError>;
+
+    /// The device authorization endpoint (RFC 8628), where the provider has one.
+    fn device_authorization_url(
+        &self,
+        _conn: &Connection,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// What `patchbay login` needs of an OAuth connection.
+#[derive(Debug)]
+pub struct SignIn<'a> {
+    /// The application, with the client secret it was given.
+    pub app: App<'a>,
+    /// The field and reference of the client secret.
+    pub client_secret: (&'static str, &'a SecretKeyRef),
+    /// The device authorization endpoint, where the provider has one.
+    pub device_authorization_url: Option<String>,
 }
 
 /// The application of `conn` with its client secret read from `secrets`.
@@ -83,5 +102,20 @@ impl<K: OAuthKind> Provider for K {
     ) -> Result<Minted, ProviderError> {
         let app = app_with_secret(self, request.connection, secrets)?;
         grant::mint(request, &app, secrets).await
+    }
+
+    fn sign_in<'a>(
+        &self,
+        conn: &'a Connection,
+        client_secret: &'a str,
+    ) -> Option<Result<SignIn<'a>, ProviderError>> {
+        let found = || {
+            Ok(SignIn {
+                app: self.app(conn, client_secret)?,
+                client_secret: self.client_secret(conn)?,
+                device_authorization_url: self.device_authorization_url(conn)?,
+            })
+        };
+        Some(found())
     }
 }

@@ -11,11 +11,16 @@
 
 use std::time::Duration;
 
+mod device;
 mod grant;
 mod kind;
 
+pub use device::{
+    DEVICE_GRANT, DeviceCode, MAX_INTERVAL as MAX_POLL_INTERVAL, Poll, read_device_code, read_poll,
+};
+
 pub use grant::{App, Cached, ClientAuth, Refresh, mint, plan, reusable, verify};
-pub use kind::OAuthKind;
+pub use kind::{OAuthKind, SignIn};
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
