@@ -5,6 +5,7 @@
 pub mod api;
 pub mod conditions;
 pub mod controller;
+pub mod github_app_create;
 pub mod glob;
 pub mod hierarchy;
 pub mod install;

@@ -52,6 +52,9 @@ enum Command {
     ///
     /// Example: `patchbay login acme-gitlab -n team-a | kubectl apply -f -`
     Login(LoginArgs),
+    /// GitHub Apps: `patchbay github-app create` registers one from a manifest.
+    #[command(subcommand)]
+    GithubApp(GithubAppCommand),
     /// Try patchbay without a cluster: starts a local Kubernetes API, installs the CRDs and the
     /// examples, runs the operator, and prints the kubectl commands to try. Ctrl-C stops it.
     #[cfg(feature = "sandbox")]
@@ -71,6 +74,53 @@ enum Command {
         #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:0")]
         http_address: SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum GithubAppCommand {
+    /// Register a GitHub App from a manifest in one go: serves a page on loopback that sends
+    /// your browser to GitHub with the manifest, takes GitHub's redirect back, exchanges the
+    /// code for the app's key and secrets, writes them into a Secret and a githubApp
+    /// Connection through your kubeconfig, and prints the link that installs the app.
+    ///
+    /// Example: `patchbay github-app create --name "ACME CI" --org acme -n ci`
+    Create(CreateAppArgs),
+}
+
+#[derive(clap::Args)]
+struct CreateAppArgs {
+    /// The app's name on GitHub (unique there).
+    #[arg(long)]
+    name: String,
+    /// The organization that owns the app. Default: your own account.
+    #[arg(long, value_name = "ORG")]
+    org: Option<String>,
+    /// GitHub: https://github.com or a GitHub Enterprise Server URL.
+    #[arg(long, default_value = "https://github.com")]
+    server_url: String,
+    /// Where the Secret and the Connection go. Default: the kubeconfig context's namespace.
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// The Connection's name (its Secret is `<connection>-app`). Default: the app's name in
+    /// lower case with dashes.
+    #[arg(long)]
+    connection: Option<String>,
+    /// A permission the app asks for, as NAME=LEVEL (repeat). Default: contents=read.
+    #[arg(long = "permission", value_name = "NAME=LEVEL", value_parser = permission)]
+    permissions: Vec<(String, String)>,
+    /// The loopback address your browser comes back to (port 0: any free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+}
+
+/// Parses `NAME=LEVEL` with LEVEL read, write or admin.
+fn permission(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, level)) if !name.is_empty() && ["read", "write", "admin"].contains(&level) => {
+            Ok((name.to_owned(), level.to_owned()))
+        }
+        _ => Err(format!("{text:?}: use NAME=read, NAME=write or NAME=admin")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -213,6 +263,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run(args),
         Command::Login(args) => login(args),
+        Command::GithubApp(GithubAppCommand::Create(args)) => create_app(args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox {
             dir,
@@ -274,6 +325,50 @@ fn login(args: LoginArgs) -> ExitCode {
         match patchbay::login::login(client, &opts, &mut say).await {
             Ok(token) => {
                 print!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn create_app(args: CreateAppArgs) -> ExitCode {
+    block_on(async {
+        let client = match kube_client().await {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("error: no Kubernetes configuration found ({e}); set KUBECONFIG");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut permissions: std::collections::BTreeMap<_, _> =
+            args.permissions.into_iter().collect();
+        if permissions.is_empty() {
+            permissions.insert("contents".into(), "read".into());
+        }
+        let connection = args.connection.unwrap_or_else(|| {
+            (args.name.to_ascii_lowercase().chars())
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect()
+        });
+        let opts = patchbay::github_app_create::CreateOptions {
+            namespace: (args.namespace).unwrap_or_else(|| client.default_namespace().to_string()),
+            name: args.name,
+            server_url: args.server_url,
+            organization: args.org,
+            connection,
+            permissions,
+            listen: args.listen,
+        };
+        let mut say = |line: &str| eprintln!("{line}");
+        match patchbay::github_app_create::create(client, &opts, &mut say).await {
+            Ok(install) => {
+                println!(
+                    "Install the app on the accounts whose repositories builds need: {install}"
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

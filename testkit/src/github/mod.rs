@@ -22,6 +22,11 @@
 //! - `DELETE /installation/token` (204, then the token is dead), `GET /installation/repositories`
 //!   (what a token reaches), `GET /repos/{owner}/{repo}` (with a user token: `permissions` from
 //!   the user's role; with an installation token: only repositories it reaches), `GET /user`.
+//! - Registering an app from a manifest: the browser's `POST /settings/apps/new?state=...`
+//!   (or `/organizations/{org}/settings/apps/new`) with a `manifest` form field creates the app
+//!   (confirmed at once) and redirects to its `redirect_url` with a one-time `code`;
+//!   `POST /app-manifests/{code}/conversions` gives its id, secrets and private key, once,
+//!   within an hour. The app then works like one a test added.
 //! - Rate-limit headers on every answer and a primary limit per hour; `Date` by the
 //!   simulator's clock, which tests can advance.
 //! - Faults: queued 5xx, primary and secondary rate limits (403/429 with `retry-after`,
@@ -37,6 +42,7 @@ mod auth;
 mod faults;
 mod handle;
 mod json;
+mod manifests;
 mod model;
 mod reply;
 mod routes;
@@ -85,6 +91,11 @@ pub mod route {
     pub const GET_REPO: &str = "GET /repos/{owner}/{repo}";
     /// `GET /user`.
     pub const GET_USER: &str = "GET /user";
+    /// `POST /settings/apps/new` and `POST /organizations/{org}/settings/apps/new`: a browser
+    /// registering an app from a manifest.
+    pub const MANIFEST_FORM: &str = "POST /settings/apps/new";
+    /// `POST /app-manifests/{code}/conversions`.
+    pub const CONVERT_MANIFEST: &str = "POST /app-manifests/{code}/conversions";
     /// Any request that matched no route.
     pub const UNMATCHED: &str = "unmatched";
 }

@@ -146,6 +146,9 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Primary rate limit per hour (`x-ratelimit-limit`); GitHub's is 5000.
     pub rate_limit: u32,
+    /// The account signed in to the browser that registers an app from a manifest without an
+    /// organization: the new app's owner.
+    pub manifest_user: String,
 }
 
 impl Default for SimConfig {
@@ -154,6 +157,7 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(3_600),
             latency: Duration::ZERO,
             rate_limit: 5_000,
+            manifest_user: "octocat".into(),
         }
     }
 }
@@ -226,6 +230,8 @@ pub(crate) struct State {
     pub(crate) revokes: u64,
     pub(crate) faults: FaultQueue,
     pub(crate) rate: RateWindow,
+    /// Apps created from a manifest whose conversion code was not exchanged yet, by code.
+    pub(crate) manifest_codes: BTreeMap<String, super::manifests::Pending>,
     next_id: u64,
 }
 
@@ -246,6 +252,7 @@ impl State {
             revokes: 0,
             faults: FaultQueue::default(),
             rate,
+            manifest_codes: BTreeMap::new(),
             next_id: 1_000,
         }
     }

@@ -24,6 +24,8 @@ pub(crate) enum Route<'a> {
     InstallationRepos,
     GetRepo(&'a str, &'a str),
     GetUser,
+    ManifestForm(Option<&'a str>),
+    ConvertManifest(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -42,6 +44,11 @@ impl<'a> Route<'a> {
             ("GET", ["installation", "repositories"]) => Self::InstallationRepos,
             ("GET", ["repos", owner, repo]) => Self::GetRepo(owner, repo),
             ("GET", ["user"]) => Self::GetUser,
+            ("POST", ["settings", "apps", "new"]) => Self::ManifestForm(None),
+            ("POST", ["organizations", org, "settings", "apps", "new"]) => {
+                Self::ManifestForm(Some(org))
+            }
+            ("POST", ["app-manifests", code, "conversions"]) => Self::ConvertManifest(code),
             _ => return None,
         };
         Some(route)
@@ -61,6 +68,8 @@ impl<'a> Route<'a> {
             Self::InstallationRepos => route::INSTALLATION_REPOS,
             Self::GetRepo(..) => route::GET_REPO,
             Self::GetUser => route::GET_USER,
+            Self::ManifestForm(_) => route::MANIFEST_FORM,
+            Self::ConvertManifest(_) => route::CONVERT_MANIFEST,
         }
     }
 }
@@ -70,9 +79,12 @@ pub(crate) fn handle(
     state: &mut State,
     route: Route<'_>,
     headers: &HeaderMap,
+    query: &str,
     body: &[u8],
 ) -> Reply {
     match route {
+        Route::ManifestForm(org) => super::manifests::register(state, org, query, body),
+        Route::ConvertManifest(code) => super::manifests::convert(state, code),
         Route::RevokeToken => revoke(state, headers),
         Route::InstallationRepos => installation_repos(state, headers),
         Route::GetRepo(owner, name) => get_repo(state, headers, owner, name),

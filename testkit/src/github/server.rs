@@ -183,7 +183,10 @@ async fn respond(
             Some(fault) => fault_reply(&fault, now, limit).ok_or(Disconnect)?,
             None if !state.rate.take(now) => state.rate.exhausted(now),
             None => match route {
-                Some(route) => handle(&mut state, route, &parts.headers, &body),
+                Some(route) => {
+                    let query = parts.uri.query().unwrap_or_default();
+                    handle(&mut state, route, &parts.headers, query, &body)
+                }
                 None => Reply::not_found(),
             },
         },
