@@ -563,3 +563,129 @@ async fn patchbay_login_completes_a_device_flow_and_the_token_it_prints_becomes_
     );
     cluster.stop().await;
 }
+
+/// A ValidatingAdmissionPolicy that refuses every update of Secret `name` in `namespace` (real
+/// name), bound cluster-wide; returns the binding's name for removal. It refuses the
+/// operator's writes as the API server would refuse them in an outage or under a policy.
+async fn freeze_secret(cluster: &Cluster, namespace: &str, name: &str) -> String {
+    let policy = format!("freeze-{namespace}-{name}");
+    let rule =
+        format!("object.metadata.namespace != '{namespace}' || object.metadata.name != '{name}'");
+    let objects = [
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {"failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["UPDATE"], "resources": ["secrets"]}]},
+                "validations": [{"expression": rule, "message": "this Secret is frozen"}]}}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"]}}),
+    ];
+    for object in objects {
+        support::cluster::apply_as(&cluster.client, &object)
+            .await
+            .unwrap();
+    }
+    // In force once a dry-run update is refused.
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
+    testkit::wait::observe(30, "the policy to take effect", || async {
+        let secret = secrets.get(name).await.map_err(|e| e.to_string())?;
+        let dry = kube::api::PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        match secrets.replace(name, &dry, &secret).await {
+            Err(kube::Error::Api(e)) if e.message.contains("frozen") => Ok(()),
+            other => Err(format!("{:?}", other.map(|_| "allowed"))),
+        }
+    })
+    .await;
+    policy
+}
+
+#[tokio::test]
+async fn a_rotated_grant_that_cannot_be_stored_is_kept_and_stored_before_the_grant_is_used_again() {
+    let (server, cluster) = start(Duration::from_secs(600)).await;
+    let (spec, client) = kind_spec("gitlab", server.url());
+    cluster.apply(connection("gitlab", spec)).await;
+    let rt = device_grant(&server, &client, "dave").await;
+    cluster
+        .secret("team", "dave", &[("refresh_token", &rt)])
+        .await;
+    cluster
+        .apply(token("team", "build", "gitlab", grant_ref("dave")))
+        .await;
+    let ready = cluster.token_ready("team", "build", is_true).await;
+    let refreshes = async || server.token_requests("refresh_token").await.unwrap().0;
+    assert_eq!(refreshes().await, 1);
+    let before = secret_data(&cluster, "team", "build").await;
+
+    // The API server refuses every write of the grant Secret; a renewal is asked for.
+    let policy = freeze_secret(&cluster, &cluster.ns("team"), "dave").await;
+    ask_renewal(&cluster, "team", "build", "2026-12-02T12:00:00Z").await;
+    let failing = cluster
+        .token_ready("team", "build", reason("RenewalFailing"))
+        .await;
+    let message = ready_message(&failing);
+    assert!(message.contains("storing it failed"), "{message}");
+    assert!(message.contains("kept in memory"), "{message}");
+    assert_eq!(refreshes().await, 2, "the provider rotated the grant once");
+    assert_eq!(
+        secret_data(&cluster, "team", "build").await,
+        before,
+        "nothing new is published before the grant is stored"
+    );
+    // Retries try the write, never the provider with the refresh token it consumed.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        refreshes().await,
+        2,
+        "no second refresh while the write fails"
+    );
+
+    // The write goes through again: the kept grant is stored, and its access token published.
+    let api: Api<kube::core::DynamicObject> = Api::all_with(
+        cluster.client.clone(),
+        &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    );
+    api.delete(&policy, &Default::default()).await.unwrap();
+    let what = "the renewed access token published";
+    let renewed = testkit::wait::observe(60, what, || async {
+        let t = cluster.token_ready("team", "build", |_| true).await;
+        let ok = ready_message(&t).starts_with("minted") && token_id(&t) != token_id(&ready);
+        ok.then_some(t.clone()).ok_or_else(|| ready_message(&t))
+    })
+    .await;
+    assert_eq!(
+        refreshes().await,
+        2,
+        "the stored grant's access token, no new refresh"
+    );
+    let grant = secret_data(&cluster, "team", "dave").await;
+    assert_ne!(
+        grant["refresh_token"],
+        json!(rt),
+        "the rotated grant is stored"
+    );
+    let data = secret_data(&cluster, "team", "build").await;
+    assert_eq!(grant["refresh_token.access-token"], data["password"]);
+    let (active, _) = introspect(&server, &client, data["password"].as_str().unwrap()).await;
+    assert!(active);
+    // And the stored grant works: one more renewal refreshes with it.
+    ask_renewal(&cluster, "team", "build", "2026-12-02T12:05:00Z").await;
+    let what = "a renewal with the stored grant";
+    testkit::wait::observe(60, what, || async {
+        let t = cluster.token_ready("team", "build", is_true).await;
+        let ok = token_id(&t) != token_id(&renewed) && ready_message(&t).starts_with("minted");
+        ok.then_some(()).ok_or_else(|| ready_message(&t))
+    })
+    .await;
+    assert_eq!(refreshes().await, 3);
+    assert!(cluster.operator_running());
+    cluster.stop().await;
+}
