@@ -223,6 +223,64 @@ pub struct OAuthTokenRequest {
         pattern(r"^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$")
     )]
     pub scope: Option<String>,
+    /// A GitLab project or group access token instead of the user's own token (gitlab
+    /// connections): minted with the user's grant (they must be a Maintainer there), limited
+    /// to `scopes` and `accessLevel` on one project or group, and rotated by minting a new one
+    /// and revoking the old after the grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<GitlabAccessTokenRequest>,
+}
+
+/// A GitLab project or group access token: exactly one of `project` and `group`.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.project) != has(self.group)").message("set exactly one of project and group"))]
+pub struct GitlabAccessTokenRequest {
+    /// The project's full path (`acme/app`) or numeric ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 255),
+        pattern(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")
+    )]
+    pub project: Option<String>,
+    /// The group's full path (`acme/platform`) or numeric ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 255),
+        pattern(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")
+    )]
+    pub group: Option<String>,
+    /// Token scopes, e.g. `read_repository` (1 to 10).
+    #[schemars(
+        length(min = 1, max = 10),
+        inner(length(min = 1, max = 64), pattern(r"^[a-z_]+$")),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub scopes: Vec<String>,
+    /// The token's role: `guest`, `reporter` (default), `developer` or `maintainer`; never
+    /// more than the user's own.
+    #[serde(default)]
+    pub access_level: GitlabAccessLevel,
+    /// Days until GitLab expires it (GitLab counts whole days), 1 to 30; default 2. It is
+    /// renewed at two thirds of that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 30))]
+    pub lifetime_days: Option<u32>,
+}
+
+/// A GitLab role for an access token.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GitlabAccessLevel {
+    /// 10.
+    Guest,
+    /// 20.
+    #[default]
+    Reporter,
+    /// 30.
+    Developer,
+    /// 40.
+    Maintainer,
 }
 
 /// Layout of the Secret that holds the credential.

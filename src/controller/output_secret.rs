@@ -93,6 +93,14 @@ pub struct Current {
 }
 
 impl Current {
+    /// The secret a revocation needs: the `token` key (GitHub, registry tokens), else the
+    /// `access_token` key (OAuth).
+    pub fn secret(&self) -> Option<&Vec<u8>> {
+        self.data
+            .get("token")
+            .or_else(|| self.data.get("access_token"))
+    }
+
     /// The credential in `secret`, read as `format`.
     pub fn of(secret: &Secret, format: SecretFormat) -> Self {
         let data = secret

@@ -405,6 +405,9 @@ impl Job<'_> {
                 return failed(ctx, token, status, unsaved_grant(e), current).await;
             }
         }
+        if let Some(e) = minted.failed {
+            return failed(ctx, token, status, e, current).await;
+        }
         // What the write-back changed is part of the connection hash the Secret records.
         let mut connection_hash = self.connection_hash.clone();
         if let Some(grant) = plan

@@ -44,7 +44,7 @@ pub fn keep_superseded(
     let revocable = (status.issuer.as_ref().and_then(issuer_kind))
         .is_some_and(|k| providers::for_kind(k).revocable());
     let (Some(value), Some(issuer), Some(id)) =
-        (old.data.get("token"), status.issuer.clone(), old.token_id())
+        (old.secret(), status.issuer.clone(), old.token_id())
     else {
         return false;
     };

@@ -233,6 +233,9 @@ pub struct Minted {
     /// Secret values to write back before the credential is published (e.g. a rotated
     /// refresh token).
     pub write_back: Vec<SecretWrite>,
+    /// Set when a later step failed after a step whose result must be kept: `write_back` is
+    /// stored, then the mint reports this error and `credential` is not published.
+    pub failed: Option<ProviderError>,
 }
 
 impl Minted {
@@ -243,6 +246,7 @@ impl Minted {
             granted: None,
             endpoint: None,
             write_back: Vec::new(),
+            failed: None,
         }
     }
 }

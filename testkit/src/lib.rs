@@ -7,6 +7,7 @@ pub mod apiserver;
 pub mod azure_devops;
 pub mod envtest;
 pub mod github;
+pub mod gitlab;
 pub mod hostile;
 pub mod http;
 pub mod keys;

@@ -279,6 +279,7 @@ impl Provider for GithubAppProvider {
             granted: Some(granted),
             endpoint: Some(plan.api),
             write_back: Vec::new(),
+            failed: None,
         })
     }
 

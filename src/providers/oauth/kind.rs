@@ -5,12 +5,16 @@ use async_trait::async_trait;
 
 use super::grant::{self, App};
 use crate::api::{Connection, ConnectionKind, ConnectionSpec, SecretKeyRef};
+use crate::conditions::reasons;
+use crate::output::Credential;
 use crate::providers::{
-    Env, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services, Validated,
-    Verification,
+    Env, Minted, Plan, Provider, ProviderError, Request, Revoked, SecretValues, Services, Stored,
+    Validated, Verification,
 };
 
-/// An OAuth connection kind: its block, its client secret, and its [`App`].
+/// An OAuth connection kind: its block, its client secret, and its [`App`]; and, where the
+/// provider can mint them, narrower credentials made with the user's access token.
+#[async_trait]
 pub trait OAuthKind: Send + Sync {
     /// The kind.
     const KIND: ConnectionKind;
@@ -37,6 +41,46 @@ pub trait OAuthKind: Send + Sync {
         _conn: &Connection,
     ) -> Result<Option<String>, ProviderError> {
         Ok(None)
+    }
+
+    /// What a token asks for beyond the user's own access token, as request-hash parts
+    /// (`None`: nothing). Kinds that cannot narrow refuse a request that asks.
+    fn narrowing(&self, request: &Request<'_>) -> Result<Option<Vec<String>>, ProviderError> {
+        let asks = (request.token.spec.oauth.as_ref()).is_some_and(|o| o.gitlab.is_some());
+        match asks {
+            true => Err(ProviderError::config(
+                reasons::INVALID_SPEC,
+                format!(
+                    "spec.oauth.gitlab: project and group access tokens are minted only from                      gitlab connections, not {}",
+                    Self::KIND.field_name()
+                ),
+            )),
+            false => Ok(None),
+        }
+    }
+
+    /// Mints the narrower credential [`narrowing`](Self::narrowing) asked for, with the user's
+    /// `access_token`.
+    async fn narrow(
+        &self,
+        _request: &Request<'_>,
+        _app: &App<'_>,
+        _access_token: &str,
+    ) -> Result<Minted, ProviderError> {
+        Err(ProviderError::not_available(
+            "this kind mints no narrower credentials",
+        ))
+    }
+
+    /// Revokes a narrower credential (see [`Provider::revoke`]); the user's own access tokens
+    /// are not revoked (a refresh replaces them).
+    async fn revoke_narrowed(&self, _stored: &Stored<'_>) -> Result<Revoked, ProviderError> {
+        Ok(Revoked::NotRevocable)
+    }
+
+    /// Whether [`revoke_narrowed`](Self::revoke_narrowed) revokes anything.
+    fn revokes_narrowed(&self) -> bool {
+        false
     }
 }
 
@@ -77,7 +121,13 @@ impl<K: OAuthKind> Provider for K {
     }
 
     fn plan(&self, request: &Request<'_>) -> Result<Plan, ProviderError> {
-        grant::plan(request, &self.app(request.connection, "")?)
+        let mut plan = grant::plan(request, &self.app(request.connection, "")?)?;
+        if let Some(parts) = self.narrowing(request)? {
+            plan.hash_parts.extend(parts);
+            // A narrower token is the provider's own credential: a refresh does not touch it.
+            plan.late = None;
+        }
+        Ok(plan)
     }
 
     async fn verify(
@@ -101,7 +151,33 @@ impl<K: OAuthKind> Provider for K {
         _: &Services,
     ) -> Result<Minted, ProviderError> {
         let app = app_with_secret(self, request.connection, secrets)?;
-        grant::mint(request, &app, secrets).await
+        let user = grant::mint(request, &app, secrets).await?;
+        if self.narrowing(request)?.is_none() {
+            return Ok(user);
+        }
+        let Credential::OAuth { access_token, .. } = &user.credential else {
+            return Ok(user);
+        };
+        // The user's rotated grant is stored even though their own token is not published,
+        // and even when the narrower token cannot be had.
+        match self.narrow(request, &app, access_token).await {
+            Ok(narrowed) => Ok(Minted {
+                write_back: user.write_back,
+                ..narrowed
+            }),
+            Err(e) => Ok(Minted {
+                failed: Some(e),
+                ..user
+            }),
+        }
+    }
+
+    fn revocable(&self) -> bool {
+        self.revokes_narrowed()
+    }
+
+    async fn revoke(&self, stored: &Stored<'_>, _: &Services) -> Result<Revoked, ProviderError> {
+        self.revoke_narrowed(stored).await
     }
 
     fn sign_in<'a>(
