@@ -13,24 +13,14 @@
 //! (capped, the key parsed before anything is written). Nothing secret is printed.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::api::Connection;
 use crate::output::{MANAGED_BY, TOKEN_LABEL};
@@ -38,8 +28,6 @@ use crate::providers::{GithubEndpoints, github_endpoints, http};
 
 /// The field manager of what this command writes.
 const FIELD_MANAGER: &str = "patchbay-github-app-create";
-/// How long the person has to finish in the browser.
-const BROWSER_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// What to register and where to keep it.
 #[derive(Clone, Debug)]
@@ -88,21 +76,6 @@ impl std::fmt::Debug for CreatedApp {
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
-}
-
-/// A random value for the `state` parameter: 128 bits from the standard library's per-process
-/// random hasher keys, hashed with the time.
-fn random_state() -> String {
-    let word = || {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.finish()
-    };
-    format!("{:016x}{:016x}", word(), word())
 }
 
 /// The manifest GitHub registers: the name, no webhook, a private app, the permissions, and
@@ -167,7 +140,7 @@ async fn browser_round_trip(
     let listener = (TcpListener::bind(opts.listen).await)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = random_state();
+    let state = crate::loopback::random_hex(2);
     let redirect = format!("http://{bound}/callback");
     let action = registration_url(endpoints, opts, &state);
     let page = form_page(&action, &manifest(opts, &redirect));
@@ -175,84 +148,7 @@ async fn browser_round_trip(
         "Open http://{bound}/ in a browser signed in to {} to register the app \"{}\".",
         endpoints.web, opts.name
     ));
-    let (codes, mut received) = mpsc::channel::<String>(1);
-    let server = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let (page, state, codes) = (page.clone(), state.clone(), codes.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let answer = answer(&request, &page, &state, &codes);
-                    async move { Ok::<_, Infallible>(answer) }
-                });
-                let _ = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    let code = tokio::time::timeout(BROWSER_WAIT, received.recv()).await;
-    server.abort();
-    match code {
-        Ok(Some(code)) => Ok(code),
-        _ => Err(format!(
-            "GitHub did not redirect back within {} min; run the command again",
-            BROWSER_WAIT.as_secs() / 60
-        )),
-    }
-}
-
-/// The loopback server's answers: the form at `/`, the code at `/callback`.
-fn answer(
-    request: &hyper::Request<hyper::body::Incoming>,
-    page: &str,
-    state: &str,
-    codes: &mpsc::Sender<String>,
-) -> Response<Full<Bytes>> {
-    let html = |status: StatusCode, body: String| {
-        let mut response = Response::new(Full::new(Bytes::from(body)));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        response
-    };
-    match request.uri().path() {
-        "/" => html(StatusCode::OK, page.to_owned()),
-        "/callback" => {
-            let query = request.uri().query().unwrap_or_default();
-            let param = |name: &str| {
-                ::url::form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.into_owned())
-            };
-            if param("state").as_deref() != Some(state) {
-                return html(
-                    StatusCode::BAD_REQUEST,
-                    "<p>The state does not match this registration; start again.</p>".into(),
-                );
-            }
-            match param("code").filter(|c| !c.is_empty() && c.len() <= 256) {
-                Some(code) => {
-                    let _ = codes.try_send(code);
-                    html(
-                        StatusCode::OK,
-                        "<p>GitHub created the app; patchbay is storing its key. You can close this tab.</p>".into(),
-                    )
-                }
-                None => html(
-                    StatusCode::BAD_REQUEST,
-                    "<p>No code in the redirect.</p>".into(),
-                ),
-            }
-        }
-        _ => html(StatusCode::NOT_FOUND, "<p>Not found.</p>".into()),
-    }
+    crate::loopback::wait_for_code(listener, Some(page), state).await
 }
 
 /// Exchanges the code for the app's credentials.
@@ -466,13 +362,6 @@ mod tests {
             page.contains("{&quot;name&quot;:&quot;a\\&quot;&lt;b&gt;&quot;}"),
             "{page}"
         );
-    }
-
-    #[test]
-    fn states_are_long_and_do_not_repeat() {
-        let (a, b) = (random_state(), random_state());
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod hierarchy;
 pub mod install;
 pub mod leader;
 pub mod login;
+pub mod loopback;
 pub mod output;
 pub mod providers;
 pub mod renewal;

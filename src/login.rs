@@ -1,7 +1,10 @@
 //! `patchbay login CONNECTION`: a person signs in to an OAuth connection once, as they would in
 //! TeamCity, and the grant (a refresh token) lands in a Secret of their namespace that a
-//! VcsAuthToken names. The device authorization grant (RFC 8628): patchbay shows a code, the
-//! person approves it in any browser, patchbay polls the provider until they did.
+//! VcsAuthToken names. Where the provider has the device authorization grant (RFC 8628),
+//! patchbay shows a code, the person approves it in any browser, and patchbay polls the
+//! provider until they did. Otherwise (or with `--browser`) the authorization code flow with
+//! PKCE (RFC 7636) on a loopback redirect (RFC 8252): patchbay prints the provider's sign-in
+//! URL and takes the redirect back on 127.0.0.1.
 //!
 //! Everything goes through the person's own kubeconfig: they read the Connection (found up the
 //! namespace tree from their namespace), the application's client secret when they may (else
@@ -48,6 +51,11 @@ pub struct LoginOptions {
     pub scope: Option<String>,
     /// The name of the VcsAuthToken printed at the end.
     pub token_name: String,
+    /// Use the authorization code flow even where the provider has a device grant.
+    pub browser: bool,
+    /// The loopback address the authorization code flow's redirect comes back to (port 0: any
+    /// free one; name a port when the application registered an exact redirect URI).
+    pub listen: std::net::SocketAddr,
 }
 
 /// Signs in, writes the grant Secret, and returns the VcsAuthToken to apply (YAML). `say`
@@ -77,14 +85,6 @@ pub async fn login(
     let sign_in = (provider.sign_in(&conn, &client_secret))
         .ok_or_else(not_oauth)?
         .map_err(|e| format!("{at}: {}", e.message))?;
-    let Some(device_url) = sign_in.device_authorization_url.clone() else {
-        return Err(format!(
-            "{at}: {} has no device authorization grant; sign in through its web flow and store \
-             the refresh token in Secret {}/{} key {} yourself (patchbay login cannot do it \
-             for this provider yet)",
-            sign_in.app.provider, opts.namespace, opts.secret, opts.key
-        ));
-    };
     let tree = Tree::new("");
     let endpoints = EndpointPolicy::default();
     let env = Env {
@@ -94,13 +94,22 @@ pub async fn login(
         endpoints: &endpoints,
         ca_bundle: None,
     };
-    let scope = opts.scope.as_deref();
-    let device = (sign_in.app.device_code(&env, &device_url, scope).await)
-        .map_err(|e| format!("{at}: {}", e.message))?;
-    say(&instructions(&device));
-    let tokens = poll(&sign_in.app, &env, &device)
-        .await
-        .map_err(|e| format!("{at}: {e}"))?;
+    let app = &sign_in.app;
+    let tokens = match (
+        &sign_in.device_authorization_url,
+        &sign_in.authorization_url,
+    ) {
+        (Some(device_url), _) if !opts.browser => {
+            device_flow(app, &env, device_url, opts, say).await
+        }
+        (_, Some(authorize_url)) => code_flow(app, &env, authorize_url, opts, say).await,
+        (Some(device_url), None) => device_flow(app, &env, device_url, opts, say).await,
+        (None, None) => Err(format!(
+            "{} offers neither a device grant nor a browser sign-in patchbay can use",
+            app.provider
+        )),
+    }
+    .map_err(|e| format!("{at}: {e}"))?;
     let Some(refresh_token) = tokens.refresh_token else {
         return Err(format!(
             "{at}: {} issued an access token but no refresh token, so there is nothing to keep \
@@ -114,6 +123,96 @@ pub async fn login(
         opts.namespace, opts.secret, opts.key
     ));
     Ok(token_yaml(opts))
+}
+
+/// The device authorization grant: show the code, poll until it is approved.
+async fn device_flow(
+    app: &providers::oauth::App<'_>,
+    env: &Env<'_>,
+    device_url: &str,
+    opts: &LoginOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<providers::oauth::Tokens, String> {
+    let device = (app
+        .device_code(env, device_url, opts.scope.as_deref())
+        .await)
+        .map_err(|e| e.message)?;
+    say(&instructions(&device));
+    poll(app, env, &device).await
+}
+
+/// The PKCE challenge of a verifier: BASE64URL(SHA256(verifier)) without padding.
+fn challenge(verifier: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(verifier.as_bytes());
+    (crate::output::base64(&digest)
+        .replace('+', "-")
+        .replace('/', "_"))
+    .trim_end_matches('=')
+    .to_owned()
+}
+
+/// The authorization URL a person opens.
+fn authorization_link(
+    authorize_url: &str,
+    client_id: &str,
+    redirect: &str,
+    scope: Option<&str>,
+    state: &str,
+    verifier: &str,
+) -> String {
+    let mut query = ::url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("response_type", "code");
+    query.append_pair("client_id", client_id);
+    query.append_pair("redirect_uri", redirect);
+    if let Some(scope) = scope {
+        query.append_pair("scope", scope);
+    }
+    query.append_pair("state", state);
+    query.append_pair("code_challenge", &challenge(verifier));
+    query.append_pair("code_challenge_method", "S256");
+    let separator = if authorize_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!("{authorize_url}{separator}{}", query.finish())
+}
+
+/// The authorization code flow with PKCE on a loopback redirect.
+async fn code_flow(
+    app: &providers::oauth::App<'_>,
+    env: &Env<'_>,
+    authorize_url: &str,
+    opts: &LoginOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<providers::oauth::Tokens, String> {
+    let listener = (tokio::net::TcpListener::bind(opts.listen).await)
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let redirect = format!("http://{bound}/callback");
+    let (state, verifier) = (
+        crate::loopback::random_hex(2),
+        crate::loopback::random_hex(4),
+    );
+    let link = authorization_link(
+        authorize_url,
+        app.client_id,
+        &redirect,
+        opts.scope.as_deref(),
+        &state,
+        &verifier,
+    );
+    say(&format!("To sign in, open {link}"));
+    let code = crate::loopback::wait_for_code(listener, None, state).await?;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (tokens, _) = app.token_request(env, &form).await.map_err(|e| e.message)?;
+    Ok(tokens)
 }
 
 /// What the person does: open the URL, type the code.
@@ -295,6 +394,8 @@ mod tests {
             key: "refresh_token".into(),
             scope: None,
             token_name: "gitlab".into(),
+            browser: false,
+            listen: "127.0.0.1:0".parse().unwrap(),
         }
     }
 
@@ -309,6 +410,29 @@ mod tests {
         );
         assert_eq!(token.spec.connection, "acme-gitlab");
         assert_eq!(token.metadata.namespace.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn the_pkce_challenge_is_the_unpadded_base64url_sha256_of_the_verifier() {
+        // Expected values from Python: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).
+        let verifier = "dBjftJeZ4CVP-mJ92ZuDVHXHwpP0owVtnEtZmhgZ5RA";
+        assert_eq!(
+            challenge(verifier),
+            "rFrmUUwcACh1s6o40_FXj5QY8EKY_MSmE5rEe_KCypY"
+        );
+        assert_eq!(challenge(""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+        let link = authorization_link(
+            "https://bitbucket.org/site/oauth2/authorize",
+            "key 1",
+            "http://127.0.0.1:4000/callback",
+            None,
+            "s1",
+            verifier,
+        );
+        assert_eq!(
+            link,
+            "https://bitbucket.org/site/oauth2/authorize?response_type=code&client_id=key+1&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fcallback&state=s1&code_challenge=rFrmUUwcACh1s6o40_FXj5QY8EKY_MSmE5rEe_KCypY&code_challenge_method=S256"
+        );
     }
 
     #[test]

@@ -45,10 +45,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Vec<PathBuf>,
     },
-    /// Sign in to an OAuth Connection as a person (the device authorization grant): shows a
-    /// code to approve in a browser, writes the grant (a refresh token) into a Secret of your
-    /// namespace through your kubeconfig, and prints the VcsAuthToken that keeps an access token
-    /// fresh from it.
+    /// Sign in to an OAuth Connection as a person: the device authorization grant where the
+    /// provider has one (approve a code in any browser), else a browser sign-in that comes back
+    /// to 127.0.0.1 (PKCE). Writes the grant (a refresh token) into a Secret of your namespace
+    /// through your kubeconfig and prints the VcsAuthToken that keeps an access token fresh.
     ///
     /// Example: `patchbay login acme-gitlab -n team-a | kubectl apply -f -`
     Login(LoginArgs),
@@ -146,6 +146,14 @@ struct LoginArgs {
     /// The printed VcsAuthToken's name. Default: the connection's name.
     #[arg(long, value_name = "NAME")]
     token_name: Option<String>,
+    /// Sign in through the browser (the authorization code flow with PKCE on a loopback
+    /// redirect) even where the provider has a device grant.
+    #[arg(long)]
+    browser: bool,
+    /// The loopback address the browser sign-in comes back to (port 0: any free one; name the
+    /// port the application registered, e.g. 127.0.0.1:8400).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
 }
 
 #[derive(clap::Args)]
@@ -320,6 +328,8 @@ fn login(args: LoginArgs) -> ExitCode {
             connection_namespace: args.connection_namespace,
             key: args.key,
             scope: args.scope,
+            browser: args.browser,
+            listen: args.listen,
         };
         let mut say = |line: &str| eprintln!("{line}");
         match patchbay::login::login(client, &opts, &mut say).await {

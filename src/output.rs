@@ -18,6 +18,7 @@ mod secret;
 
 pub use credential::Credential;
 pub use ownership::{Ownership, has_credential, ownership, read_annotation};
+pub(crate) use render::base64;
 pub use render::{FormatError, Rendered, format_name, render, secret_type};
 pub use secret::{
     MANAGED_BY, SUPERSEDED_KEY, SecretInputs, TOKEN_LABEL, annotations, build_secret,

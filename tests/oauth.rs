@@ -689,3 +689,82 @@ async fn a_rotated_grant_that_cannot_be_stored_is_kept_and_stored_before_the_gra
     assert!(cluster.operator_running());
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn patchbay_login_signs_in_through_the_browser_with_pkce_where_there_is_no_device_grant() {
+    let (server, cluster) = start(Duration::from_secs(600)).await;
+    let (spec, client) = kind_spec("bitbucketCloud", server.url());
+    cluster.apply(connection("bitbucket", spec)).await;
+    cluster.connection_ready(ROOT, "bitbucket", is_true).await;
+    let kubeconfig = (cluster.server)
+        .kubeconfig_path(testkit::envtest::Identity::Admin)
+        .expect("a kubeconfig for the test's server");
+    let team = cluster.ns("team");
+    let mut login = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "login",
+            "bitbucket",
+            "--namespace",
+            &team,
+            "--secret",
+            "erin-bitbucket",
+        ])
+        .args(["--scope", "openid offline_access"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("patchbay login starts");
+    let stderr = login.stderr.take().unwrap();
+    let (said, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = said.send(line);
+        }
+    });
+    let url = loop {
+        let line = lines.recv().await.expect("patchbay says where to sign in");
+        if let Some(url) = line.strip_prefix("To sign in, open ") {
+            break url.to_owned();
+        }
+    };
+    assert!(
+        url.starts_with(&format!("{}/site/oauth2/authorize?", server.url())),
+        "{url}"
+    );
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+
+    // Erin signs in through the server's own pages; her browser follows the redirect back.
+    let back = server.authorize(&url, "erin").await.expect("signed in");
+    assert!(
+        back.starts_with("http://127.0.0.1:") && back.contains("/callback?code="),
+        "{back}"
+    );
+    let forged = back.replace("state=", "state=x");
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 400);
+    assert_eq!(reqwest::get(&back).await.unwrap().status(), 200);
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    while let Ok(line) = lines.try_recv() {
+        rest.push(line);
+    }
+    assert!(out.status.success(), "{}", rest.join("\n"));
+    let printed: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout))
+        .expect("patchbay login prints a VcsAuthToken");
+    let mut token = printed.clone();
+    token["metadata"]["namespace"] = json!("team");
+    cluster.apply(token).await;
+    cluster.token_ready("team", "bitbucket", is_true).await;
+    let data = secret_data(&cluster, "team", "bitbucket").await;
+    assert_eq!(data["username"], "x-token-auth");
+    let (active, sub) = introspect(&server, &client, data["password"].as_str().unwrap()).await;
+    assert!(active);
+    assert_eq!(sub.as_deref(), Some("erin"));
+    cluster.stop().await;
+}

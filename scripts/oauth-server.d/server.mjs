@@ -46,6 +46,10 @@
 //        would (user-code form, confirm, development login, consent; about 10 requests).
 //   POST /test/device/deny     same selectors: the next poll gets access_denied.
 //   GET  /test/device/pending  {"pending": [{"user_code", "client_id", "scope", "expires_at"}]}
+//   POST /test/authorize       {"url": "<an authorization URL of this server>", "account": "erin"}:
+//        walks oidc-provider's own pages as a browser would (development login as that account,
+//        consent) and answers {"location": "<the client's redirect URI with code and state>"}
+//        without following it; 409 when the walk ends elsewhere.
 //   GET  /test/stats           {"token_requests": {"refresh_token": {"ok": N, "error": M}, ...}}:
 //        token requests answered since start, by grant type.
 //
@@ -55,7 +59,9 @@
 // /rest/oauth2/latest/token (Bitbucket Data Center), /TENANT/oauth2/v2.0/token (Entra ID) lead
 // to /token; /oauth/userinfo (GitLab) to /me; /oauth/authorize_device (GitLab),
 // /login/device/code (GitHub), /device/code (Google) and /TENANT/oauth2/v2.0/devicecode
-// (Entra ID) to /device/auth.
+// (Entra ID) to /device/auth; each provider's authorization path (/oauth/authorize,
+// /login/oauth/authorize, /site/oauth2/authorize, /rest/oauth2/latest/authorize, /oauth/auth,
+// /TENANT/oauth2/v2.0/authorize) to /auth.
 // The browser path works too: GET /device shows the user-code form, and oidc-provider's
 // development login and consent pages (/interaction/UID) take any login name.
 import crypto from 'node:crypto';
@@ -175,7 +181,12 @@ function normalizeClient(input) {
   client.grant_types ??= ALL_GRANTS.filter((g) => !(client.token_endpoint_auth_method === 'none' && g === 'client_credentials'));
   const code = client.grant_types.includes('authorization_code');
   client.response_types ??= code ? ['code'] : [];
-  if (code) client.redirect_uris ??= ['http://127.0.0.1/callback'];
+  // A loopback redirect of a native client matches any port (RFC 8252 section 7.3), as
+  // command-line sign-ins need.
+  if (code && !client.redirect_uris) {
+    client.redirect_uris = ['http://127.0.0.1/callback'];
+    client.application_type ??= 'native';
+  }
   return client;
 }
 
@@ -321,60 +332,84 @@ async function settleDeviceCode(entry, account, deny) {
   };
 }
 
-// The same approval through oidc-provider's own pages, as a browser would go: the user-code form
-// at /device, its confirmation, the development login page (any login name) and the consent page,
-// with the cookies they set. Slower than settleDeviceCode but with nothing reached into.
-async function approveViaPages(userCode, account) {
+// A browser for oidc-provider's own pages: a cookie jar, one request at a time without
+// following redirects, and the form of a page.
+function browser() {
   const jar = new Map();
   const trail = [];
-  async function go(url, form) {
-    for (let hop = 0; hop < 20; hop += 1) {
-      const init = { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } };
-      if (form) {
-        init.method = 'POST';
-        init.body = new URLSearchParams(form);
-        init.headers['content-type'] = 'application/x-www-form-urlencoded';
-      }
-      // eslint-disable-next-line no-await-in-loop
-      const res = await fetch(url, init);
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';');
-        const i = pair.indexOf('=');
-        if (/expires=Thu, 01 Jan 1970/i.test(c) || i === pair.length - 1) jar.delete(pair.slice(0, i));
-        else jar.set(pair.slice(0, i), pair.slice(i + 1));
-      }
-      trail.push(`${init.method ?? 'GET'} ${new URL(url).pathname} ${res.status}`);
-      if (res.status >= 300 && res.status < 400) {
-        url = new URL(res.headers.get('location'), url).href;
-        form = undefined;
-      } else {
-        // eslint-disable-next-line no-await-in-loop
-        return { url, status: res.status, html: await res.text() };
-      }
+  async function request(url, form) {
+    const init = { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } };
+    if (form) {
+      init.method = 'POST';
+      init.body = new URLSearchParams(form);
+      init.headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    throw new Error('too many redirects');
-  }
-  function formOf(page) {
-    const m = page.html.match(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i);
-    if (!m) return undefined;
-    const fields = {};
-    for (const [input] of m[2].matchAll(/<input[^>]*>/gi)) {
-      const name = input.match(/name="([^"]*)"/)?.[1];
-      if (name) fields[name] = input.match(/value="([^"]*)"/)?.[1] ?? '';
+    const res = await fetch(url, init);
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      if (/expires=Thu, 01 Jan 1970/i.test(c) || i === pair.length - 1) jar.delete(pair.slice(0, i));
+      else jar.set(pair.slice(0, i), pair.slice(i + 1));
     }
-    return { action: new URL(m[1].replace(/&amp;/g, '&'), page.url).href, fields };
+    trail.push(`${init.method ?? 'GET'} ${new URL(url).pathname} ${res.status}`);
+    const location = res.status >= 300 && res.status < 400 ? new URL(res.headers.get('location'), url).href : undefined;
+    return { url, status: res.status, location, html: location ? '' : await res.text() };
   }
-  let page = await go(`${issuer}/device`);
-  let form = formOf(page);
-  page = await go(form.action, { ...form.fields, user_code: userCode });
-  for (let step = 0; step < 6 && (form = formOf(page)); step += 1) {
-    if ('login' in form.fields) Object.assign(form.fields, { login: account, password: 'test' });
+  return { request, trail };
+}
+
+function formOf(page) {
+  const m = page.html.match(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i);
+  if (!m) return undefined;
+  const fields = {};
+  for (const [input] of m[2].matchAll(/<input[^>]*>/gi)) {
+    const name = input.match(/name="([^"]*)"/)?.[1];
+    if (name) fields[name] = input.match(/value="([^"]*)"/)?.[1] ?? '';
+  }
+  return { action: new URL(m[1].replace(/&amp;/g, '&'), page.url).href, fields };
+}
+
+function pageText(html) {
+  return html.replace(/<style[\s\S]*?<\/style>|<script[\s\S]*?<\/script>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+
+// Walks oidc-provider's pages from `url` as a person signing in as `account` would: follows
+// redirects on this server, fills the development login form, confirms consent, and stops at
+// the first redirect that leaves this server (a client's redirect URI), or at a page without a
+// form. The pages themselves are oidc-provider's; nothing is reached into.
+async function walkPages(url, account, form, b = browser()) {
+  let next = url;
+  let fields = form;
+  for (let step = 0; step < 30; step += 1) {
     // eslint-disable-next-line no-await-in-loop
-    page = await go(form.action, form.fields);
+    const page = await b.request(next, fields);
+    fields = undefined;
+    if (page.location) {
+      if (!page.location.startsWith(`${issuer}/`)) return { location: page.location, trail: b.trail };
+      next = page.location;
+      continue;
+    }
+    const f = formOf(page);
+    if (!f) return { page, trail: b.trail };
+    if ('login' in f.fields) Object.assign(f.fields, { login: account, password: 'test' });
+    next = f.action;
+    fields = f.fields;
   }
-  const ok = page.status === 200 && page.html.includes('Sign-in Success');
-  const text = page.html.replace(/<style[\s\S]*?<\/style>|<script[\s\S]*?<\/script>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
-  return { ok, trail, text: text.slice(0, 300) };
+  return { error: 'too many steps', trail: b.trail };
+}
+
+// The same device approval through oidc-provider's own pages, as a browser would go: the
+// user-code form at /device, its confirmation, the development login page (any login name) and
+// the consent page, with the cookies they set. Slower than settleDeviceCode but with nothing
+// reached into.
+async function approveViaPages(userCode, account) {
+  const b = browser();
+  const start = await b.request(`${issuer}/device`);
+  const form = formOf(start);
+  const walked = await walkPages(form.action, account, { ...form.fields, user_code: userCode }, b);
+  const html = walked.page?.html ?? '';
+  const ok = walked.page?.status === 200 && html.includes('Sign-in Success');
+  return { ok, trail: walked.trail, text: pageText(html) };
 }
 
 async function readJson(req) {
@@ -416,6 +451,19 @@ async function testHook(req, res, path) {
       }
     }
     return sendJson(res, 200, { pending });
+  }
+  if (req.method === 'POST' && path === '/test/authorize') {
+    let body;
+    try {
+      body = await readJson(req);
+    } catch (err) {
+      return sendJson(res, 400, { error: 'invalid_request', error_description: `body: ${err.message}` });
+    }
+    if (typeof body.url !== 'string' || !body.url.startsWith(`${issuer}/`)) return sendJson(res, 400, { error: 'invalid_request', error_description: `url must be an authorization URL of ${issuer}` });
+    const walked = await walkPages(body.url, body.account ?? 'test-user');
+    if (!walked.location) return sendJson(res, 409, { error: 'no_redirect', trail: walked.trail, page: pageText(walked.page?.html ?? '') });
+    log(`test hook: signed in ${body.account ?? 'test-user'}; redirecting to ${new URL(walked.location).origin}`);
+    return sendJson(res, 200, { location: walked.location, trail: walked.trail });
   }
   if (req.method === 'POST' && (path === '/test/device/approve' || path === '/test/device/deny')) {
     let body;
@@ -478,6 +526,12 @@ const frontDoors = [
   { path: /^\/rest\/oauth2\/latest\/token$/, to: '/token', who: 'Bitbucket Data Center' },
   { path: /^\/[A-Za-z0-9.-]+\/oauth2\/v2\.0\/token$/, to: '/token', who: 'Microsoft Entra ID' },
   { path: /^\/oauth\/userinfo$/, to: '/me', who: 'GitLab' },
+  { path: /^\/oauth\/authorize$/, to: '/auth', who: 'GitLab' },
+  { path: /^\/login\/oauth\/authorize$/, to: '/auth', who: 'GitHub' },
+  { path: /^\/site\/oauth2\/authorize$/, to: '/auth', who: 'Bitbucket Cloud' },
+  { path: /^\/rest\/oauth2\/latest\/authorize$/, to: '/auth', who: 'Bitbucket Data Center' },
+  { path: /^\/oauth\/auth$/, to: '/auth', who: 'JetBrains Space' },
+  { path: /^\/[A-Za-z0-9.-]+\/oauth2\/v2\.0\/authorize$/, to: '/auth', who: 'Microsoft Entra ID' },
   { path: /^\/oauth\/authorize_device$/, to: '/device/auth', who: 'GitLab' },
   { path: /^\/login\/device\/code$/, to: '/device/auth', who: 'GitHub', errorsAs200: true },
   { path: /^\/device\/code$/, to: '/device/auth', who: 'Google' },

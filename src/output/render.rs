@@ -238,7 +238,7 @@ fn git_credential(server_url: &str, user: &str, token: &str) -> String {
 }
 
 /// Standard base64 (RFC 4648, with padding), for the dockerconfigjson `auth` field.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -109,6 +109,14 @@ impl OAuthKind for AzureDevOpsOAuthProvider {
                 .replace("/oauth2/v2.0/token", "/oauth2/v2.0/devicecode"),
         ))
     }
+
+    fn authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        let app = self.app(conn, "")?;
+        Ok(Some(
+            app.token_url
+                .replace("/oauth2/v2.0/token", "/oauth2/v2.0/authorize"),
+        ))
+    }
 }
 
 #[cfg(test)]

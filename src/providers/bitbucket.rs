@@ -63,6 +63,14 @@ impl OAuthKind for BitbucketCloudProvider {
             default_scope: None,
         })
     }
+
+    fn authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        Ok(Some(
+            self.app(conn, "")?
+                .token_url
+                .replace("/access_token", "/authorize"),
+        ))
+    }
 }
 
 pub(super) struct BitbucketServerProvider;
@@ -107,5 +115,13 @@ impl OAuthKind for BitbucketServerProvider {
             extra: Vec::new(),
             default_scope: None,
         })
+    }
+
+    fn authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        Ok(Some(
+            self.app(conn, "")?
+                .token_url
+                .replace("/latest/token", "/latest/authorize"),
+        ))
     }
 }

@@ -63,4 +63,12 @@ impl OAuthKind for GithubOAuthProvider {
         let endpoints = github_endpoints("spec.githubOAuth.serverUrl", &oauth.server_url)?;
         Ok(Some(format!("{}/login/device/code", endpoints.web)))
     }
+
+    fn authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        let url = self.app(conn, "")?.token_url;
+        Ok(Some(url.replace(
+            "/login/oauth/access_token",
+            "/login/oauth/authorize",
+        )))
+    }
 }

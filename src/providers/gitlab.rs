@@ -286,6 +286,14 @@ impl OAuthKind for GitlabProvider {
             _ => Err(answer.unexpected(&url)),
         }
     }
+
+    fn authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        Ok(Some(
+            self.app(conn, "")?
+                .token_url
+                .replace("/oauth/token", "/oauth/authorize"),
+        ))
+    }
 }
 
 #[cfg(test)]

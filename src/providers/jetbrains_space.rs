@@ -69,4 +69,12 @@ impl OAuthKind for JetbrainsSpaceProvider {
             default_scope: None,
         })
     }
+
+    fn authorization_url(&self, conn: &Connection) -> Result<Option<String>, ProviderError> {
+        Ok(Some(
+            self.app(conn, "")?
+                .token_url
+                .replace("/oauth/token", "/oauth/auth"),
+        ))
+    }
 }

@@ -135,6 +135,24 @@ impl OAuthServer {
         }
     }
 
+    /// Signs `account` in at the authorization URL `url` through the server's own pages, as a
+    /// browser would, and returns where the server then redirects (the client's redirect URI
+    /// with the code and state), without following it.
+    pub async fn authorize(&self, url: &str, account: &str) -> io::Result<String> {
+        let body = serde_json::json!({"url": url, "account": account});
+        let hook = "/test/authorize";
+        match loopback_request(self.port()?, "POST", hook, Some(&body.to_string())).await {
+            Some((200, answer)) => {
+                let answer: serde_json::Value =
+                    serde_json::from_str(&answer).map_err(io::Error::other)?;
+                (answer["location"].as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| io::Error::other(format!("no location in {answer}")))
+            }
+            other => Err(io::Error::other(format!("signing in at {url}: {other:?}"))),
+        }
+    }
+
     /// Approves every pending device code of `client_id` for `account`; `false` when none is
     /// pending yet.
     pub async fn approve_client(&self, client_id: &str, account: &str) -> io::Result<bool> {

@@ -43,6 +43,12 @@ pub trait OAuthKind: Send + Sync {
         Ok(None)
     }
 
+    /// The authorization endpoint of the authorization code flow, for providers without a
+    /// device grant (`patchbay login` then uses a loopback redirect with PKCE).
+    fn authorization_url(&self, _conn: &Connection) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
     /// What a token asks for beyond the user's own access token, as request-hash parts
     /// (`None`: nothing). Kinds that cannot narrow refuse a request that asks.
     fn narrowing(&self, request: &Request<'_>) -> Result<Option<Vec<String>>, ProviderError> {
@@ -93,6 +99,8 @@ pub struct SignIn<'a> {
     pub client_secret: (&'static str, &'a SecretKeyRef),
     /// The device authorization endpoint, where the provider has one.
     pub device_authorization_url: Option<String>,
+    /// The authorization endpoint, where `patchbay login` uses the authorization code flow.
+    pub authorization_url: Option<String>,
 }
 
 /// The application of `conn` with its client secret read from `secrets`.
@@ -190,6 +198,7 @@ impl<K: OAuthKind> Provider for K {
                 app: self.app(conn, client_secret)?,
                 client_secret: self.client_secret(conn)?,
                 device_authorization_url: self.device_authorization_url(conn)?,
+                authorization_url: self.authorization_url(conn)?,
             })
         };
         Some(found())
