@@ -309,14 +309,34 @@ fn sandbox(opts: patchbay::sandbox::SandboxOptions, http_address: SocketAddr) ->
     })
 }
 
+/// The client of the person running a command, from their kubeconfig; `None` after saying why.
+async fn person_client() -> Option<kube::Client> {
+    kube_client()
+        .await
+        .inspect_err(|e| {
+            eprintln!("error: no Kubernetes configuration found ({e}); set KUBECONFIG")
+        })
+        .ok()
+}
+
+/// Ends a person's command: what it printed for them on stdout, or the error on stderr.
+fn finish(outcome: Result<String, String>) -> ExitCode {
+    match outcome {
+        Ok(printed) => {
+            print!("{printed}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn login(args: LoginArgs) -> ExitCode {
     block_on(async {
-        let client = match kube_client().await {
-            Ok(client) => client,
-            Err(e) => {
-                eprintln!("error: no Kubernetes configuration found ({e}); set KUBECONFIG");
-                return ExitCode::FAILURE;
-            }
+        let Some(client) = person_client().await else {
+            return ExitCode::FAILURE;
         };
         let namespace =
             (args.namespace.clone()).unwrap_or_else(|| client.default_namespace().to_string());
@@ -332,27 +352,14 @@ fn login(args: LoginArgs) -> ExitCode {
             listen: args.listen,
         };
         let mut say = |line: &str| eprintln!("{line}");
-        match patchbay::login::login(client, &opts, &mut say).await {
-            Ok(token) => {
-                print!("{token}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        finish(patchbay::login::login(client, &opts, &mut say).await)
     })
 }
 
 fn create_app(args: CreateAppArgs) -> ExitCode {
     block_on(async {
-        let client = match kube_client().await {
-            Ok(client) => client,
-            Err(e) => {
-                eprintln!("error: no Kubernetes configuration found ({e}); set KUBECONFIG");
-                return ExitCode::FAILURE;
-            }
+        let Some(client) = person_client().await else {
+            return ExitCode::FAILURE;
         };
         let mut permissions: std::collections::BTreeMap<_, _> =
             args.permissions.into_iter().collect();
@@ -374,18 +381,10 @@ fn create_app(args: CreateAppArgs) -> ExitCode {
             listen: args.listen,
         };
         let mut say = |line: &str| eprintln!("{line}");
-        match patchbay::github_app_create::create(client, &opts, &mut say).await {
-            Ok(install) => {
-                println!(
-                    "Install the app on the accounts whose repositories builds need: {install}"
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        let created = patchbay::github_app_create::create(client, &opts, &mut say).await;
+        finish(created.map(|install| {
+            format!("Install the app on the accounts whose repositories builds need: {install}\n")
+        }))
     })
 }
 

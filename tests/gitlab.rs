@@ -14,7 +14,7 @@ use k8s_openapi::jiff::tz::TimeZone;
 use kube::api::{Api, Patch, PatchParams};
 use patchbay::api::{Condition, ConditionStatus, VcsAuthToken};
 use serde_json::{Value, json};
-use support::cluster::{Cluster, ROOT, reason};
+use support::cluster::{Cluster, ROOT, ready_message, reason};
 use testkit::gitlab::{GitlabSim, Role};
 
 const CLIENT_ID: &str = "gitlab-app";
@@ -44,18 +44,6 @@ async fn project_status(sim: &GitlabSim, token: &str, path: &str) -> u16 {
         .await
         .unwrap();
     answer.status().as_u16()
-}
-
-fn ready_message(t: &VcsAuthToken) -> String {
-    let conditions = t
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    (conditions.iter())
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
 }
 
 async fn password(cluster: &Cluster, name: &str) -> String {

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use patchbay::api::{Condition, ConditionStatus, VcsAuthToken};
 use serde_json::{Value, json};
-use support::cluster::{Cluster, ROOT, reason};
+use support::cluster::{Cluster, ROOT, ready_message, reason};
 use testkit::oauth_server::{Client, OAuthServer};
 
 /// One application per kind: the server accepts each client with one authentication method,
@@ -269,18 +269,6 @@ async fn every_oauth_kind_turns_a_users_grant_into_a_working_access_token_in_its
     assert_eq!(refreshed, kinds.len() as u64, "one refresh per token");
     assert!(cluster.operator_running());
     cluster.stop().await;
-}
-
-fn ready_message(t: &VcsAuthToken) -> String {
-    let conditions = t
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    (conditions.iter())
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

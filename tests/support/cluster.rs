@@ -475,6 +475,15 @@ pub fn name_of(o: &impl ResourceExt) -> String {
     o.name_any()
 }
 
+/// The message of a token's Ready condition (empty when it has none).
+pub fn ready_message(t: &VcsAuthToken) -> String {
+    let conditions = t.status.as_ref().map(|s| s.conditions.as_slice());
+    (conditions.unwrap_or_default().iter())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 /// A Ready condition check on the reason.
 pub fn reason(expected: &'static str) -> impl Fn(&Condition) -> bool {
     move |c| c.reason == expected
