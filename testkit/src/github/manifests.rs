@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::{AccountType, AppSpec, State};
+use super::model::{AccountType, AppSpec, Pending, State};
 use super::reply::Reply;
 use super::time::rfc3339;
 use super::tokens::new_token;
@@ -15,19 +15,6 @@ use crate::keys::RsaKey;
 
 /// How long a conversion code lives, as on GitHub.
 const CODE_LIFETIME: i64 = 3600;
-
-/// An app created from a manifest whose code was not exchanged yet.
-#[derive(Clone, Debug)]
-pub(crate) struct Pending {
-    pub(crate) app_id: u64,
-    pub(crate) owner: String,
-    pub(crate) owner_type: AccountType,
-    pub(crate) pem: String,
-    pub(crate) client_secret: String,
-    pub(crate) webhook_secret: Option<String>,
-    pub(crate) permissions: Value,
-    pub(crate) created_at: i64,
-}
 
 /// `POST [/organizations/{org}]/settings/apps/new?state=...` with the form field `manifest`.
 pub(crate) fn register(state: &mut State, org: Option<&str>, query: &str, body: &[u8]) -> Reply {

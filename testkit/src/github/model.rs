@@ -231,7 +231,7 @@ pub(crate) struct State {
     pub(crate) faults: FaultQueue,
     pub(crate) rate: RateWindow,
     /// Apps created from a manifest whose conversion code was not exchanged yet, by code.
-    pub(crate) manifest_codes: BTreeMap<String, super::manifests::Pending>,
+    pub(crate) manifest_codes: BTreeMap<String, Pending>,
     next_id: u64,
 }
 
@@ -342,4 +342,17 @@ impl State {
             })
             .collect()
     }
+}
+
+/// An app created from a manifest whose code was not exchanged yet.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub(crate) app_id: u64,
+    pub(crate) owner: String,
+    pub(crate) owner_type: AccountType,
+    pub(crate) pem: String,
+    pub(crate) client_secret: String,
+    pub(crate) webhook_secret: Option<String>,
+    pub(crate) permissions: serde_json::Value,
+    pub(crate) created_at: i64,
 }
