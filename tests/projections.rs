@@ -295,3 +295,69 @@ async fn hostile_servers_named_by_slack_npm_and_registry_connections_get_a_reaso
     assert!(cluster.operator_running());
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_slack_app_with_token_rotation_gets_a_twelve_hour_bot_token_rotated_and_written_back() {
+    use testkit::slack::CLIENT;
+    let slack_sim = SlackSim::start(&[BOT_TOKEN]).await;
+    let cluster = Cluster::start().await;
+    cluster.namespace("team", Some(ROOT)).await;
+    let secrets = [("client-secret", CLIENT.1), ("bot-token", BOT_TOKEN)];
+    cluster.secret(ROOT, "slack", &secrets).await;
+    let mut spec = slack(&slack_sim.api_url(), "slack");
+    spec["slack"]["clientId"] = json!(CLIENT.0);
+    cluster.apply(connection(ROOT, "slack", spec)).await;
+    let installed = slack_sim.refresh_token();
+    cluster
+        .secret("team", "slack-grant", &[("refresh_token", &installed)])
+        .await;
+    let mut rotating = token("team", "notify", "slack");
+    rotating["spec"]["oauth"] =
+        json!({"refreshToken": {"name": "slack-grant", "key": "refresh_token"}});
+    cluster.apply(rotating).await;
+
+    let t = cluster.token_ready("team", "notify", is_true).await;
+    let data = cluster.secret_text("team", "notify").await.unwrap();
+    let bot = data["SLACK_BOT_TOKEN"].clone();
+    assert!(
+        bot.starts_with("xoxe.xoxb-"),
+        "a rotated bot token, not the static one"
+    );
+    assert!(slack_sim.accepts(&bot));
+    assert_eq!(data["access_token"], bot);
+    let status = t.status.unwrap();
+    let lifetime = (status.expires_at.unwrap().0).duration_since(status.issued_at.unwrap().0);
+    assert!(
+        (43_190..=43_200).contains(&lifetime.as_secs()),
+        "{lifetime:?}"
+    );
+    let grant = cluster.secret_text("team", "slack-grant").await.unwrap();
+    assert_ne!(
+        grant["refresh_token"], installed,
+        "the rotated refresh token is stored"
+    );
+    assert_eq!(slack_sim.rotations(), 1);
+
+    // A refresh token Slack no longer knows (its errors arrive as HTTP 200 with ok: false).
+    cluster
+        .secret(
+            "team",
+            "stale-grant",
+            &[("refresh_token", "xoxe-1-unknown")],
+        )
+        .await;
+    let mut stale = token("team", "stale", "slack");
+    stale["spec"]["oauth"] =
+        json!({"refreshToken": {"name": "stale-grant", "key": "refresh_token"}});
+    cluster.apply(stale).await;
+    let refused = cluster
+        .token_ready("team", "stale", reason("ReauthorizationRequired"))
+        .await;
+    assert!(
+        ready_message(&refused).contains("invalid_refresh_token"),
+        "{}",
+        ready_message(&refused)
+    );
+    assert!(cluster.operator_running());
+    cluster.stop().await;
+}

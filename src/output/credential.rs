@@ -90,6 +90,9 @@ pub enum Credential {
         username: Option<&'static str>,
         /// The git server's base URL, for `.git-credentials`.
         server_url: String,
+        /// The environment variable the service's tools read the token from, written as a key
+        /// too (Slack's `SLACK_BOT_TOKEN`).
+        variable: Option<&'static str>,
     },
     /// A Perforce login.
     Perforce {
@@ -174,6 +177,7 @@ impl fmt::Debug for Credential {
                 expires_at,
                 username,
                 server_url,
+                variable,
                 ..
             } => f
                 .debug_struct("OAuth")
@@ -181,6 +185,7 @@ impl fmt::Debug for Credential {
                 .field("expires_at", expires_at)
                 .field("username", username)
                 .field("server_url", server_url)
+                .field("variable", variable)
                 .finish(),
             Self::Perforce { port, user, .. } => f
                 .debug_struct("Perforce")

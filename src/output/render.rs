@@ -175,9 +175,13 @@ pub fn render(credential: &Credential, format: SecretFormat) -> Result<Rendered,
             expires_at,
             username,
             server_url,
+            variable,
         } => {
             put("access_token", access_token);
             put("expires_at", &expires_at.to_string());
+            if let Some(variable) = variable {
+                put(variable, access_token);
+            }
             match (format, username) {
                 (SecretFormat::BasicAuth, Some(user)) => {
                     put("username", user);

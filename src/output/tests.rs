@@ -87,6 +87,7 @@ fn oauth(username: Option<&'static str>) -> Credential {
         expires_at: at(1_767_225_600),
         username,
         server_url: "https://gitlab.acme.example/gitlab".into(),
+        variable: None,
     }
 }
 

@@ -99,6 +99,7 @@ impl OAuthKind for AzureDevOpsOAuthProvider {
             git_url: "https://dev.azure.com".into(),
             extra: Vec::new(),
             default_scope: Some(&oauth.scope),
+            variable: None,
         })
     }
 

@@ -61,6 +61,7 @@ impl OAuthKind for BitbucketCloudProvider {
             git_url: web,
             extra: Vec::new(),
             default_scope: None,
+            variable: None,
         })
     }
 
@@ -114,6 +115,7 @@ impl OAuthKind for BitbucketServerProvider {
             git_url: web,
             extra: Vec::new(),
             default_scope: None,
+            variable: None,
         })
     }
 

@@ -55,6 +55,7 @@ impl OAuthKind for GithubOAuthProvider {
             git_url: endpoints.web,
             extra: Vec::new(),
             default_scope: None,
+            variable: None,
         })
     }
 

@@ -169,6 +169,7 @@ impl OAuthKind for GitlabProvider {
             git_url: web,
             extra: Vec::new(),
             default_scope: None,
+            variable: None,
         })
     }
 
@@ -256,6 +257,7 @@ impl OAuthKind for GitlabProvider {
                 expires_at,
                 username: Some("oauth2"),
                 server_url: app.git_url.clone(),
+                variable: None,
             },
             granted: Some(granted),
             endpoint: Some(api),

@@ -55,6 +55,7 @@ impl OAuthKind for GoogleProvider {
             git_url: "https://source.developers.google.com".into(),
             extra: Vec::new(),
             default_scope: None,
+            variable: None,
         })
     }
 

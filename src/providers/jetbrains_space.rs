@@ -67,6 +67,7 @@ impl OAuthKind for JetbrainsSpaceProvider {
             git_url: web,
             extra: Vec::new(),
             default_scope: None,
+            variable: None,
         })
     }
 

@@ -1,11 +1,15 @@
-//! Slack apps: the bot token as `SLACK_BOT_TOKEN`. It is long-lived (Slack rotates bot
-//! tokens only for apps with token rotation, which needs the OAuth engine): copied only where
-//! the connection allows. The live check is `auth.test`, whose failures arrive as HTTP 200
-//! with `ok: false`.
+//! Slack apps: the bot token as `SLACK_BOT_TOKEN`. Without token rotation it is long-lived:
+//! copied only where the connection allows. For an app with token rotation, a token naming
+//! the app's refresh token (`spec.oauth.refreshToken`) gets a 12-hour bot token through the
+//! OAuth engine ([`super::oauth`]) at `oauth.v2.access` (the client in the form; errors as
+//! HTTP 200 with `ok: false`; each refresh returns a new refresh token, stored first), also
+//! as `SLACK_BOT_TOKEN`. The live check is `auth.test`, whose failures arrive as HTTP 200 with
+//! `ok: false`.
 
 use async_trait::async_trait;
 
 use super::http::{self, AUTHENTICATION_FAILED, INSUFFICIENT_SCOPE, TOKEN_REVOKED};
+use super::oauth::{self, App, ClientAuth, Refresh};
 use super::url::{base, parse_http};
 use super::{
     Env, Minted, Plan, Provider, ProviderError, Request, SecretValues, Services, Validated,
@@ -69,6 +73,37 @@ async fn check(
 
 pub(super) struct SlackProvider;
 
+/// The Slack app of `conn` as the OAuth engine sees it, for token rotation.
+fn rotating_app<'a>(
+    conn: &'a Connection,
+    client_secret: &'a str,
+) -> Result<App<'a>, ProviderError> {
+    let slack = block(&conn.spec.slack, "slack")?;
+    let api = base(&parse_http("spec.slack.apiUrl", &slack.api_url)?, "");
+    Ok(App {
+        provider: "Slack",
+        token_url: format!("{api}/oauth.v2.access"),
+        client_id: &slack.client_id,
+        client_secret,
+        auth: ClientAuth::Form,
+        refresh: Refresh {
+            single_use: true,
+            revokes_access_token: None,
+        },
+        client_credentials: false,
+        username: None,
+        git_url: String::new(),
+        extra: Vec::new(),
+        default_scope: None,
+        variable: Some("SLACK_BOT_TOKEN"),
+    })
+}
+
+/// Whether a token asks for a rotating bot token.
+fn rotates(request: &Request<'_>) -> bool {
+    request.token.spec.oauth.is_some()
+}
+
 #[async_trait]
 impl Provider for SlackProvider {
     fn kind(&self) -> ConnectionKind {
@@ -88,6 +123,23 @@ impl Provider for SlackProvider {
     }
 
     fn plan(&self, request: &Request<'_>) -> Result<Plan, ProviderError> {
+        if rotates(request) {
+            let grant = request
+                .token
+                .spec
+                .oauth
+                .as_ref()
+                .and_then(|o| o.refresh_token.as_ref());
+            if grant.is_none() {
+                return Err(ProviderError::config(
+                    crate::conditions::reasons::INVALID_SPEC,
+                    "spec.oauth.refreshToken: a rotating Slack bot token is refreshed from the \
+                     app's refresh token (from its installation with token rotation on); name \
+                     the Secret that holds it",
+                ));
+            }
+            return oauth::plan(request, &rotating_app(request.connection, "")?);
+        }
         Plan::copied(request, "Slack bot token", SecretFormat::Opaque)
     }
 
@@ -108,6 +160,11 @@ impl Provider for SlackProvider {
         _services: &Services,
     ) -> Result<Minted, ProviderError> {
         let slack = block(&request.connection.spec.slack, "slack")?;
+        if rotates(request) {
+            let secret = secrets.text("spec.slack.clientSecret", &slack.client_secret)?;
+            let app = rotating_app(request.connection, secret.trim())?;
+            return oauth::mint(request, &app, secrets).await;
+        }
         let token = secrets
             .text("spec.slack.botToken", &slack.bot_token)?
             .trim();

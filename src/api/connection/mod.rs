@@ -320,12 +320,13 @@ impl ConnectionKind {
     }
 
     /// A request block a token of this kind may carry instead of [`request_block`]: `registry`
-    /// (a scoped bearer token) for dockerRegistry.
+    /// (a scoped bearer token) for dockerRegistry, `oauth` (a rotating bot token) for slack.
     ///
     /// [`request_block`]: Self::request_block
     pub fn alternative_request_block(self) -> Option<&'static str> {
         match self {
             Self::DockerRegistry => Some("registry"),
+            Self::Slack => Some("oauth"),
             _ => None,
         }
     }

@@ -78,6 +78,9 @@ pub struct App<'a> {
     pub extra: Vec<(&'static str, String)>,
     /// The scope asked for when the token names none (`spec.oauth.scope`).
     pub default_scope: Option<&'a str>,
+    /// The environment variable the service's tools read the token from (see
+    /// [`Credential::OAuth`]).
+    pub variable: Option<&'static str>,
 }
 
 impl fmt::Debug for App<'_> {
@@ -320,6 +323,7 @@ pub async fn mint(
             expires_at: c.expires_at,
             username: app.username,
             server_url: app.git_url.clone(),
+            variable: app.variable,
         };
         return Ok(Minted::credential(credential));
     }
@@ -376,6 +380,7 @@ fn fingerprint(access_token: &str) -> String {
         expires_at: Timestamp::UNIX_EPOCH,
         username: None,
         server_url: String::new(),
+        variable: None,
     }
     .fingerprint()
 }
@@ -387,6 +392,7 @@ fn credential(app: &App<'_>, tokens: &Tokens, sent_at: Timestamp) -> Credential 
         expires_at: tokens.expires_at(sent_at),
         username: app.username,
         server_url: app.git_url.clone(),
+        variable: app.variable,
     }
 }
 

@@ -158,6 +158,7 @@ pub fn grant_error(code: &str, description: Option<&str>, what: &str) -> Provide
         | "invalid_token"
         | "token_revoked"
         | "bad_refresh_token"
+        | "invalid_refresh_token"
         | "refresh_token_expired" => ProviderError::config(
             REAUTHORIZATION_REQUIRED,
             format!(
