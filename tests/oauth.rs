@@ -552,13 +552,23 @@ async fn patchbay_login_completes_a_device_flow_and_the_token_it_prints_becomes_
     cluster.stop().await;
 }
 
-/// A ValidatingAdmissionPolicy that refuses every update of Secret `name` in `namespace` (real
-/// name), bound cluster-wide; returns the binding's name for removal. It refuses the
-/// operator's writes as the API server would refuse them in an outage or under a policy.
-async fn freeze_secret(cluster: &Cluster, namespace: &str, name: &str) -> String {
+/// A ValidatingAdmissionPolicy, bound cluster-wide, that refuses every update of Secret `name`
+/// in `namespace` (real name) that changes its `refresh_token` key: the in-flight marker goes
+/// in, a rotated grant does not, as the API server would refuse writes in an outage or under a
+/// policy. Returns the binding's name for removal.
+async fn refuse_new_refresh_tokens(cluster: &Cluster, namespace: &str, name: &str) -> String {
+    let keeps = "has(oldObject.data) && has(object.data) && 'refresh_token' in object.data \
+        && object.data['refresh_token'] == oldObject.data['refresh_token']";
+    refuse_updates(cluster, namespace, name, keeps).await
+}
+
+/// Refuses an update of Secret `name` in `namespace` unless `allowed` (a CEL expression over
+/// `object` and `oldObject`) holds.
+async fn refuse_updates(cluster: &Cluster, namespace: &str, name: &str, allowed: &str) -> String {
     let policy = format!("freeze-{namespace}-{name}");
-    let rule =
-        format!("object.metadata.namespace != '{namespace}' || object.metadata.name != '{name}'");
+    let rule = format!(
+        "object.metadata.namespace != '{namespace}' || object.metadata.name != '{name}' || ({allowed})"
+    );
     let objects = [
         json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
             "metadata": {"name": policy},
@@ -575,10 +585,15 @@ async fn freeze_secret(cluster: &Cluster, namespace: &str, name: &str) -> String
             .await
             .unwrap();
     }
-    // In force once a dry-run update is refused.
+    // In force once a dry-run update that changes the refresh token is refused.
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
     testkit::wait::observe(30, "the policy to take effect", || async {
-        let secret = secrets.get(name).await.map_err(|e| e.to_string())?;
+        let mut secret = secrets.get(name).await.map_err(|e| e.to_string())?;
+        let data = secret.data.get_or_insert_with(Default::default);
+        data.insert(
+            "refresh_token".into(),
+            k8s_openapi::ByteString(b"dry-run".to_vec()),
+        );
         let dry = kube::api::PostParams {
             dry_run: true,
             ..Default::default()
@@ -609,8 +624,8 @@ async fn a_rotated_grant_that_cannot_be_stored_is_kept_and_stored_before_the_gra
     assert_eq!(refreshes().await, 1);
     let before = secret_data(&cluster, "team", "build").await;
 
-    // The API server refuses every write of the grant Secret; a renewal is asked for.
-    let policy = freeze_secret(&cluster, &cluster.ns("team"), "dave").await;
+    // The API server refuses to store a new refresh token; a renewal is asked for.
+    let policy = refuse_new_refresh_tokens(&cluster, &cluster.ns("team"), "dave").await;
     ask_renewal(&cluster, "team", "build", "2026-12-02T12:00:00Z").await;
     let failing = cluster
         .token_ready("team", "build", reason("RenewalFailing"))
@@ -754,5 +769,96 @@ async fn patchbay_login_signs_in_through_the_browser_with_pkce_where_there_is_no
     let (active, sub) = introspect(&server, &client, data["password"].as_str().unwrap()).await;
     assert!(active);
     assert_eq!(sub.as_deref(), Some("erin"));
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_stopped_before_a_rotated_grant_was_stored_never_presents_the_consumed_token_again()
+ {
+    let (server, mut cluster) = start(Duration::from_secs(600)).await;
+    let (spec, client) = kind_spec("gitlab", server.url());
+    cluster.apply(connection("gitlab", spec)).await;
+    let rt = device_grant(&server, &client, "frank").await;
+    cluster
+        .secret("team", "frank", &[("refresh_token", &rt)])
+        .await;
+    cluster
+        .apply(token("team", "build", "gitlab", grant_ref("frank")))
+        .await;
+    let ready = cluster.token_ready("team", "build", is_true).await;
+    let refreshes = async || server.token_requests("refresh_token").await.unwrap();
+    let (granted, refused) = refreshes().await;
+    assert_eq!(granted, 1);
+    let before = secret_data(&cluster, "team", "build").await;
+
+    // The grant Secret takes anything but a new refresh token: the in-flight marker is stored,
+    // the provider rotates the grant, and its answer cannot be stored. Then the operator stops:
+    // the answer, kept only in memory, is gone.
+    let team = cluster.ns("team");
+    let policy = refuse_new_refresh_tokens(&cluster, &team, "frank").await;
+    ask_renewal(&cluster, "team", "build", "2026-12-02T14:00:00Z").await;
+    cluster
+        .token_ready("team", "build", reason("RenewalFailing"))
+        .await;
+    assert_eq!(refreshes().await.0, 2, "the provider rotated the grant");
+    let marker = secret_data(&cluster, "team", "frank").await;
+    assert!(
+        marker["refresh_token.refreshing"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("sha256:")),
+        "{marker}"
+    );
+    cluster.restart_controllers().await;
+    let api: Api<kube::core::DynamicObject> = Api::all_with(
+        cluster.client.clone(),
+        &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    );
+    api.delete(&policy, &Default::default()).await.unwrap();
+
+    // The restarted operator finds the marker for the very refresh token it would send: it
+    // asks for a new sign-in instead of presenting a consumed token (which would make the
+    // provider revoke the whole grant, the access token builds hold included).
+    let what = "a new sign-in asked for";
+    let stopped = testkit::wait::observe(30, what, || async {
+        let t = cluster.token_ready("team", "build", |_| true).await;
+        let m = ready_message(&t);
+        m.contains("never stored").then_some(t).ok_or(m)
+    })
+    .await;
+    let message = ready_message(&stopped);
+    assert!(
+        message.contains("ReauthorizationRequired") && message.contains("patchbay login"),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        refreshes().await,
+        (2, refused),
+        "no refresh after the stop, none refused"
+    );
+    assert_eq!(secret_data(&cluster, "team", "build").await, before);
+    let (active, _) = introspect(&server, &client, before["password"].as_str().unwrap()).await;
+    assert!(
+        active,
+        "the access token in builds' hands was not revoked by a replay"
+    );
+    assert_eq!(token_id(&stopped), token_id(&ready));
+
+    // A new sign-in heals it.
+    let fresh = device_grant(&server, &client, "frank").await;
+    cluster
+        .secret("team", "frank", &[("refresh_token", &fresh)])
+        .await;
+    testkit::wait::observe(30, "the token on a new access token", || async {
+        let t = cluster.token_ready("team", "build", |_| true).await;
+        let ok = ready_message(&t).starts_with("minted") && token_id(&t) != token_id(&ready);
+        ok.then_some(()).ok_or_else(|| ready_message(&t))
+    })
+    .await;
+    assert!(cluster.operator_running());
     cluster.stop().await;
 }

@@ -376,20 +376,33 @@ impl Job<'_> {
         }
         let mut reads = plan.reads.clone();
         reads.extend(plan.grant.as_ref().map(|g| g.secret.clone()));
-        let minted = match secrets::read(ctx, &reads, &mut values).await {
-            Ok(_) => {
+        let dead_end = |e: &ProviderError| {
+            if e.reason == oauth::REAUTHORIZATION_REQUIRED {
+                ctx.remember_dead_end(&token_key(token), self.hashes(), e);
+            }
+        };
+        let read = secrets::read(ctx, &reads, &mut values).await;
+        // What must be durable before the call (an in-flight marker), or why not to call.
+        let intent = read
+            .map_err(ProviderError::from)
+            .and_then(|_| self.provider.before_mint(request, &values));
+        let stored = match intent {
+            Ok(writes) if writes.is_empty() => Ok(()),
+            Ok(writes) => secrets::write(ctx, &writes, named).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let minted = match stored {
+            Ok(()) => {
                 let call = self.provider.mint(request, &values, &ctx.services);
                 let what = (self.provider.kind(), Call::Mint);
                 ctx.call(what, MINT_DEADLINE, "minting", call).await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
         let minted = match minted {
             Ok(minted) => minted,
             Err(e) => {
-                if e.reason == oauth::REAUTHORIZATION_REQUIRED {
-                    ctx.remember_dead_end(&token_key(token), self.hashes(), &e);
-                }
+                dead_end(&e);
                 return failed(ctx, token, status, e, current).await;
             }
         };
@@ -406,15 +419,13 @@ impl Job<'_> {
             }
         }
         if let Some(e) = minted.failed {
+            dead_end(&e);
             return failed(ctx, token, status, e, current).await;
         }
-        // What the write-back changed is part of the connection hash the Secret records.
+        // The grant as it is now (after this mint's writes, or another's before it) is part
+        // of the connection hash the Secret records.
         let mut connection_hash = self.connection_hash.clone();
-        if let Some(grant) = plan
-            .grant
-            .as_ref()
-            .filter(|_| !minted.write_back.is_empty())
-        {
+        if let Some(grant) = plan.grant.as_ref() {
             let (conn, env) = (request.connection, request.env);
             let hashed = connection_hash_of(ctx, self.provider, conn, env, grant).await;
             connection_hash = match hashed {

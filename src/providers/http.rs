@@ -22,8 +22,11 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// The condition reason of a server name that does not resolve.
 pub const UNKNOWN_HOST: &str = "UnknownHost";
-/// The condition reason of a server that did not answer.
+/// The condition reason of a server that could not be reached (the request was not sent).
 pub const SERVER_UNREACHABLE: &str = "ServerUnreachable";
+/// The condition reason of a request that was sent but got no (complete) answer: the server
+/// may have acted on it.
+pub const NO_ANSWER: &str = "NoAnswer";
 /// The condition reason of a server that refused the connection's credential.
 pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
 /// The condition reason of a credential the server says was revoked or has expired.
@@ -161,10 +164,13 @@ pub fn transport_error(server: &str, e: &reqwest::Error) -> ProviderError {
             format!("{server}: the host name does not resolve ({cause}); check the URL"),
         );
     }
-    ProviderError::transient(
-        SERVER_UNREACHABLE,
-        format!("{server} did not answer: {cause}"),
-    )
+    if e.is_connect() {
+        return ProviderError::transient(
+            SERVER_UNREACHABLE,
+            format!("{server} cannot be reached: {cause}"),
+        );
+    }
+    ProviderError::transient(NO_ANSWER, format!("{server} did not answer: {cause}"))
 }
 
 /// Why a request got no answer, from the innermost error that says, without the URL.

@@ -384,6 +384,17 @@ pub trait Provider: Send + Sync {
         }))
     }
 
+    /// What must be stored before [`mint`](Self::mint) calls the provider, given the same
+    /// Secrets (an in-flight marker beside a single-use refresh token), or why the call must
+    /// not be made at all. The controller writes these first, under the grant's lock.
+    fn before_mint(
+        &self,
+        _request: &Request<'_>,
+        _secrets: &SecretValues,
+    ) -> Result<Vec<SecretWrite>, ProviderError> {
+        Ok(Vec::new())
+    }
+
     /// Whether this provider revokes its credentials (so a superseded one is kept, with its
     /// secret under the Secret's `superseded-token` key, until its grace has passed).
     fn revocable(&self) -> bool {

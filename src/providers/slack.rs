@@ -143,6 +143,17 @@ impl Provider for SlackProvider {
         Plan::copied(request, "Slack bot token", SecretFormat::Opaque)
     }
 
+    fn before_mint(
+        &self,
+        request: &Request<'_>,
+        secrets: &SecretValues,
+    ) -> Result<Vec<super::SecretWrite>, ProviderError> {
+        match rotates(request) {
+            true => oauth::before_mint(request, &rotating_app(request.connection, "")?, secrets),
+            false => Ok(Vec::new()),
+        }
+    }
+
     async fn verify(
         &self,
         conn: &Connection,

@@ -174,6 +174,8 @@ struct CacheKeys {
     issued_at: String,
     expires_at: String,
     client: String,
+    /// The in-flight marker of a refresh of a single-use grant.
+    refreshing: String,
 }
 
 impl CacheKeys {
@@ -183,6 +185,7 @@ impl CacheKeys {
             issued_at: format!("{grant_key}.issued-at"),
             expires_at: format!("{grant_key}.expires-at"),
             client: format!("{grant_key}.client"),
+            refreshing: format!("{grant_key}.refreshing"),
         }
     }
 }
@@ -278,9 +281,158 @@ pub fn plan(request: &Request<'_>, app: &App<'_>) -> Result<Plan, ProviderError>
     })
 }
 
+/// What a mint from a user's grant will do, decided from the grant Secret as read under the
+/// grant's lock.
+enum Step<'s> {
+    /// Take the access token the last refresh stored beside the grant.
+    Reuse(Cached),
+    /// Refresh with this refresh token.
+    Refresh {
+        /// The refresh token.
+        refresh_token: &'s str,
+        /// The in-flight marker found beside it, when a refresh with this very token was
+        /// started and its answer never stored.
+        interrupted: Option<String>,
+    },
+}
+
+/// The grant of a token's request, and where its values live.
+struct GrantAt<'r> {
+    reference: &'r SecretKeyRef,
+    at: SecretRead,
+    keys: CacheKeys,
+}
+
+impl<'r> GrantAt<'r> {
+    fn of(request: &'r Request<'_>) -> Option<Self> {
+        let reference = request.token.spec.oauth.as_ref()?.refresh_token.as_ref()?;
+        let namespace = request.token.namespace().unwrap_or_default();
+        Some(Self {
+            at: SecretRead::new(namespace, &reference.name),
+            keys: CacheKeys::of(&reference.key),
+            reference,
+        })
+    }
+
+    /// A write into the grant Secret.
+    fn write(&self, key: &str, value: String) -> SecretWrite {
+        SecretWrite {
+            namespace: self.at.namespace.clone(),
+            name: self.at.name.clone(),
+            key: key.to_owned(),
+            value: value.into_bytes(),
+            replaces: None,
+        }
+    }
+
+    /// What to do with the grant as `secrets` hold it.
+    fn step<'s>(
+        &self,
+        request: &Request<'_>,
+        app: &App<'_>,
+        secrets: &'s SecretValues,
+    ) -> Result<Step<'s>, ProviderError> {
+        let refresh_token =
+            (secrets.text_in(GRANT_FIELD, &self.at.namespace, self.reference))?.trim();
+        if refresh_token.is_empty() {
+            return Err(ProviderError::config(
+                reasons::INVALID_SECRET_VALUE,
+                format!(
+                    "{GRANT_FIELD}: Secret {:?} key {:?} is empty",
+                    self.reference.name, self.reference.key
+                ),
+            ));
+        }
+        // The token's own credential is never handed back: a token that mints again wants a
+        // new one (it is due, or someone asked), so the grant is refreshed.
+        let own = (request.token.status.as_ref()).and_then(|s| s.token_id.clone());
+        let fresh =
+            |c: &Cached| reusable(c, Timestamp::now()) && Some(fingerprint(&c.access_token)) != own;
+        if let Some(c) = cached(secrets, &self.at, &self.keys, &app.identity()).filter(fresh) {
+            return Ok(Step::Reuse(c));
+        }
+        let marker = (self.read(secrets, &self.keys.refreshing))
+            .filter(|m| m.split(' ').next() == Some(&fingerprint(refresh_token)));
+        Ok(Step::Refresh {
+            refresh_token,
+            interrupted: marker,
+        })
+    }
+
+    /// A value beside the refresh token, if present and text.
+    fn read(&self, secrets: &SecretValues, key: &str) -> Option<String> {
+        let r = SecretKeyRef {
+            name: self.at.name.clone(),
+            key: key.to_owned(),
+        };
+        let value = secrets.text_in(GRANT_FIELD, &self.at.namespace, &r).ok()?;
+        Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+}
+
+/// Whether a failed token request may have been acted on by the provider: it was sent and no
+/// complete answer came back (or an answer patchbay could not read).
+fn may_have_acted(e: &ProviderError) -> bool {
+    [
+        http::NO_ANSWER,
+        reasons::PROVIDER_TIMEOUT,
+        reasons::INVALID_RESPONSE,
+    ]
+    .contains(&e.reason)
+}
+
+/// What must be stored before a refresh of a single-use grant is sent: an in-flight marker
+/// beside the refresh token (its fingerprint and the time), so that an operator stopped
+/// before the answer was stored never presents the consumed token again. Nothing for a reuse,
+/// for reusable refresh tokens, or for client credentials. A marker found for the very refresh
+/// token about to be sent means that happened: `ReauthorizationRequired`, without a call.
+pub fn before_mint(
+    request: &Request<'_>,
+    app: &App<'_>,
+    secrets: &SecretValues,
+) -> Result<Vec<SecretWrite>, ProviderError> {
+    let Some(grant) = GrantAt::of(request).filter(|_| app.refresh.single_use) else {
+        return Ok(Vec::new());
+    };
+    match grant.step(request, app, secrets)? {
+        Step::Reuse(_) => Ok(Vec::new()),
+        Step::Refresh {
+            interrupted: Some(marker),
+            ..
+        } => {
+            let since = marker.split(' ').nth(1).map(|t| http::printable(t, 40));
+            Err(ProviderError::config(
+                super::REAUTHORIZATION_REQUIRED,
+                format!(
+                    "{GRANT_FIELD}: a refresh of this grant started at {} and its answer was \
+                     never stored (the operator stopped, or the API server refused the write); \
+                     {}'s refresh tokens are single-use, so presenting this one again would \
+                     fail and may revoke the grant: sign in again with `patchbay login` and \
+                     replace the refresh token Secret",
+                    since.unwrap_or_else(|| "an unknown time".into()),
+                    app.provider
+                ),
+            ))
+        }
+        Step::Refresh { refresh_token, .. } => {
+            let marker = format!("{} {}", fingerprint(refresh_token), Timestamp::now());
+            Ok(vec![
+                // Only while the refresh token is still the one about to be sent.
+                SecretWrite {
+                    replaces: Some(refresh_token.as_bytes().to_vec()),
+                    ..grant.write(&grant.reference.key, refresh_token.to_owned())
+                },
+                grant.write(&grant.keys.refreshing, marker),
+            ])
+        }
+    }
+}
+
 /// Mints an access token as [`plan`] described: the grant's cached access token when it is
 /// [`reusable`], else a refresh (whose rotated refresh token and new access token go back into
-/// the grant Secret before anything is published), or a client credentials request.
+/// the grant Secret before anything is published, with the in-flight marker cleared), or a
+/// client credentials request. A refresh the provider surely did not act on clears the marker
+/// too ([`Minted::failed`]).
 pub async fn mint(
     request: &Request<'_>,
     app: &App<'_>,
@@ -288,84 +440,76 @@ pub async fn mint(
 ) -> Result<Minted, ProviderError> {
     let oauth = request.token.spec.oauth.clone().unwrap_or_default();
     let scope = oauth.scope.as_deref().or(app.default_scope);
-    let Some(grant) = &oauth.refresh_token else {
+    let Some(grant) = GrantAt::of(request) else {
         let mut form = vec![("grant_type", "client_credentials")];
         form.extend(scope.map(|s| ("scope", s)));
         let (tokens, sent_at) = app.token_request(request.env, &form).await?;
         return Ok(Minted::credential(credential(app, &tokens, sent_at)));
     };
-    let namespace = request.token.namespace().unwrap_or_default();
-    let at = SecretRead::new(&namespace, &grant.name);
-    let refresh_token = secrets.text_in(GRANT_FIELD, &namespace, grant)?.trim();
-    if refresh_token.is_empty() {
-        return Err(ProviderError::config(
-            reasons::INVALID_SECRET_VALUE,
-            format!(
-                "{GRANT_FIELD}: Secret {:?} key {:?} is empty",
-                grant.name, grant.key
-            ),
-        ));
-    }
-    let keys = CacheKeys::of(&grant.key);
-    let identity = app.identity();
-    // The token's own credential is never handed back: a token that mints again wants a new
-    // one (it is due, or someone asked), so the grant is refreshed.
-    let own = request
-        .token
-        .status
-        .as_ref()
-        .and_then(|s| s.token_id.clone());
-    let fresh =
-        |c: &Cached| reusable(c, Timestamp::now()) && Some(fingerprint(&c.access_token)) != own;
-    if let Some(c) = cached(secrets, &at, &keys, &identity).filter(fresh) {
-        let credential = Credential::OAuth {
-            access_token: c.access_token,
-            expires_at: c.expires_at,
-            username: app.username,
-            server_url: app.git_url.clone(),
-            variable: app.variable,
-        };
-        return Ok(Minted::credential(credential));
-    }
+    let refresh_token = match grant.step(request, app, secrets)? {
+        Step::Reuse(c) => {
+            let credential = Credential::OAuth {
+                access_token: c.access_token,
+                expires_at: c.expires_at,
+                username: app.username,
+                server_url: app.git_url.clone(),
+                variable: app.variable,
+            };
+            return Ok(Minted::credential(credential));
+        }
+        Step::Refresh { refresh_token, .. } => refresh_token,
+    };
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
     form.extend(scope.map(|s| ("scope", s)));
-    let (tokens, sent_at) = app.token_request(request.env, &form).await?;
-    let credential = credential(app, &tokens, sent_at);
-    let write = |key: &str, value: String| SecretWrite {
-        namespace: namespace.clone(),
-        name: grant.name.clone(),
-        key: key.to_owned(),
-        value: value.into_bytes(),
-        replaces: None,
+    let clear_marker = grant.write(&grant.keys.refreshing, String::new());
+    let (tokens, sent_at) = match app.token_request(request.env, &form).await {
+        Ok(answer) => answer,
+        Err(e) if app.refresh.single_use && !may_have_acted(&e) => {
+            // The provider answered and refused, or was never reached: the refresh token is
+            // as it was, and the marker goes.
+            let unused = Credential::OAuth {
+                access_token: String::new(),
+                expires_at: Timestamp::UNIX_EPOCH,
+                username: None,
+                server_url: String::new(),
+                variable: None,
+            };
+            return Ok(Minted {
+                failed: Some(e),
+                write_back: vec![clear_marker],
+                ..Minted::credential(unused)
+            });
+        }
+        Err(e) => return Err(e),
     };
+    let credential = credential(app, &tokens, sent_at);
+    let keys = &grant.keys;
     let expires_at = tokens.expires_at(sent_at);
-    let write_back = vec![
+    let rotated = (tokens.refresh_token.clone()).unwrap_or_else(|| refresh_token.to_owned());
+    let mut write_back = vec![
         SecretWrite {
             // Written only while the grant is the one refreshed: a grant stored since wins.
             replaces: Some(refresh_token.as_bytes().to_vec()),
-            ..write(
-                &grant.key,
-                tokens
-                    .refresh_token
-                    .clone()
-                    .unwrap_or_else(|| refresh_token.to_owned()),
-            )
+            ..grant.write(&grant.reference.key, rotated)
         },
-        write(&keys.access_token, tokens.access_token.clone()),
-        write(&keys.issued_at, sent_at.to_string()),
-        write(&keys.expires_at, expires_at.to_string()),
-        write(&keys.client, identity),
+        grant.write(&keys.access_token, tokens.access_token.clone()),
+        grant.write(&keys.issued_at, sent_at.to_string()),
+        grant.write(&keys.expires_at, expires_at.to_string()),
+        grant.write(&keys.client, app.identity()),
     ];
-    if app.refresh.single_use && tokens.refresh_token.is_none() {
-        // The provider should have rotated the grant; the old refresh token is kept, and the
-        // next refresh will tell whether it still works.
-        tracing::warn!(
-            provider = app.provider,
-            "a refresh returned no new refresh token"
-        );
+    if app.refresh.single_use {
+        write_back.push(clear_marker);
+        if tokens.refresh_token.is_none() {
+            // The provider should have rotated the grant; the old refresh token is kept, and
+            // the next refresh will tell whether it still works.
+            tracing::warn!(
+                provider = app.provider,
+                "a refresh returned no new refresh token"
+            );
+        }
     }
     Ok(Minted {
         write_back,

@@ -8,8 +8,8 @@ use crate::api::{Connection, ConnectionKind, ConnectionSpec, SecretKeyRef};
 use crate::conditions::reasons;
 use crate::output::Credential;
 use crate::providers::{
-    Env, Minted, Plan, Provider, ProviderError, Request, Revoked, SecretValues, Services, Stored,
-    Validated, Verification,
+    Env, Minted, Plan, Provider, ProviderError, Request, Revoked, SecretValues, SecretWrite,
+    Services, Stored, Validated, Verification,
 };
 
 /// An OAuth connection kind: its block, its client secret, and its [`App`]; and, where the
@@ -160,7 +160,7 @@ impl<K: OAuthKind> Provider for K {
     ) -> Result<Minted, ProviderError> {
         let app = app_with_secret(self, request.connection, secrets)?;
         let user = grant::mint(request, &app, secrets).await?;
-        if self.narrowing(request)?.is_none() {
+        if user.failed.is_some() || self.narrowing(request)?.is_none() {
             return Ok(user);
         }
         let Credential::OAuth { access_token, .. } = &user.credential else {
@@ -178,6 +178,14 @@ impl<K: OAuthKind> Provider for K {
                 ..user
             }),
         }
+    }
+
+    fn before_mint(
+        &self,
+        request: &Request<'_>,
+        secrets: &SecretValues,
+    ) -> Result<Vec<SecretWrite>, ProviderError> {
+        grant::before_mint(request, &self.app(request.connection, "")?, secrets)
     }
 
     fn revocable(&self) -> bool {
