@@ -345,7 +345,13 @@ async fn write_grant(
         opts.key.clone(),
         ByteString(refresh_token.as_bytes().to_vec()),
     );
-    for suffix in ["access-token", "issued-at", "expires-at", "client", "refreshing"] {
+    for suffix in [
+        "access-token",
+        "issued-at",
+        "expires-at",
+        "client",
+        "refreshing",
+    ] {
         data.insert(format!("{}.{suffix}", opts.key), ByteString(Vec::new()));
     }
     let secret = Secret {

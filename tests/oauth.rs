@@ -200,8 +200,14 @@ async fn every_oauth_kind_turns_a_users_grant_into_a_working_access_token_in_its
         let name = kind.to_lowercase();
         cluster.apply(connection(&name, spec)).await;
         let rt = device_grant(&server, &client, &format!("user-of-{name}")).await;
+        // Stored as `kubectl create secret --from-file` would: with a trailing newline.
+        let stored = format!("{rt}\n");
         cluster
-            .secret("team", &format!("{name}-grant"), &[("refresh_token", &rt)])
+            .secret(
+                "team",
+                &format!("{name}-grant"),
+                &[("refresh_token", &stored)],
+            )
             .await;
         let grant = grant_ref(&format!("{name}-grant"));
         cluster.apply(token("team", &name, &name, grant)).await;
@@ -413,11 +419,25 @@ async fn a_revoked_grant_asks_for_a_new_sign_in_once_and_keeps_the_still_valid_t
 async fn client_credentials_mint_without_a_user_where_the_provider_offers_them() {
     let (server, cluster) = start(Duration::from_secs(300)).await;
     for kind in ["jetbrainsSpace", "bitbucketCloud", "azureDevOpsOAuth"] {
-        let (spec, _) = kind_spec(kind, server.url());
+        let (mut spec, _) = kind_spec(kind, server.url());
+        // The application's own identity goes below its namespace only where it says so.
+        spec["copySecretToSubProjects"] = json!(true);
         let name = kind.to_lowercase();
         cluster.apply(connection(&name, spec)).await;
         cluster.apply(token("team", &name, &name, json!({}))).await;
     }
+    let (spec, _) = kind_spec("jetbrainsSpace", server.url());
+    cluster.apply(connection("space-home", spec)).await;
+    cluster
+        .apply(token("team", "borrowed", "space-home", json!({})))
+        .await;
+    cluster
+        .apply(token(ROOT, "at-home", "space-home", json!({})))
+        .await;
+    let chosen = json!({"scope": "https://graph.microsoft.com/.default"});
+    cluster
+        .apply(token("team", "chosen", "azuredevopsoauth", chosen))
+        .await;
     for kind in ["jetbrainsSpace", "bitbucketCloud", "azureDevOpsOAuth"] {
         let name = kind.to_lowercase();
         let (_, client) = kind_spec(kind, server.url());
@@ -434,6 +454,25 @@ async fn client_credentials_mint_without_a_user_where_the_provider_offers_them()
         assert!(active, "{kind}");
         assert_eq!(sub, None, "{kind}: no user behind it");
     }
+    cluster.token_ready(ROOT, "at-home", is_true).await;
+    let borrowed = cluster
+        .token_ready("team", "borrowed", reason("CopyNotAllowed"))
+        .await;
+    assert!(
+        ready_message(&borrowed).contains("application's own token"),
+        "{}",
+        ready_message(&borrowed)
+    );
+    // A token cannot choose what the application's own token is for (in Entra ID the scope
+    // names the service).
+    let chosen = cluster
+        .token_ready("team", "chosen", reason("InvalidSpec"))
+        .await;
+    assert!(
+        ready_message(&chosen).starts_with("spec.oauth.scope:"),
+        "{}",
+        ready_message(&chosen)
+    );
     // Kinds without client credentials say what they need instead.
     let (spec, _) = kind_spec("gitlab", server.url());
     cluster.apply(connection("gitlab", spec)).await;

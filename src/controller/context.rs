@@ -342,21 +342,21 @@ impl Context {
             .take(now)
     }
 
-    /// The lock of shared grant `lock`: one mint at a time uses a grant, within this process
-    /// (leader election keeps other replicas from minting at all). The guard holds what is
-    /// still to be written back from the last use.
-    pub async fn grant(&self, lock: &str) -> tokio::sync::OwnedMutexGuard<PendingWrites> {
-        let mutex = {
-            let mut grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
-            // Locks nobody holds or waits for are dropped, unless they keep a pending write.
-            grants.retain(|k, m| {
-                k == lock
-                    || Arc::strong_count(m) > 1
-                    || m.try_lock().map_or(true, |p| !p.is_empty())
-            });
-            grants.entry(lock.to_string()).or_default().clone()
-        };
-        mutex.lock_owned().await
+    /// The lock of shared grant `lock`, unless another mint holds it: one mint at a time uses
+    /// a grant, within this process (leader election keeps other replicas from minting at
+    /// all). The guard holds what is still to be written back from the last use.
+    pub fn try_grant(&self, lock: &str) -> Option<tokio::sync::OwnedMutexGuard<PendingWrites>> {
+        let mut grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        // Locks nobody holds are dropped, unless they keep a pending write.
+        grants.retain(|k, m| {
+            k == lock || Arc::strong_count(m) > 1 || m.try_lock().map_or(true, |p| !p.is_empty())
+        });
+        grants
+            .entry(lock.to_string())
+            .or_default()
+            .clone()
+            .try_lock_owned()
+            .ok()
     }
 
     /// Remembers that minting for `key` met `error` with inputs `hashes`.

@@ -60,6 +60,15 @@ struct Job<'a> {
     late: Option<&'static str>,
 }
 
+/// One mint's request, plan, the lock of its shared grant (held through the write-back), and
+/// why it mints.
+struct Minting<'a, 'r> {
+    request: &'a Request<'r>,
+    plan: &'a Plan,
+    guard: Option<tokio::sync::OwnedMutexGuard<super::context::PendingWrites>>,
+    why: &'a str,
+}
+
 /// The output Secret as found: its API, the object, and the credential in it.
 struct Found {
     api: Api<Secret>,
@@ -191,13 +200,32 @@ async fn connection_hash(
     grant: Option<&SharedGrant>,
     values: &mut SecretValues,
 ) -> Result<String, ProviderError> {
-    let mut inputs = provider.inputs(conn, env)?;
-    inputs.reads.extend(grant.map(|g| g.secret.clone()));
-    let versions = secrets::read(ctx, &inputs.reads, values).await?;
+    let inputs = provider.inputs(conn, env)?;
+    let mut versions = secrets::read(ctx, &inputs.reads, values).await?;
+    if let Some(grant) = grant {
+        secrets::read(ctx, std::slice::from_ref(&grant.secret), values).await?;
+        versions.extend(grant.follows.then(|| grant_version(values, grant)));
+    }
     let parts: Vec<&str> = (inputs.depends_on.iter().chain(&versions))
         .map(String::as_str)
         .collect();
     Ok(renewal::request_hash(&parts))
+}
+
+/// What of a shared grant the tokens following it renew on: its refresh token and the access
+/// token cached beside it, not its bookkeeping (the in-flight marker, the cache's times).
+fn grant_version(values: &SecretValues, grant: &SharedGrant) -> String {
+    let key = |k: String| crate::api::SecretKeyRef {
+        name: grant.secret.name.clone(),
+        key: k,
+    };
+    let value = |k: String| {
+        (values.get_in("grant", &grant.secret.namespace, &key(k)))
+            .map(|v| renewal::request_hash(&[&String::from_utf8_lossy(v)]))
+            .unwrap_or_default()
+    };
+    let cached = format!("{}.access-token", grant.key);
+    renewal::request_hash(&[&value(grant.key.clone()), &value(cached)])
 }
 
 impl Job<'_> {
@@ -294,6 +322,15 @@ impl Job<'_> {
         if let Some(wait) = self.rationed(&status, reason, &connection, now) {
             return Ok(Action::requeue(wait));
         }
+        // A grant another mint is using is waited for outside the connection's shared slots,
+        // so that tokens queueing on one tenant's grant never hold the slots other tenants need.
+        let guard = match &plan.grant {
+            Some(grant) => match self.ctx.try_grant(&grant.lock()) {
+                Some(guard) => Some(guard),
+                None => return Ok(Action::requeue(BUSY_RETRY)),
+            },
+            None => None,
+        };
         let Some(_slot) = self.ctx.provider_slot(&connection) else {
             // The connection has its share of calls running: wait outside the shared slots.
             return Ok(Action::requeue(BUSY_RETRY));
@@ -301,7 +338,13 @@ impl Job<'_> {
         let kind = self.provider.kind().field_name();
         info!(kind, reason = reason.as_str(), "minting a credential");
         let why = format!("{reason}: {why}");
-        self.mint(request, plan, values, found, status, &why).await
+        let job = Minting {
+            request,
+            plan,
+            guard,
+            why: &why,
+        };
+        self.mint(job, values, found, status).await
     }
 
     /// Reports the credential in place as valid.
@@ -341,13 +384,17 @@ impl Job<'_> {
     /// provider rotated before anything is published.
     async fn mint(
         &self,
-        request: &Request<'_>,
-        plan: &Plan,
+        job: Minting<'_, '_>,
         mut values: SecretValues,
         found: Found,
         status: VcsAuthTokenStatus,
-        why: &str,
     ) -> Result<Action, Error> {
+        let Minting {
+            request,
+            plan,
+            mut guard,
+            why,
+        } = job;
         let (ctx, token) = (self.ctx, self.token);
         let current = found.current.as_ref();
         // A provider writes back only into Secrets its plan named.
@@ -361,10 +408,6 @@ impl Job<'_> {
             named.then_some(()).ok_or_else(|| {
                 format!("Secret {ns}/{name} is not one the provider was given to read")
             })
-        };
-        let mut guard = match &plan.grant {
-            Some(grant) => Some(ctx.grant(&grant.lock()).await),
-            None => None,
         };
         if let Some(pending) = guard.as_deref_mut().filter(|p| !p.is_empty()) {
             // The last use of this grant rotated it and could not store the result: that is
@@ -388,7 +431,17 @@ impl Job<'_> {
             .and_then(|_| self.provider.before_mint(request, &values));
         let stored = match intent {
             Ok(writes) if writes.is_empty() => Ok(()),
-            Ok(writes) => secrets::write(ctx, &writes, named).await.map(|_| ()),
+            Ok(writes) => match secrets::write(ctx, &writes, named).await {
+                Ok(dropped) if dropped.is_empty() => {
+                    writes.iter().for_each(|w| values.apply(w));
+                    Ok(())
+                }
+                Ok(_) => Err(ProviderError::transient(
+                    oauth::GRANT_CHANGED,
+                    "the grant Secret changed while it was being used; trying again",
+                )),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let minted = match stored {

@@ -111,7 +111,10 @@ pub async fn write(
                 break;
             }
             for w in &writes {
-                data.insert(w.key.clone(), ByteString(w.value.clone()));
+                match w.value.is_empty() {
+                    true => data.remove(&w.key),
+                    false => data.insert(w.key.clone(), ByteString(w.value.clone())),
+                };
             }
             match api.replace(name, &PostParams::default(), &secret).await {
                 Ok(_) => break,

@@ -37,7 +37,7 @@ pub struct SecretWrite {
     pub name: String,
     /// The data key.
     pub key: String,
-    /// The new value.
+    /// The new value; empty removes the key.
     pub value: Vec<u8>,
     /// When set, the write happens only while the key still holds this value (the value the
     /// provider was given): a change made since, say a new grant a person stored, wins.
@@ -115,6 +115,17 @@ impl SecretValues {
         data: BTreeMap<String, Vec<u8>>,
     ) {
         self.secrets.insert((namespace.into(), name.into()), data);
+    }
+
+    /// Applies `write` to the values as read, as the controller has just stored it (an empty
+    /// value removes the key), so that the provider sees what is now in the Secret.
+    pub fn apply(&mut self, write: &SecretWrite) {
+        let key = (write.namespace.clone(), write.name.clone());
+        let data = self.secrets.entry(key).or_default();
+        match write.value.is_empty() {
+            true => data.remove(&write.key),
+            false => data.insert(write.key.clone(), write.value.clone()),
+        };
     }
 
     /// Whether Secret `name` in `namespace` was read and exists.

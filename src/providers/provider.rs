@@ -133,6 +133,10 @@ pub struct SharedGrant {
     pub secret: SecretRead,
     /// The key within it that identifies the grant, e.g. `refresh_token`.
     pub key: String,
+    /// Whether a token renews when the grant's refresh token or shared access token changes
+    /// (a token that publishes the access token); `false` for one that publishes something it
+    /// minted with it (a GitLab project token), which a refresh leaves valid.
+    pub follows: bool,
 }
 
 impl SharedGrant {

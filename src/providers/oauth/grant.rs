@@ -23,7 +23,7 @@ use crate::output::Credential;
 use crate::providers::http;
 use crate::providers::{
     Env, Lifetime, Minted, Plan, ProviderError, Request, SecretRead, SecretValues, SecretWrite,
-    SharedGrant,
+    SharedGrant, copy_allowed,
 };
 
 /// The field a grant is read from, for messages.
@@ -101,11 +101,17 @@ impl App<'_> {
         format!("the {} token endpoint", self.provider)
     }
 
-    /// Which application a cached access token belongs to: a digest of the token endpoint and
-    /// the client ID, so that a grant Secret used with another connection is refreshed there.
-    fn identity(&self) -> String {
-        let digest = Sha256::digest(format!("{} {}", self.token_url, self.client_id));
-        hex::encode(&digest[..8])
+    /// Which application and scope a cached access token belongs to: a digest of the token
+    /// endpoint, the client ID and the scope asked for, so that a grant Secret used with
+    /// another connection, or by a token asking for other scopes, is refreshed for it.
+    fn identity(&self, scope: Option<&str>) -> String {
+        let text = format!(
+            "{} {} {}",
+            self.token_url,
+            self.client_id,
+            scope.unwrap_or("")
+        );
+        hex::encode(&Sha256::digest(text)[..8])
     }
 
     /// Sends one token request with `form`, authenticated as the client; returns the tokens and
@@ -252,9 +258,25 @@ pub fn plan(request: &Request<'_>, app: &App<'_>) -> Result<Plan, ProviderError>
             Some(SharedGrant {
                 secret: SecretRead::new(token.namespace().unwrap_or_default(), &r.name),
                 key: r.key.clone(),
+                follows: true,
             })
         }
         None if app.client_credentials => {
+            // The application's own identity: what the connection's scope names, kept in the
+            // connection's namespace unless the connection lets it go further.
+            if oauth.scope.is_some() {
+                return Err(ProviderError::config(
+                    reasons::INVALID_SPEC,
+                    format!(
+                        "spec.oauth.scope: a token for the application itself gets the \
+                         connection's scope; only a user's grant ({GRANT_FIELD}) may narrow it"
+                    ),
+                ));
+            }
+            let what = format!("{} application's own token", app.provider);
+            let instead =
+                "use a user's grant (spec.oauth.refreshToken) or a connection in this namespace";
+            copy_allowed(token, request.connection, &what, instead)?;
             hash_parts.push("client-credentials".into());
             None
         }
@@ -270,6 +292,19 @@ pub fn plan(request: &Request<'_>, app: &App<'_>) -> Result<Plan, ProviderError>
             ));
         }
     };
+    // A format the credential cannot fill is refused now, before a refresh consumes anything.
+    let asked = token.spec.secret.as_ref().and_then(|s| s.format);
+    if let Some(asked) = asked.filter(|f| app.username.is_none() && *f != SecretFormat::Opaque) {
+        return Err(ProviderError::config(
+            reasons::INVALID_SECRET_FORMAT,
+            format!(
+                "spec.secret.format: {} cannot hold a bearer-only {} access token; use opaque \
+                 (it writes an authorization header value)",
+                crate::output::format_name(asked),
+                app.provider
+            ),
+        ));
+    }
     let late = grant.as_ref().and(app.refresh.revokes_access_token);
     Ok(Plan {
         hash_parts,
@@ -281,6 +316,17 @@ pub fn plan(request: &Request<'_>, app: &App<'_>) -> Result<Plan, ProviderError>
     })
 }
 
+/// The scope a token request asks for: the token's, else the application's default.
+fn effective_scope<'a>(request: &'a Request<'_>, app: &'a App<'_>) -> Option<&'a str> {
+    let token = request
+        .token
+        .spec
+        .oauth
+        .as_ref()
+        .and_then(|o| o.scope.as_deref());
+    token.or(app.default_scope)
+}
+
 /// What a mint from a user's grant will do, decided from the grant Secret as read under the
 /// grant's lock.
 enum Step<'s> {
@@ -288,11 +334,14 @@ enum Step<'s> {
     Reuse(Cached),
     /// Refresh with this refresh token.
     Refresh {
-        /// The refresh token.
+        /// The refresh token, trimmed, as it is sent.
         refresh_token: &'s str,
-        /// The in-flight marker found beside it, when a refresh with this very token was
-        /// started and its answer never stored.
-        interrupted: Option<String>,
+        /// The refresh token's bytes as stored, for the write-back's precondition.
+        stored: &'s [u8],
+        /// An in-flight marker beside it for this very refresh token: before a mint, a refresh
+        /// that was started and whose answer was never stored; during the mint, the marker
+        /// this mint stored (see [`before_mint`]).
+        marker: Option<String>,
     },
 }
 
@@ -332,6 +381,7 @@ impl<'r> GrantAt<'r> {
         app: &App<'_>,
         secrets: &'s SecretValues,
     ) -> Result<Step<'s>, ProviderError> {
+        let stored = secrets.get_in(GRANT_FIELD, &self.at.namespace, self.reference)?;
         let refresh_token =
             (secrets.text_in(GRANT_FIELD, &self.at.namespace, self.reference))?.trim();
         if refresh_token.is_empty() {
@@ -348,14 +398,16 @@ impl<'r> GrantAt<'r> {
         let own = (request.token.status.as_ref()).and_then(|s| s.token_id.clone());
         let fresh =
             |c: &Cached| reusable(c, Timestamp::now()) && Some(fingerprint(&c.access_token)) != own;
-        if let Some(c) = cached(secrets, &self.at, &self.keys, &app.identity()).filter(fresh) {
+        let identity = app.identity(effective_scope(request, app));
+        if let Some(c) = cached(secrets, &self.at, &self.keys, &identity).filter(fresh) {
             return Ok(Step::Reuse(c));
         }
         let marker = (self.read(secrets, &self.keys.refreshing))
             .filter(|m| m.split(' ').next() == Some(&fingerprint(refresh_token)));
         Ok(Step::Refresh {
             refresh_token,
-            interrupted: marker,
+            stored,
+            marker,
         })
     }
 
@@ -371,7 +423,8 @@ impl<'r> GrantAt<'r> {
 }
 
 /// Whether a failed token request may have been acted on by the provider: it was sent and no
-/// complete answer came back (or an answer patchbay could not read).
+/// complete answer came back, or an answer that is not an OAuth answer (a gateway's 502 after
+/// the provider may have rotated the grant, garbage).
 fn may_have_acted(e: &ProviderError) -> bool {
     [
         http::NO_ANSWER,
@@ -397,7 +450,7 @@ pub fn before_mint(
     match grant.step(request, app, secrets)? {
         Step::Reuse(_) => Ok(Vec::new()),
         Step::Refresh {
-            interrupted: Some(marker),
+            marker: Some(marker),
             ..
         } => {
             let since = marker.split(' ').nth(1).map(|t| http::printable(t, 40));
@@ -414,13 +467,18 @@ pub fn before_mint(
                 ),
             ))
         }
-        Step::Refresh { refresh_token, .. } => {
+        Step::Refresh {
+            refresh_token,
+            stored,
+            ..
+        } => {
             let marker = format!("{} {}", fingerprint(refresh_token), Timestamp::now());
             Ok(vec![
                 // Only while the refresh token is still the one about to be sent.
                 SecretWrite {
-                    replaces: Some(refresh_token.as_bytes().to_vec()),
-                    ..grant.write(&grant.reference.key, refresh_token.to_owned())
+                    value: stored.to_vec(),
+                    replaces: Some(stored.to_vec()),
+                    ..grant.write(&grant.reference.key, String::new())
                 },
                 grant.write(&grant.keys.refreshing, marker),
             ])
@@ -446,7 +504,7 @@ pub async fn mint(
         let (tokens, sent_at) = app.token_request(request.env, &form).await?;
         return Ok(Minted::credential(credential(app, &tokens, sent_at)));
     };
-    let refresh_token = match grant.step(request, app, secrets)? {
+    let (refresh_token, stored) = match grant.step(request, app, secrets)? {
         Step::Reuse(c) => {
             let credential = Credential::OAuth {
                 access_token: c.access_token,
@@ -457,13 +515,27 @@ pub async fn mint(
             };
             return Ok(Minted::credential(credential));
         }
-        Step::Refresh { refresh_token, .. } => refresh_token,
+        Step::Refresh { marker: None, .. } if app.refresh.single_use => {
+            // The shared access token stopped being reusable between the decision that stored
+            // no marker and now: no single-use refresh without one; the next attempt decides
+            // again.
+            return Err(ProviderError::transient(
+                super::GRANT_CHANGED,
+                "the grant's shared access token expired while it was being used; trying again",
+            ));
+        }
+        Step::Refresh {
+            refresh_token,
+            stored,
+            ..
+        } => (refresh_token, stored),
     };
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
     form.extend(scope.map(|s| ("scope", s)));
+    // An empty value removes the key (see `SecretWrite`).
     let clear_marker = grant.write(&grant.keys.refreshing, String::new());
     let (tokens, sent_at) = match app.token_request(request.env, &form).await {
         Ok(answer) => answer,
@@ -488,17 +560,19 @@ pub async fn mint(
     let credential = credential(app, &tokens, sent_at);
     let keys = &grant.keys;
     let expires_at = tokens.expires_at(sent_at);
-    let rotated = (tokens.refresh_token.clone()).unwrap_or_else(|| refresh_token.to_owned());
+    let rotated =
+        (tokens.refresh_token.clone()).map_or_else(|| stored.to_vec(), String::into_bytes);
     let mut write_back = vec![
         SecretWrite {
             // Written only while the grant is the one refreshed: a grant stored since wins.
-            replaces: Some(refresh_token.as_bytes().to_vec()),
-            ..grant.write(&grant.reference.key, rotated)
+            value: rotated,
+            replaces: Some(stored.to_vec()),
+            ..grant.write(&grant.reference.key, String::new())
         },
         grant.write(&keys.access_token, tokens.access_token.clone()),
         grant.write(&keys.issued_at, sent_at.to_string()),
         grant.write(&keys.expires_at, expires_at.to_string()),
-        grant.write(&keys.client, app.identity()),
+        grant.write(&keys.client, app.identity(scope)),
     ];
     if app.refresh.single_use {
         write_back.push(clear_marker);
@@ -599,6 +673,36 @@ mod tests {
         assert!(reusable(&c, at(2_799)));
         assert!(!reusable(&c, at(2_800)), "half its life gone");
         assert!(!reusable(&c, at(5_000)), "expired");
+    }
+
+    #[test]
+    fn a_cached_access_token_belongs_to_one_application_and_one_scope() {
+        let app = App {
+            provider: "GitLab",
+            token_url: "https://gitlab.example.com/oauth/token".into(),
+            client_id: "app",
+            client_secret: "",
+            auth: ClientAuth::Basic,
+            refresh: Refresh {
+                single_use: true,
+                revokes_access_token: None,
+            },
+            client_credentials: false,
+            username: None,
+            git_url: String::new(),
+            extra: Vec::new(),
+            default_scope: None,
+            variable: None,
+        };
+        let read = app.identity(Some("read_repository"));
+        assert_eq!(read, app.identity(Some("read_repository")));
+        assert_ne!(read, app.identity(Some("api")));
+        assert_ne!(read, app.identity(None));
+        let other = App {
+            client_id: "other",
+            ..app.clone()
+        };
+        assert_ne!(read, other.identity(Some("read_repository")));
     }
 
     #[test]

@@ -132,8 +132,12 @@ impl<K: OAuthKind> Provider for K {
         let mut plan = grant::plan(request, &self.app(request.connection, "")?)?;
         if let Some(parts) = self.narrowing(request)? {
             plan.hash_parts.extend(parts);
-            // A narrower token is the provider's own credential: a refresh does not touch it.
+            // A narrower token is the provider's own credential: a refresh does not touch it,
+            // so it neither renews late nor follows the grant.
             plan.late = None;
+            if let Some(grant) = plan.grant.as_mut() {
+                grant.follows = false;
+            }
         }
         Ok(plan)
     }

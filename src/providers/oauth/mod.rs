@@ -38,6 +38,9 @@ use crate::conditions::reasons;
 /// The user's grant (a refresh token or a device code's approval) is gone: someone must sign in
 /// again (`patchbay login`).
 pub const REAUTHORIZATION_REQUIRED: &str = "ReauthorizationRequired";
+/// The grant changed while a mint was using it (another writer, or its shared access token
+/// lapsed in between): transient, decided again on the next attempt.
+pub const GRANT_CHANGED: &str = "GrantChanged";
 /// The provider refused the grant type or the scope for this client: the application's settings
 /// must change.
 pub const GRANT_NOT_ALLOWED: &str = "GrantNotAllowed";
@@ -102,9 +105,13 @@ pub fn read_answer(status: StatusCode, body: &[u8], what: &str) -> Result<Tokens
         return Err(grant_error("unknown_error", None, what));
     }
     if !status.is_success() {
+        // Not an OAuth answer (a gateway's page, say): whether the provider acted is unknown.
         return Err(ProviderError::transient(
-            SERVER_ERROR,
-            format!("{what} answered HTTP {}", status.as_u16()),
+            reasons::INVALID_RESPONSE,
+            format!(
+                "{what} answered HTTP {} without an OAuth answer",
+                status.as_u16()
+            ),
         ));
     }
     let text = |key: &str| json[key].as_str().map(str::trim).filter(|t| !t.is_empty());
@@ -280,6 +287,8 @@ mod tests {
         let e = read(200, r#"{"token_type":"bearer"}"#).unwrap_err();
         assert_eq!(e.reason, reasons::INVALID_RESPONSE);
         let e = read(502, "<html>bad gateway</html>").unwrap_err();
+        assert_eq!((e.reason, e.permanent), (reasons::INVALID_RESPONSE, false));
+        let e = read(503, r#"{"error":"temporarily_unavailable"}"#).unwrap_err();
         assert_eq!((e.reason, e.permanent), (SERVER_ERROR, false));
         let e = read(200, "\u{0}\u{1}garbage").unwrap_err();
         assert_eq!(e.reason, reasons::INVALID_RESPONSE);
