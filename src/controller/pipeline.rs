@@ -125,6 +125,27 @@ pub async fn run(
     };
     let current = existing.as_ref().map(|s| Current::of(s, format));
     let mut status = fresh_status(ctx, token, status, current.as_ref()).await?;
+    // The cache had not caught up with the last mint: plan again with what the status really
+    // records (where the credential was minted decides what a plan may do, e.g. where a user's
+    // token may go).
+    let cached_issuer = token.status.as_ref().and_then(|s| s.issuer.as_ref());
+    let caught_up;
+    let (request, plan) = if status.issuer.as_ref() != cached_issuer {
+        caught_up = VcsAuthToken {
+            status: Some(status.clone()),
+            ..token.clone()
+        };
+        let request = Request {
+            token: &caught_up,
+            ..request
+        };
+        match provider.plan(&request) {
+            Ok(plan) => (request, plan),
+            Err(e) => return refuse(status, e).await,
+        }
+    } else {
+        (request, plan)
+    };
     status.connection_ref = Some(at.clone());
     status.secret_name = Some(secret_name.clone());
     let here = token.namespace().unwrap_or_default();
