@@ -16,7 +16,7 @@ mod ownership;
 mod render;
 mod secret;
 
-pub use credential::Credential;
+pub use credential::{Credential, fingerprint};
 pub use ownership::{Ownership, has_credential, ownership, read_annotation};
 pub(crate) use render::base64;
 pub use render::{FormatError, Rendered, format_name, render, secret_type};

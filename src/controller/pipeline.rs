@@ -56,6 +56,8 @@ struct Job<'a> {
     secret_name: String,
     request_hash: String,
     connection_hash: String,
+    /// What the connection hash covers besides the grant (see [`input_parts`]).
+    input_parts: Vec<String>,
     /// Why the credential is renewed late ([`Plan::late`]).
     late: Option<&'static str>,
 }
@@ -150,11 +152,12 @@ pub async fn run(
     status.secret_name = Some(secret_name.clone());
     let here = token.namespace().unwrap_or_default();
     let mut values = SecretValues::seen_from(at.namespace.clone(), here);
-    let hashed = connection_hash(ctx, provider, &conn, &env, plan.grant.as_ref(), &mut values);
-    let connection_hash = match hashed.await {
-        Ok(hash) => hash,
+    let read = input_parts(ctx, provider, &conn, &env, plan.grant.as_ref(), &mut values);
+    let input_parts = match read.await {
+        Ok(parts) => parts,
         Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
     };
+    let connection_hash = connection_hash(&input_parts, &values, plan.grant.as_ref());
     let job = Job {
         ctx,
         token,
@@ -164,6 +167,7 @@ pub async fn run(
         request_hash: request_hash(&at, format, &secret_name, &plan),
         secret_name,
         connection_hash,
+        input_parts,
         late: plan.late,
     };
     // A superseded credential whose grace has passed is revoked now.
@@ -174,18 +178,6 @@ pub async fn run(
         current,
     };
     job.decide(&request, &plan, values, found, status).await
-}
-
-/// The connection hash after a write-back into `grant`: read again, as the next decision will.
-async fn connection_hash_of(
-    ctx: &Context,
-    provider: &dyn Provider,
-    conn: &Connection,
-    env: &Env<'_>,
-    grant: &SharedGrant,
-) -> Result<String, ProviderError> {
-    let mut values = SecretValues::new(conn.namespace().unwrap_or_default());
-    connection_hash(ctx, provider, conn, env, Some(grant), &mut values).await
 }
 
 /// A write-back that failed: the provider's answer is kept in memory and stored before the
@@ -211,26 +203,35 @@ fn request_hash(at: &ConnectionRef, format: SecretFormat, secret: &str, plan: &P
     renewal::request_hash(&parts.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// Reads the connection's inputs and the token's shared grant into `values` and hashes what
-/// they depend on.
-async fn connection_hash(
+/// Reads the connection's inputs and the token's shared grant into `values`, and returns what
+/// the connection hash covers besides the grant: the identities the inputs depend on and a
+/// digest of each input Secret.
+async fn input_parts(
     ctx: &Context,
     provider: &dyn Provider,
     conn: &Connection,
     env: &Env<'_>,
     grant: Option<&SharedGrant>,
     values: &mut SecretValues,
-) -> Result<String, ProviderError> {
+) -> Result<Vec<String>, ProviderError> {
     let inputs = provider.inputs(conn, env)?;
-    let mut versions = secrets::read(ctx, &inputs.reads, values).await?;
+    let versions = secrets::read(ctx, &inputs.reads, values).await?;
     if let Some(grant) = grant {
         secrets::read(ctx, std::slice::from_ref(&grant.secret), values).await?;
-        versions.extend(grant.follows.then(|| grant_version(values, grant)));
     }
-    let parts: Vec<&str> = (inputs.depends_on.iter().chain(&versions))
+    Ok(inputs.depends_on.into_iter().chain(versions).collect())
+}
+
+/// The connection hash: the input parts and, for a token that follows its grant, the grant as
+/// `values` hold it.
+fn connection_hash(parts: &[String], values: &SecretValues, grant: Option<&SharedGrant>) -> String {
+    let followed = grant
+        .filter(|g| g.follows)
+        .map(|g| grant_version(values, g));
+    let all: Vec<&str> = (parts.iter().chain(&followed))
         .map(String::as_str)
         .collect();
-    Ok(renewal::request_hash(&parts))
+    renewal::request_hash(&all)
 }
 
 /// What of a shared grant the tokens following it renew on: its refresh token and the access
@@ -483,8 +484,12 @@ impl Job<'_> {
         match secrets::write(ctx, &minted.write_back, named).await {
             Ok(dropped) if !dropped.is_empty() => {
                 info!(secrets = ?dropped, "a newer grant was stored meanwhile; it is kept");
+                // What the Secret holds now is that newer grant: read it for the hash.
+                if let Err(e) = secrets::read(ctx, &reads, &mut values).await {
+                    return failed(ctx, token, status, e.into(), current).await;
+                }
             }
-            Ok(_) => {}
+            Ok(_) => minted.write_back.iter().for_each(|w| values.apply(w)),
             Err(e) => {
                 if let Some(pending) = guard.as_deref_mut() {
                     pending.extend(minted.write_back.iter().cloned());
@@ -496,17 +501,9 @@ impl Job<'_> {
             dead_end(&e);
             return failed(ctx, token, status, e, current).await;
         }
-        // The grant as it is now (after this mint's writes, or another's before it) is part
-        // of the connection hash the Secret records.
-        let mut connection_hash = self.connection_hash.clone();
-        if let Some(grant) = plan.grant.as_ref() {
-            let (conn, env) = (request.connection, request.env);
-            let hashed = connection_hash_of(ctx, self.provider, conn, env, grant).await;
-            connection_hash = match hashed {
-                Ok(hash) => hash,
-                Err(e) => return failed(ctx, token, status, e, current).await,
-            };
-        }
+        // The grant as it is now (read under the lock, with this mint's writes) is part of
+        // the connection hash the Secret records.
+        let connection_hash = connection_hash(&self.input_parts, &values, plan.grant.as_ref());
         drop(guard);
         let rendered = match output::render(&minted.credential, self.format) {
             Ok(r) => r,

@@ -197,6 +197,13 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// `sha256:` and the first 16 hex digits of the SHA-256 of `secret`: how `status.tokenId`
+/// names a credential (see [`Credential::fingerprint`]).
+pub fn fingerprint(secret: &str) -> String {
+    let digest = hex::encode(Sha256::digest(secret.as_bytes()));
+    format!("sha256:{}", &digest[..16])
+}
+
 impl Credential {
     /// When the credential expires; `None` for credentials that do not.
     pub fn expires_at(&self) -> Option<Timestamp> {
@@ -243,8 +250,7 @@ impl Credential {
                 &anonymous
             }
         };
-        let digest = hex::encode(Sha256::digest(secret.as_bytes()));
-        format!("sha256:{}", &digest[..16])
+        fingerprint(secret)
     }
 
     /// The format used when `spec.secret.format` is not set.

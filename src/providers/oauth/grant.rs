@@ -19,7 +19,7 @@ use super::{MAX_EXPIRES_IN, Tokens, read_answer};
 use crate::api::SecretKeyRef;
 use crate::api::token::SecretFormat;
 use crate::conditions::reasons;
-use crate::output::Credential;
+use crate::output::{Credential, fingerprint};
 use crate::providers::http;
 use crate::providers::{
     Env, Lifetime, Minted, Plan, ProviderError, Request, SecretRead, SecretValues, SecretWrite,
@@ -589,18 +589,6 @@ pub async fn mint(
         write_back,
         ..Minted::credential(credential)
     })
-}
-
-/// The fingerprint `status.tokenId` shows for an access token.
-fn fingerprint(access_token: &str) -> String {
-    Credential::OAuth {
-        access_token: access_token.to_owned(),
-        expires_at: Timestamp::UNIX_EPOCH,
-        username: None,
-        server_url: String::new(),
-        variable: None,
-    }
-    .fingerprint()
 }
 
 /// The credential a token answer gives.
