@@ -17,13 +17,13 @@ use std::net::SocketAddr;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::api::Connection;
-use crate::output::{MANAGED_BY, TOKEN_LABEL};
+use crate::output::written_for_a_token;
 use crate::providers::{GithubEndpoints, github_endpoints, http};
 
 /// The field manager of what this command writes.
@@ -204,23 +204,14 @@ pub async fn create(
     let endpoints = github_endpoints("--server-url", &opts.server_url).map_err(|e| e.message)?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &opts.namespace);
     let secret_name = format!("{}-app", opts.connection);
-    if let Some(existing) = (secrets.get_opt(&secret_name).await).map_err(|e| e.to_string())? {
-        let ours = existing
-            .labels()
-            .get(MANAGED_BY.0)
-            .is_some_and(|v| v == MANAGED_BY.1)
-            || existing.labels().contains_key(TOKEN_LABEL);
-        if ours
-            || existing
-                .data
-                .as_ref()
-                .is_some_and(|d| d.contains_key("private-key.pem"))
-        {
-            return Err(format!(
-                "Secret {}/{secret_name} exists already; choose another --connection",
-                opts.namespace
-            ));
-        }
+    let existing = (secrets.get_opt(&secret_name).await).map_err(|e| e.to_string())?;
+    let holds_a_key =
+        |s: &Secret| (s.data.as_ref()).is_some_and(|d| d.contains_key("private-key.pem"));
+    if existing.is_some_and(|s| written_for_a_token(&s) || holds_a_key(&s)) {
+        return Err(format!(
+            "Secret {}/{secret_name} exists already; choose another --connection",
+            opts.namespace
+        ));
     }
     let code = browser_round_trip(opts, &endpoints, say).await?;
     let app = convert(&endpoints, &code).await?;
@@ -274,13 +265,10 @@ async fn write(
         data: Some(data),
         ..Secret::default()
     };
-    let mut body = serde_json::to_value(&secret).map_err(|e| e.to_string())?;
-    body["apiVersion"] = "v1".into();
-    body["kind"] = "Secret".into();
     let params = PatchParams::apply(FIELD_MANAGER);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &opts.namespace);
     (secrets
-        .patch(secret_name, &params, &Patch::Apply(&body))
+        .patch(secret_name, &params, &Patch::Apply(&secret))
         .await)
         .map_err(|e| format!("cannot write Secret {}/{secret_name}: {e}", opts.namespace))?;
     let reference = |key: &str| json!({"name": secret_name, "key": key});

@@ -21,7 +21,7 @@ use kube::{Client, ResourceExt};
 
 use crate::api::{Connection, PARENT_LABEL};
 use crate::hierarchy::Tree;
-use crate::output::{MANAGED_BY, TOKEN_LABEL};
+use crate::output::written_for_a_token;
 use crate::providers::oauth::{DeviceCode, Poll};
 use crate::providers::{self, EndpointPolicy, Env};
 
@@ -329,29 +329,18 @@ async fn write_grant(
     let object = format!("Secret {}/{}", opts.namespace, opts.secret);
     let existing =
         (api.get_opt(&opts.secret).await).map_err(|e| format!("cannot read {object}: {e}"))?;
-    if let Some(existing) = &existing {
-        let labels = existing.labels();
-        if labels.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
-            || labels.contains_key(TOKEN_LABEL)
-        {
-            return Err(format!(
-                "{object} holds a credential patchbay writes for a VcsAuthToken; choose another \
-                 name with --secret"
-            ));
-        }
+    if existing.as_ref().is_some_and(written_for_a_token) {
+        return Err(format!(
+            "{object} holds a credential patchbay writes for a VcsAuthToken; choose another \
+             name with --secret"
+        ));
     }
     let mut data = BTreeMap::new();
     data.insert(
         opts.key.clone(),
         ByteString(refresh_token.as_bytes().to_vec()),
     );
-    for suffix in [
-        "access-token",
-        "issued-at",
-        "expires-at",
-        "client",
-        "refreshing",
-    ] {
+    for suffix in providers::oauth::GRANT_KEY_SUFFIXES {
         data.insert(format!("{}.{suffix}", opts.key), ByteString(Vec::new()));
     }
     let secret = Secret {
@@ -369,10 +358,8 @@ async fn write_grant(
         ..Secret::default()
     };
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut body = serde_json::to_value(&secret).map_err(|e| e.to_string())?;
-    body["apiVersion"] = "v1".into();
-    body["kind"] = "Secret".into();
-    (api.patch(&opts.secret, &params, &Patch::Apply(&body)).await)
+    (api.patch(&opts.secret, &params, &Patch::Apply(&secret))
+        .await)
         .map_err(|e| format!("cannot write {object}: {e}"))?;
     Ok(())
 }

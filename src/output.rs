@@ -17,7 +17,7 @@ mod render;
 mod secret;
 
 pub use credential::{Credential, fingerprint};
-pub use ownership::{Ownership, has_credential, ownership, read_annotation};
+pub use ownership::{Ownership, has_credential, ownership, read_annotation, written_for_a_token};
 pub(crate) use render::base64;
 pub use render::{FormatError, Rendered, format_name, render, secret_type};
 pub use secret::{

@@ -246,7 +246,7 @@ fn grant_version(values: &SecretValues, grant: &SharedGrant) -> String {
             .map(|v| renewal::request_hash(&[&String::from_utf8_lossy(v)]))
             .unwrap_or_default()
     };
-    let cached = format!("{}.access-token", grant.key);
+    let cached = oauth::cached_access_token_key(&grant.key);
     renewal::request_hash(&[&value(grant.key.clone()), &value(cached)])
 }
 

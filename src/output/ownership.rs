@@ -20,6 +20,13 @@ pub enum Ownership {
     Foreign(String),
 }
 
+/// Whether `secret` is one patchbay writes for a VcsAuthToken (it carries patchbay's
+/// managed-by label or a token label), which nothing else may take over.
+pub fn written_for_a_token(secret: &Secret) -> bool {
+    let labels = secret.labels();
+    labels.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1) || labels.contains_key(TOKEN_LABEL)
+}
+
 /// Whether `existing` may be overwritten for `token`: see the [`output`](super) module
 /// documentation.
 pub fn ownership(existing: Option<&Secret>, token: &VcsAuthToken) -> Ownership {

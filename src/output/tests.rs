@@ -693,3 +693,23 @@ fn annotations_are_read_only_when_present() {
         None
     );
 }
+
+#[test]
+fn a_secret_patchbay_writes_for_a_token_is_recognised_by_either_label() {
+    let with = |labels: &[(&str, &str)]| {
+        let mut secret = Secret::default();
+        secret.metadata.labels = Some(
+            (labels.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        secret
+    };
+    assert!(written_for_a_token(&with(&[MANAGED_BY])));
+    assert!(written_for_a_token(&with(&[(TOKEN_LABEL, "build")])));
+    assert!(!written_for_a_token(&with(&[(
+        MANAGED_BY.0,
+        "someone-else"
+    )])));
+    assert!(!written_for_a_token(&Secret::default()));
+}

@@ -184,16 +184,34 @@ struct CacheKeys {
     refreshing: String,
 }
 
+/// The suffixes of the keys patchbay keeps beside a grant's refresh token (`<key>.<suffix>`),
+/// in [`CacheKeys`] order: the cached access token, its times, its application and scope, and
+/// the in-flight marker.
+pub const GRANT_KEY_SUFFIXES: [&str; 5] = [
+    "access-token",
+    "issued-at",
+    "expires-at",
+    "client",
+    "refreshing",
+];
+
 impl CacheKeys {
     fn of(grant_key: &str) -> Self {
+        let [access_token, issued_at, expires_at, client, refreshing] =
+            GRANT_KEY_SUFFIXES.map(|suffix| format!("{grant_key}.{suffix}"));
         Self {
-            access_token: format!("{grant_key}.access-token"),
-            issued_at: format!("{grant_key}.issued-at"),
-            expires_at: format!("{grant_key}.expires-at"),
-            client: format!("{grant_key}.client"),
-            refreshing: format!("{grant_key}.refreshing"),
+            access_token,
+            issued_at,
+            expires_at,
+            client,
+            refreshing,
         }
     }
+}
+
+/// The key of the access token cached beside the refresh token at `grant_key`.
+pub fn cached_access_token_key(grant_key: &str) -> String {
+    CacheKeys::of(grant_key).access_token
 }
 
 /// An access token found in the grant Secret.

@@ -19,7 +19,10 @@ pub use device::{
     DEVICE_GRANT, DeviceCode, MAX_INTERVAL as MAX_POLL_INTERVAL, Poll, read_device_code, read_poll,
 };
 
-pub use grant::{App, Cached, ClientAuth, Refresh, before_mint, mint, plan, reusable, verify};
+pub use grant::{
+    App, Cached, ClientAuth, GRANT_KEY_SUFFIXES, Refresh, before_mint, cached_access_token_key,
+    mint, plan, reusable, verify,
+};
 pub use kind::{OAuthKind, SignIn};
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
