@@ -127,12 +127,11 @@ pub async fn run(
     };
     let current = existing.as_ref().map(|s| Current::of(s, format));
     let mut status = fresh_status(ctx, token, status, current.as_ref()).await?;
-    // The cache had not caught up with the last mint: plan again with what the status really
-    // records (where the credential was minted decides what a plan may do, e.g. where a user's
-    // token may go).
-    let cached_issuer = token.status.as_ref().and_then(|s| s.issuer.as_ref());
+    // The cache had not caught up with the last mint, or the status adopted the Secret's
+    // credential: plan again with what the status really records (what was minted, and where,
+    // decides what a plan may do, e.g. where a user's token may go).
     let caught_up;
-    let (request, plan) = if status.issuer.as_ref() != cached_issuer {
+    let (request, plan) = if token.status.as_ref() != Some(&status) {
         caught_up = VcsAuthToken {
             status: Some(status.clone()),
             ..token.clone()

@@ -124,15 +124,23 @@ fn user_token_stays(token: &crate::api::VcsAuthToken, api: &str) -> Result<(), P
         .annotations()
         .get(ACCEPT_API_ANNOTATION)
         .map(String::as_str);
-    match minted_at {
-        Some(before) if before != api && accepted != Some(api) => Err(ProviderError::config(
-            "UserTokenServerChanged",
-            format!(
-                "spec.github.userToken: the token now resolves to a connection at {api}, not {before} where its user token was used; annotate the token {ACCEPT_API_ANNOTATION}={api} to send it there"
-            ),
-        )),
-        _ => Ok(()),
+    // A credential was minted but where is not recorded (a status adopted from the Secret after
+    // a lost status write): unknown is not the same server.
+    let issued = (token.status.as_ref()).is_some_and(|s| s.token_id.is_some());
+    let before = match minted_at {
+        Some(before) => before,
+        None if issued => "the API its status should record (the record was lost)",
+        None => return Ok(()),
+    };
+    if before == api || accepted == Some(api) {
+        return Ok(());
     }
+    Err(ProviderError::config(
+        "UserTokenServerChanged",
+        format!(
+            "spec.github.userToken: the token now resolves to a connection at {api}, not {before} where its user token was used; annotate the token {ACCEPT_API_ANNOTATION}={api} to send it there"
+        ),
+    ))
 }
 
 pub(super) struct GithubAppProvider;

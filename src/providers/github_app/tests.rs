@@ -156,4 +156,12 @@ fn a_user_token_goes_only_to_the_api_it_was_used_with_unless_its_owner_accepts_a
         err.message
     );
     assert!(user_token_stays(&token_minted_at(Some(api), Some(evil)), evil).is_ok());
+    // A credential whose issuer the status lost: where it was minted is unknown, so refused.
+    let mut lost = token_minted_at(None, None);
+    lost.status.as_mut().unwrap().token_id = Some("sha256:0123456789abcdef".into());
+    let err = user_token_stays(&lost, evil).unwrap_err();
+    assert_eq!(err.reason, "UserTokenServerChanged");
+    let mut accepted = token_minted_at(None, Some(evil));
+    accepted.status.as_mut().unwrap().token_id = Some("sha256:0123456789abcdef".into());
+    assert!(user_token_stays(&accepted, evil).is_ok());
 }
