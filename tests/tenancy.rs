@@ -599,10 +599,22 @@ async fn a_shadowing_connection_nearer_the_token_never_receives_its_user_token()
         "{}",
         message(&refused)
     );
-    let leaked = (shadow.request_lines().into_iter())
-        .filter(|line| line.contains("/repos/"))
-        .count();
-    assert_eq!(leaked, 0, "the user token was never sent to the shadow");
+    // Withdrawn stays withdrawn: with nothing left to hold, the next look must not take the
+    // token for one that never used its user token anywhere.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = tokens.get("build").await.unwrap();
+    assert!(
+        message(&still).starts_with("Withdrawn:"),
+        "{}",
+        message(&still)
+    );
+    let minting = (shadow.request_lines().into_iter())
+        .filter(|line| line.contains("/repos/") || line.contains("/access_tokens"))
+        .collect::<Vec<_>>();
+    assert!(
+        minting.is_empty(),
+        "nothing was minted at the shadow: {minting:?}"
+    );
     assert!(cluster.operator_running());
     cluster.stop().await;
 }

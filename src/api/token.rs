@@ -425,6 +425,10 @@ pub struct VcsAuthTokenStatus {
     /// Where the current credential was minted, and so where it is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<Issuer>,
+    /// Where the last credential was minted, kept when the credential is withdrawn: what the
+    /// token sent of its own (a GitHub user token) went there, and goes nowhere else unasked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_issuer: Option<Issuer>,
     /// The credential the current one replaced, while it waits out the grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<Superseded>,

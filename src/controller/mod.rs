@@ -101,7 +101,7 @@ where
     let triggers = Triggers {
         senders: Arc::default(),
     };
-    let events = reflector::reflector(writer, stream)
+    let events = reflector::reflector(writer, stream.modify(lean))
         .default_backoff()
         .touched_objects()
         .inspect_ok(move |_| {
@@ -109,6 +109,17 @@ where
         });
     let feeder = tokio::spawn(feed(events, triggers.clone()));
     (store, triggers, feeder)
+}
+
+/// Drops from a cached object what patchbay never reads and the API server repeats on every
+/// object: its managed fields and kubectl's copy of the last applied manifest. Ten thousand
+/// tokens carry several kilobytes of each.
+fn lean<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// Whether this process may reconcile: always, or while it holds the leader Lease.
@@ -409,10 +420,16 @@ fn connection_controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
-    let controller = Controller::new(
+    let (reader, writer) = reflector::store();
+    let own = watcher(
         Api::<Connection>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .default_backoff()
+    .modify(lean)
+    .reflect(writer)
+    .applied_objects();
+    let controller = Controller::for_stream(own, reader);
     let stop = once_ready(shutdown, controller.store());
     controller
         .watches_stream(secrets, move |s| {
@@ -457,10 +474,16 @@ fn token_controller(
     )
     .default_backoff()
     .touched_objects();
-    let tokens = Controller::new(
+    let (reader, writer) = reflector::store();
+    let own = watcher(
         Api::<VcsAuthToken>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .default_backoff()
+    .modify(lean)
+    .reflect(writer)
+    .applied_objects();
+    let tokens = Controller::for_stream(own, reader);
     let (store_a, store_b, store_c) = (tokens.store(), tokens.store(), tokens.store());
     let stop = once_ready(shutdown, tokens.store());
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());

@@ -562,6 +562,7 @@ impl Job<'_> {
             kind: self.provider.kind().field_name().to_string(),
             endpoint: minted.endpoint.clone(),
         });
+        status.last_issuer = status.issuer.clone();
         status.issued_at = Some(Time(now));
         status.revision += 1;
         let mut note = None;

@@ -117,19 +117,23 @@ pub const ACCEPT_API_ANNOTATION: &str = "patchbay.dev/accept-github-api";
 /// nearer to it, say), the user token is not sent there until the token's owner accepts it
 /// with [`ACCEPT_API_ANNOTATION`].
 fn user_token_stays(token: &crate::api::VcsAuthToken, api: &str) -> Result<(), ProviderError> {
-    let minted_at = (token.status.as_ref())
-        .and_then(|s| s.issuer.as_ref())
+    let status = token.status.as_ref();
+    // The last mint's record outlives a withdrawn credential; the current issuer covers
+    // statuses written before that record existed.
+    let minted_at = status
+        .and_then(|s| s.last_issuer.as_ref().or(s.issuer.as_ref()))
         .and_then(|i| i.endpoint.as_deref());
     let accepted = token
         .annotations()
         .get(ACCEPT_API_ANNOTATION)
         .map(String::as_str);
     // A credential was minted but where is not recorded (a status adopted from the Secret after
-    // a lost status write): unknown is not the same server.
-    let issued = (token.status.as_ref()).is_some_and(|s| s.token_id.is_some());
+    // a lost status write, or a mint from a kind with no API of its own): unknown is not the
+    // same server.
+    let issued = status.is_some_and(|s| s.token_id.is_some() || s.revision > 0);
     let before = match minted_at {
         Some(before) => before,
-        None if issued => "the API its status should record (the record was lost)",
+        None if issued => "the API its status should record (no GitHub API is recorded)",
         None => return Ok(()),
     };
     if before == api || accepted == Some(api) {

@@ -164,4 +164,16 @@ fn a_user_token_goes_only_to_the_api_it_was_used_with_unless_its_owner_accepts_a
     let mut accepted = token_minted_at(None, Some(evil));
     accepted.status.as_mut().unwrap().token_id = Some("sha256:0123456789abcdef".into());
     assert!(user_token_stays(&accepted, evil).is_ok());
+    // A withdrawn credential leaves no issuer, but where the user token went is still recorded.
+    let mut withdrawn = token_minted_at(Some(api), None);
+    let status = withdrawn.status.as_mut().unwrap();
+    status.last_issuer = status.issuer.take();
+    status.revision = 1;
+    let err = user_token_stays(&withdrawn, evil).unwrap_err();
+    assert_eq!(err.reason, "UserTokenServerChanged");
+    assert!(user_token_stays(&withdrawn, api).is_ok());
+    // Minted before, from a kind that records no GitHub API: not a first use either.
+    let mut elsewhere = token_minted_at(None, None);
+    elsewhere.status.as_mut().unwrap().revision = 2;
+    assert!(user_token_stays(&elsewhere, evil).is_err());
 }
