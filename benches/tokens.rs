@@ -2,19 +2,24 @@
 //! tokens for many VcsAuthTokens at once, against the in-process Kubernetes API emulator and the
 //! GitHub simulator.
 //!
-//! `cargo bench --bench tokens [-- --tokens N --namespaces M]` (defaults 1,000 over 100).
+//! `cargo bench --bench tokens [-- --tokens N --namespaces M --chart FILE.svg]` (defaults 1,000
+//! over 100).
 //!
 //! ```text
 //!   this process: Emulator (127.0.0.1) ◀──kubeconfig── patchbay run (child process)
 //!                 GithubSim (GHES)      ◀──HTTP─────────┘
-//!                 poller: lists VcsAuthTokens every 250 ms, samples the child's RSS
+//!                 poller: lists VcsAuthTokens every 250 ms, samples the child's RSS,
+//!                 reads the child's /metrics
 //! ```
 //!
-//! Phases: seed (namespace `ci` with the App key Secret and a githubApp Connection, M child
-//! namespaces, N tokens of one repository each); start the operator and wait until every token
-//! is Ready=True; wait until the emulator has seen no writes for a while; stop the operator with
-//! SIGTERM; start it again on the same cluster and wait until it has settled. Prints figures,
-//! never asserts on them.
+//! Phases: seed (namespace `ci` with the App key Secret and a githubApp Connection, M namespaces
+//! three levels deep, N tokens of one repository each); start the operator and wait until every
+//! token is Ready=True; wait until the emulator has seen no writes for a while; stop the
+//! operator with SIGTERM; start it again on the same cluster and wait until it has settled; add
+//! unrelated 32 KiB Secrets and watch the operator's memory; apply tokens at a steady rate and
+//! time each until its Secret appears; relabel one namespace and annotate the root and count
+//! what was reconciled. Prints every figure next to its target with a pass/fail column, and
+//! with `--chart` draws RSS and the Ready count over time into an SVG image. Never asserts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,32 +52,64 @@ const QUIET: Duration = Duration::from_secs(15);
 /// fatal).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The targets every figure is printed next to (issue "Scale and faults").
+const READY_TARGET: Duration = Duration::from_secs(60);
+const RSS_STEADY_TARGET_MIB: f64 = 64.0;
+const RSS_PEAK_TARGET_MIB: f64 = 96.0;
+const RESTART_TARGET: Duration = Duration::from_secs(10);
+const UNRELATED_TARGET_MIB: f64 = 5.0;
+const WRITES_PER_MINT_TARGET: f64 = 2.0;
+const P50_TARGET_MS: f64 = 20.0;
+const P99_TARGET_MS: f64 = 100.0;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 struct Args {
     tokens: usize,
     namespaces: usize,
+    /// Unrelated Secrets added once the restarted operator has settled.
+    unrelated_secrets: usize,
+    /// Tokens applied one by one, at `rate` per second, for the latency figures.
+    latency_tokens: usize,
+    rate: f64,
+    /// Where to draw the RSS and Ready chart (SVG).
+    chart: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, BoxError> {
     let mut args = Args {
         tokens: 1_000,
         namespaces: 100,
+        unrelated_secrets: 0,
+        latency_tokens: 500,
+        rate: 50.0,
+        chart: None,
     };
+    let mut unrelated = None;
     let mut it = std::env::args().skip(1);
+    let number = |it: &mut std::iter::Skip<std::env::Args>, flag: &str| {
+        it.next()
+            .ok_or(format!("{flag} needs a number"))?
+            .parse::<usize>()
+            .map_err(|e| format!("{flag}: {e}"))
+    };
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--tokens" => args.tokens = it.next().ok_or("--tokens needs a number")?.parse()?,
-            "--namespaces" => {
-                args.namespaces = it.next().ok_or("--namespaces needs a number")?.parse()?
-            }
+            "--tokens" => args.tokens = number(&mut it, "--tokens")?,
+            "--namespaces" => args.namespaces = number(&mut it, "--namespaces")?,
+            "--unrelated-secrets" => unrelated = Some(number(&mut it, "--unrelated-secrets")?),
+            "--latency-tokens" => args.latency_tokens = number(&mut it, "--latency-tokens")?,
+            "--rate" => args.rate = number(&mut it, "--rate")? as f64,
+            "--chart" => args.chart = Some(it.next().ok_or("--chart needs a file")?.into()),
             // `cargo bench` passes `--bench` to every bench binary; other flags are libtest's.
             _ => {}
         }
     }
-    if args.tokens == 0 || args.namespaces == 0 {
-        return Err("--tokens and --namespaces must be at least 1".into());
+    if args.tokens == 0 || args.namespaces == 0 || args.rate <= 0.0 {
+        return Err("--tokens, --namespaces and --rate must be at least 1".into());
     }
+    // As many unrelated Secrets as tokens, unless told otherwise.
+    args.unrelated_secrets = unrelated.unwrap_or(args.tokens);
     Ok(args)
 }
 
@@ -127,10 +164,12 @@ async fn main() -> Result<(), BoxError> {
     );
 
     // Phase 1: a fresh operator against N unminted tokens.
+    let timeline = Timeline::default();
     emu.reset_counters();
     sim.reset_counters();
-    let first = Operator::start(&kubeconfig, &dir.join("operator-1.log"))?;
-    let ready = wait_all_ready(&client, &emu, &sim, &first, args.tokens).await;
+    let first = Operator::start(&kubeconfig, &dir.join("operator-1.log"), &timeline)?;
+    timeline.mark("operator started");
+    let ready = wait_all_ready(&client, &emu, &sim, &first, args.tokens, &timeline).await;
     let at_ready = Snapshot::take(&emu, &sim);
     let Some(ready_after) = ready else {
         let log = first.log.clone();
@@ -150,10 +189,27 @@ async fn main() -> Result<(), BoxError> {
     // Phase 2: the same cluster, a restarted operator, every token still valid for ~1 h.
     emu.reset_counters();
     sim.reset_counters();
-    let second = Operator::start(&kubeconfig, &dir.join("operator-2.log"))?;
+    timeline.mark("restart");
+    let second = Operator::start(&kubeconfig, &dir.join("operator-2.log"), &timeline)?;
+    let taken_over = second.wait_reconciled(args.tokens as u64).await;
     let settle2 = wait_settled(&emu, &second).await;
     let after_restart = Snapshot::take(&emu, &sim);
     let still_ready = count_ready(&client).await.unwrap_or(0);
+    timeline.ready(still_ready);
+    let steady2 = second.rss_kib();
+    let peak2 = second.peak_kib();
+
+    // Phase 3: unrelated Secrets appear; the operator should not hold them.
+    timeline.mark("unrelated Secrets");
+    let unrelated = unrelated_secrets(&client, &emu, &second, args.unrelated_secrets).await?;
+
+    // Phase 4: tokens applied one by one at a steady rate.
+    timeline.mark("steady applies");
+    let latency = latency(&client, &emu, &sim, &key, &second, &args).await?;
+
+    // Phase 5: a relabel and an annotation; what each wakes.
+    timeline.mark("relabel");
+    let wakes = wakes(&client, &emu, &second, &args).await?;
     let rss2 = second.stop();
 
     let report = Report {
@@ -164,12 +220,22 @@ async fn main() -> Result<(), BoxError> {
         settle1: &settle1,
         at_settle: &at_settle,
         rss1: &rss1,
+        taken_over,
         settle2: &settle2,
         after_restart: &after_restart,
+        steady2,
+        peak2,
         rss2: &rss2,
         still_ready,
+        unrelated: &unrelated,
+        latency: &latency,
+        wakes: &wakes,
     };
     report.print();
+    if let Some(chart) = &args.chart {
+        std::fs::write(chart, timeline.svg(&args))?;
+        eprintln!("chart written to {}", chart.display());
+    }
     sim.shutdown().await;
     emu.shutdown().await;
     eprintln!("operator logs kept in {}", dir.display());
@@ -195,8 +261,18 @@ async fn install_crds(client: &Client) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `ci` with the App key and the Connection; `team-0..M` under it; tokens `tok-0..N` spread
-/// round-robin, each asking for one repository.
+/// Namespace `team-{i}`'s parent: three levels below the root, ten namespaces on the first,
+/// ninety on the second, the rest on the third.
+fn parent_of(i: usize) -> String {
+    match i {
+        0..10 => ROOT.to_string(),
+        10..100 => format!("team-{}", i % 10),
+        _ => format!("team-{}", 10 + i % 90),
+    }
+}
+
+/// `ci` with the App key and the Connection; `team-0..M` in a tree three levels deep under it;
+/// tokens `tok-0..N` spread round-robin, each asking for one repository.
 async fn seed(client: &Client, sim: &GithubSim, key: &RsaKey, args: &Args) -> Result<(), BoxError> {
     let nss: Api<Namespace> = Api::all(client.clone());
     nss.create(
@@ -235,7 +311,7 @@ async fn seed(client: &Client, sim: &GithubSim, key: &RsaKey, args: &Args) -> Re
             let nss = nss.clone();
             async move {
                 let ns: Namespace = serde_json::from_value(json!({"metadata": {
-                    "name": format!("team-{i}"), "labels": {PARENT_LABEL: ROOT},
+                    "name": format!("team-{i}"), "labels": {PARENT_LABEL: parent_of(i)},
                 }}))?;
                 nss.create(&PostParams::default(), &ns).await?;
                 Ok::<_, BoxError>(())
@@ -274,6 +350,8 @@ struct Operator {
     pid: u32,
     started: Instant,
     log: PathBuf,
+    /// Where it serves /metrics.
+    http: std::net::SocketAddr,
     sampler_stop: Arc<AtomicBool>,
     peak_rss_kib: Arc<AtomicU64>,
 }
@@ -292,10 +370,24 @@ struct Rss {
 }
 
 impl Operator {
-    fn start(kubeconfig: &Path, log: &Path) -> Result<Self, BoxError> {
+    fn start(kubeconfig: &Path, log: &Path, timeline: &Timeline) -> Result<Self, BoxError> {
         let log_file = std::fs::File::create(log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        // PATCHBAY_BENCH_WRAP runs the operator under a profiler, e.g. `heaptrack -o FILE`
+        // (the RSS figures are then the wrapper's, not the operator's).
+        let wrap = std::env::var("PATCHBAY_BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(env!("CARGO_BIN_EXE_patchbay"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_patchbay")),
+        };
+        let child = command
             .args(["run", "--root-namespace", ROOT])
+            .args(["--http-address", &http.to_string()])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -305,11 +397,12 @@ impl Operator {
         let pid = child.id();
         let sampler_stop = Arc::new(AtomicBool::new(false));
         let peak_rss_kib = Arc::new(AtomicU64::new(0));
-        let (stop, peak) = (sampler_stop.clone(), peak_rss_kib.clone());
+        let (stop, peak, timeline) = (sampler_stop.clone(), peak_rss_kib.clone(), timeline.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 if let Some(rss) = proc_status_kib(pid, "VmRSS") {
                     peak.fetch_max(rss, Ordering::Relaxed);
+                    timeline.rss(rss);
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -320,9 +413,44 @@ impl Operator {
             pid,
             started: Instant::now(),
             log: log.to_path_buf(),
+            http,
             sampler_stop,
             peak_rss_kib,
         })
+    }
+
+    /// The highest VmRSS sampled so far.
+    fn peak_kib(&self) -> u64 {
+        self.peak_rss_kib.load(Ordering::Relaxed)
+    }
+
+    /// VmRSS now.
+    fn rss_kib(&self) -> Option<u64> {
+        proc_status_kib(self.pid, "VmRSS")
+    }
+
+    /// How many VcsAuthToken reconciles the operator has finished (its /metrics).
+    async fn reconciled(&self) -> Option<u64> {
+        let url = format!("http://{}/metrics", self.http);
+        let body = reqwest::get(url).await.ok()?.text().await.ok()?;
+        let total = body
+            .lines()
+            .filter(|l| l.starts_with("patchbay_reconciles_total{"))
+            .filter(|l| l.contains("controller=\"vcsauthtoken\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        Some(total as u64)
+    }
+
+    /// Since start: when the operator had reconciled `n` tokens (every token looked at once).
+    async fn wait_reconciled(&self, n: u64) -> Option<Duration> {
+        while self.started.elapsed() < SETTLE_TIMEOUT {
+            if self.reconciled().await.is_some_and(|done| done >= n) {
+                return Some(self.started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
     }
 
     /// Reads the memory figures, sends SIGTERM and waits (up to 10 s, then SIGKILL).
@@ -390,6 +518,7 @@ async fn wait_all_ready(
     sim: &GithubSim,
     operator: &Operator,
     total: usize,
+    timeline: &Timeline,
 ) -> Option<Duration> {
     let mut last_progress = Instant::now();
     loop {
@@ -401,6 +530,7 @@ async fn wait_all_ready(
                 0
             }
         };
+        timeline.ready(ready);
         if ready >= total {
             eprintln!(
                 "all {total} Ready after {:.2} s",
@@ -537,6 +667,7 @@ struct Snapshot {
     provider_calls: u64,
     mints: u64,
     revokes: u64,
+    jwts: u64,
     provider_by_route: BTreeMap<String, u64>,
 }
 
@@ -547,6 +678,7 @@ impl Snapshot {
             provider_calls: sim.total_calls(),
             mints: sim.mint_count(),
             revokes: sim.revoke_count(),
+            jwts: sim.distinct_jwts(),
             provider_by_route: sim.all_calls(),
         }
     }
@@ -639,6 +771,390 @@ fn print_partial(args: &Args, machine: &Machine, at: &Snapshot, rss: &Rss, log: 
     println!("  operator log               {}", log.display());
 }
 
+/// RSS samples, Ready counts and phase marks over the whole run, for the chart.
+#[derive(Clone)]
+struct Timeline(Arc<std::sync::Mutex<Samples>>);
+
+struct Samples {
+    start: Instant,
+    /// (seconds since start, VmRSS KiB)
+    rss: Vec<(f64, u64)>,
+    /// (seconds since start, tokens Ready)
+    ready: Vec<(f64, usize)>,
+    /// (seconds since start, what began)
+    marks: Vec<(f64, &'static str)>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Samples {
+            start: Instant::now(),
+            rss: Vec::new(),
+            ready: Vec::new(),
+            marks: Vec::new(),
+        })))
+    }
+}
+
+impl Timeline {
+    fn with<T>(&self, f: impl FnOnce(&mut Samples) -> T) -> T {
+        let mut samples = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut samples)
+    }
+
+    fn rss(&self, kib: u64) {
+        self.with(|s| {
+            let t = s.start.elapsed().as_secs_f64();
+            s.rss.push((t, kib));
+        });
+    }
+
+    fn ready(&self, n: usize) {
+        self.with(|s| {
+            let t = s.start.elapsed().as_secs_f64();
+            s.ready.push((t, n));
+        });
+    }
+
+    fn mark(&self, what: &'static str) {
+        self.with(|s| {
+            let t = s.start.elapsed().as_secs_f64();
+            s.marks.push((t, what));
+        });
+    }
+
+    /// An SVG chart: RSS (MiB, left axis, with the 64 and 96 MiB targets dashed) and tokens
+    /// Ready (right axis) against seconds, with the phases marked.
+    fn svg(&self, args: &Args) -> String {
+        self.with(|s| {
+            let (w, h, left, right, top, bottom) = (960.0, 420.0, 60.0, 70.0, 40.0, 40.0);
+            let t_max = (s.rss.iter().map(|r| r.0))
+                .chain(s.ready.iter().map(|r| r.0))
+                .fold(1.0_f64, f64::max);
+            let mib_max = (s.rss.iter().map(|r| r.1 as f64 / 1024.0))
+                .fold(RSS_PEAK_TARGET_MIB, f64::max)
+                * 1.1;
+            let ready_max = (args.tokens + args.latency_tokens).max(1) as f64;
+            let x = |t: f64| left + t / t_max * (w - left - right);
+            let y_mib = |m: f64| h - bottom - m / mib_max * (h - top - bottom);
+            let y_ready = |n: f64| h - bottom - n / ready_max * (h - top - bottom);
+            let mut out = format!(
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+                 font-family=\"sans-serif\" font-size=\"12\">\n\
+                 <rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n\
+                 <text x=\"{left}\" y=\"20\" font-size=\"14\">patchbay: operator RSS and \
+                 VcsAuthTokens Ready, {} tokens over {} namespaces</text>\n",
+                args.tokens, args.namespaces
+            );
+            let axis = |out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64| {
+                out.push_str(&format!(
+                    "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"black\"/>\n"
+                ));
+            };
+            axis(&mut out, left, h - bottom, w - right, h - bottom);
+            axis(&mut out, left, top, left, h - bottom);
+            axis(&mut out, w - right, top, w - right, h - bottom);
+            for target in [RSS_STEADY_TARGET_MIB, RSS_PEAK_TARGET_MIB] {
+                let y = y_mib(target);
+                out.push_str(&format!(
+                    "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#c0392b\" \
+                     stroke-dasharray=\"6 4\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#c0392b\">{target} MiB target</text>\n",
+                    w - right,
+                    left + 4.0,
+                    y - 4.0
+                ));
+            }
+            for i in 0..=5 {
+                let m = mib_max / 5.0 * i as f64;
+                let n = ready_max / 5.0 * i as f64;
+                let t = t_max / 5.0 * i as f64;
+                out.push_str(&format!(
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#2c3e50\">{m:.0}</text>\
+                     <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#27ae60\">{n:.0}</text>\
+                     <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t:.0} s</text>\n",
+                    left - 6.0,
+                    y_mib(m) + 4.0,
+                    w - right + 6.0,
+                    y_ready(n) + 4.0,
+                    x(t),
+                    h - bottom + 16.0
+                ));
+            }
+            for (t, what) in &s.marks {
+                out.push_str(&format!(
+                    "<line x1=\"{0:.1}\" y1=\"{top}\" x2=\"{0:.1}\" y2=\"{1:.1}\" stroke=\"#999\" \
+                     stroke-dasharray=\"2 3\"/><text x=\"{2:.1}\" y=\"{3:.1}\" fill=\"#555\">{what}</text>\n",
+                    x(*t),
+                    h - bottom,
+                    x(*t) + 3.0,
+                    top + 12.0
+                ));
+            }
+            let line = |points: Vec<(f64, f64)>, colour: &str| {
+                let pts: Vec<String> = points
+                    .iter()
+                    .map(|(a, b)| format!("{a:.1},{b:.1}"))
+                    .collect();
+                format!(
+                    "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+                    pts.join(" ")
+                )
+            };
+            out.push_str(&line(
+                s.rss.iter().map(|(t, k)| (x(*t), y_mib(*k as f64 / 1024.0))).collect(),
+                "#2c3e50",
+            ));
+            out.push_str(&line(
+                s.ready.iter().map(|(t, n)| (x(*t), y_ready(*n as f64))).collect(),
+                "#27ae60",
+            ));
+            out.push_str(&format!(
+                "<text x=\"{left}\" y=\"{:.1}\" fill=\"#2c3e50\">— RSS (MiB, left)</text>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#27ae60\">— tokens Ready (right)</text>\n</svg>\n",
+                h - 6.0,
+                left + 160.0,
+                h - 6.0
+            ));
+            out
+        })
+    }
+}
+
+/// What unrelated Secrets did to the operator.
+struct Unrelated {
+    count: usize,
+    before_kib: Option<u64>,
+    after_kib: Option<u64>,
+    /// Operator requests while they were created and after (reads and writes).
+    operator_requests: u64,
+}
+
+/// Creates `count` unrelated 32 KiB Secrets in namespace `unrelated`, lets the operator settle,
+/// and measures its RSS before and after.
+async fn unrelated_secrets(
+    client: &Client,
+    emu: &Emulator,
+    operator: &Operator,
+    count: usize,
+) -> Result<Unrelated, BoxError> {
+    let before_kib = operator.rss_kib();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "unrelated"}}))?,
+    )
+    .await?;
+    let value = "x".repeat(32 * 1024);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "unrelated");
+    emu.reset_counters();
+    stream::iter(0..count)
+        .map(|i| {
+            let (secrets, value) = (secrets.clone(), value.clone());
+            async move {
+                let secret: Secret = serde_json::from_value(json!({
+                    "metadata": {"name": format!("blob-{i}")},
+                    "stringData": {"blob": value},
+                }))?;
+                secrets.create(&PostParams::default(), &secret).await?;
+                Ok::<_, BoxError>(())
+            }
+        })
+        .buffer_unordered(SEED_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let created = emu.counters().get("create", "secrets");
+    wait_settled(emu, operator).await;
+    let c = emu.counters();
+    let all: u64 = c.0.values().sum();
+    // Everything but the bench's own creates and its namespace create.
+    let operator_requests = all.saturating_sub(created + c.get("create", "namespaces"));
+    Ok(Unrelated {
+        count,
+        before_kib,
+        after_kib: operator.rss_kib(),
+        operator_requests,
+    })
+}
+
+/// Latency from applying a token to its Secret appearing, at a steady rate.
+struct Latency {
+    count: usize,
+    rate: f64,
+    /// Sorted, in milliseconds.
+    ms: Vec<f64>,
+    missing: usize,
+    /// The simulator's own handling of one mint, median, in milliseconds.
+    provider_ms: f64,
+}
+
+impl Latency {
+    fn quantile(&self, q: f64) -> Option<f64> {
+        if self.ms.is_empty() {
+            return None;
+        }
+        let i = ((self.ms.len() - 1) as f64 * q).round() as usize;
+        Some(self.ms[i])
+    }
+}
+
+/// Applies `latency_tokens` tokens in namespace `latency` at `rate` per second and times each
+/// until the bench's watch sees its Secret.
+async fn latency(
+    client: &Client,
+    emu: &Emulator,
+    sim: &GithubSim,
+    key: &RsaKey,
+    operator: &Operator,
+    args: &Args,
+) -> Result<Latency, BoxError> {
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {
+            "name": "latency", "labels": {PARENT_LABEL: ROOT},
+        }}))?,
+    )
+    .await?;
+    let seen: Arc<std::sync::Mutex<BTreeMap<String, Instant>>> = Arc::default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "latency");
+    let watch = {
+        let seen = seen.clone();
+        let events = kube::runtime::watcher(secrets, kube::runtime::watcher::Config::default());
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                if let Ok(kube::runtime::watcher::Event::Apply(s)) = event {
+                    let name = kube::ResourceExt::name_any(&s);
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    seen.entry(name).or_insert_with(Instant::now);
+                }
+            }
+        })
+    };
+    // Let the watch start before the first apply.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let provider_ms = sim_mint_ms(sim, key).await;
+    let api: Api<VcsAuthToken> = Api::namespaced(client.clone(), "latency");
+    let start = tokio::time::Instant::now();
+    let mut sent = Vec::with_capacity(args.latency_tokens);
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..args.latency_tokens {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / args.rate)).await;
+        let name = format!("lat-{i}");
+        let token: VcsAuthToken = serde_json::from_value(json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+            "metadata": {"name": name, "namespace": "latency"},
+            "spec": {"connection": "acme-github", "github": {"repositories": ["app"]}},
+        }))?;
+        sent.push((name, Instant::now()));
+        let api = api.clone();
+        creates.spawn(async move { api.create(&PostParams::default(), &token).await });
+    }
+    while let Some(done) = creates.join_next().await {
+        done??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let n = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if n >= args.latency_tokens {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    watch.abort();
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut ms: Vec<f64> = sent
+        .iter()
+        .filter_map(|(name, at)| Some(seen.get(name)?.duration_since(*at).as_secs_f64() * 1e3))
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    wait_settled(emu, operator).await;
+    Ok(Latency {
+        count: args.latency_tokens,
+        rate: args.rate,
+        missing: args.latency_tokens - ms.len(),
+        ms,
+        provider_ms,
+    })
+}
+
+/// The simulator's own time for one App request (JWT check and answer), median of 20, measured
+/// from this process over loopback: what "beyond the provider's latency" subtracts.
+async fn sim_mint_ms(sim: &GithubSim, key: &RsaKey) -> f64 {
+    let Ok(jwt) = testkit::github::app_jwt(
+        &key.private_pkcs1_pem(),
+        APP_ID,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    ) else {
+        return 0.0;
+    };
+    let http = reqwest::Client::new();
+    let url = format!("{}/app/installations", sim.url());
+    let mut ms = Vec::new();
+    for _ in 0..20 {
+        let at = Instant::now();
+        let ok = http.get(&url).bearer_auth(&jwt).send().await.is_ok();
+        if ok {
+            ms.push(at.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    ms.get(ms.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// What a relabel and an annotation woke.
+struct Wakes {
+    /// Tokens in the relabelled namespace, and reconciles after the relabel.
+    moved_tokens: u64,
+    relabel_reconciles: u64,
+    /// Reconciles after an annotation on the root namespace.
+    annotation_reconciles: u64,
+}
+
+/// Relabels namespace `team-{M-1}` (a leaf) to another parent, then annotates the root; counts
+/// the token reconciles each caused once the operator settled.
+async fn wakes(
+    client: &Client,
+    emu: &Emulator,
+    operator: &Operator,
+    args: &Args,
+) -> Result<Wakes, BoxError> {
+    use kube::api::{Patch, PatchParams};
+    let leaf = args.namespaces - 1;
+    let moved_tokens = (0..args.tokens)
+        .filter(|i| i % args.namespaces == leaf)
+        .count() as u64;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let before = operator.reconciled().await.unwrap_or(0);
+    let relabel = json!({"metadata": {"labels": {PARENT_LABEL: ROOT}}});
+    nss.patch(
+        &format!("team-{leaf}"),
+        &PatchParams::default(),
+        &Patch::Merge(&relabel),
+    )
+    .await?;
+    wait_settled_quietly(emu, operator).await;
+    let after_relabel = operator.reconciled().await.unwrap_or(0);
+    let note = json!({"metadata": {"annotations": {"example.com/owner": "platform"}}});
+    nss.patch(ROOT, &PatchParams::default(), &Patch::Merge(&note))
+        .await?;
+    wait_settled_quietly(emu, operator).await;
+    let after_note = operator.reconciled().await.unwrap_or(0);
+    Ok(Wakes {
+        moved_tokens,
+        relabel_reconciles: after_relabel - before,
+        annotation_reconciles: after_note - after_relabel,
+    })
+}
+
+/// Like [`wait_settled`], but also a few seconds when the change caused no write at all.
+async fn wait_settled_quietly(emu: &Emulator, operator: &Operator) {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_settled(emu, operator).await;
+}
+
 struct Report<'a> {
     args: &'a Args,
     machine: &'a Machine,
@@ -647,13 +1163,255 @@ struct Report<'a> {
     settle1: &'a Settle,
     at_settle: &'a Snapshot,
     rss1: &'a Rss,
+    taken_over: Option<Duration>,
     settle2: &'a Settle,
     after_restart: &'a Snapshot,
+    steady2: Option<u64>,
+    peak2: u64,
     rss2: &'a Rss,
     still_ready: usize,
+    unrelated: &'a Unrelated,
+    latency: &'a Latency,
+    wakes: &'a Wakes,
+}
+
+/// One row of the targets table.
+struct Row {
+    figure: String,
+    measured: String,
+    target: String,
+    pass: Option<bool>,
+}
+
+fn row(figure: &str, measured: String, target: &str, pass: Option<bool>) -> Row {
+    Row {
+        figure: figure.into(),
+        measured,
+        target: target.into(),
+        pass,
+    }
+}
+
+fn mib_f(kib: Option<u64>) -> Option<f64> {
+    kib.map(|k| k as f64 / 1024.0)
 }
 
 impl Report<'_> {
+    /// Every figure of the issue next to its target.
+    fn targets(&self) -> Vec<Row> {
+        let n = self.args.tokens as u64;
+        let within = |d: Option<Duration>, t: Duration| d.map(|d| d <= t);
+        let secs =
+            |d: Option<Duration>| d.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64()));
+        let mib = |m: Option<f64>| m.map_or("not measured".into(), |m| format!("{m:.1} MiB"));
+        let under = |m: Option<f64>, t: f64| m.map(|m| m <= t);
+        let (w_settle, _) = writes(&self.at_settle.counters);
+        let (w_restart, _) = writes(&self.after_restart.counters);
+        let mints = self.at_settle.mints;
+        let writes_per_mint = w_settle as f64 / mints.max(1) as f64;
+        let watched_gets: u64 = [
+            "vcsauthtokens.patchbay.dev",
+            "connections.patchbay.dev",
+            "namespaces",
+        ]
+        .iter()
+        .map(|r| self.at_settle.counters.get("get", r))
+        .sum();
+        let route = |r: &str| {
+            self.at_settle
+                .provider_by_route
+                .get(r)
+                .copied()
+                .unwrap_or(0)
+        };
+        let lookups = route(testkit::github::route::ORG_INSTALLATION)
+            + route(testkit::github::route::USER_INSTALLATION)
+            + route(testkit::github::route::REPO_INSTALLATION);
+        let run_minutes = self
+            .settle1
+            .settled_after
+            .unwrap_or(self.ready_after)
+            .as_secs_f64()
+            / 60.0;
+        let jwt_allowance = (run_minutes / 9.0).ceil().max(1.0) as u64;
+        let steady1 = mib_f(self.rss1.last_kib);
+        let added = match (
+            mib_f(self.unrelated.after_kib),
+            mib_f(self.unrelated.before_kib),
+        ) {
+            (Some(a), Some(b)) => Some(a - b),
+            _ => None,
+        };
+        let p50 = self
+            .latency
+            .quantile(0.5)
+            .map(|l| l - self.latency.provider_ms);
+        let p99 = self
+            .latency
+            .quantile(0.99)
+            .map(|l| l - self.latency.provider_ms);
+        let ms = |m: Option<f64>| m.map_or("none".into(), |m| format!("{m:.1} ms"));
+        vec![
+            row(
+                "all Ready after operator start",
+                format!("{:.2} s", self.ready_after.as_secs_f64()),
+                "≤ 60 s",
+                within(Some(self.ready_after), READY_TARGET),
+            ),
+            row(
+                "RSS steady (VmRSS once settled)",
+                mib(steady1),
+                "≤ 64 MiB",
+                under(steady1, RSS_STEADY_TARGET_MIB),
+            ),
+            row(
+                "RSS peak (VmHWM)",
+                mib(mib_f(self.rss1.hwm_kib)),
+                "≤ 96 MiB",
+                under(mib_f(self.rss1.hwm_kib), RSS_PEAK_TARGET_MIB),
+            ),
+            row(
+                "restart: provider calls",
+                self.after_restart.provider_calls.to_string(),
+                "0",
+                Some(self.after_restart.provider_calls == 0),
+            ),
+            row(
+                "restart: Kubernetes writes",
+                w_restart.to_string(),
+                "0",
+                Some(w_restart == 0),
+            ),
+            row(
+                "restart: every token looked at (reconciled once)",
+                secs(self.taken_over),
+                "≤ 10 s",
+                within(self.taken_over, RESTART_TARGET),
+            ),
+            row(
+                "restart: tokens still Ready",
+                format!("{}/{n}", self.still_ready),
+                "all",
+                Some(self.still_ready as u64 == n),
+            ),
+            row(
+                "restart: RSS steady",
+                mib(mib_f(self.steady2)),
+                "≤ 64 MiB",
+                under(mib_f(self.steady2), RSS_STEADY_TARGET_MIB),
+            ),
+            row(
+                "restart: RSS peak",
+                mib(Some(self.peak2 as f64 / 1024.0)),
+                "≤ 96 MiB",
+                Some(self.peak2 as f64 / 1024.0 <= RSS_PEAK_TARGET_MIB),
+            ),
+            row(
+                &format!(
+                    "{} unrelated 32 KiB Secrets: RSS added",
+                    self.unrelated.count
+                ),
+                mib(added),
+                "≤ 5 MiB",
+                under(added, UNRELATED_TARGET_MIB),
+            ),
+            row(
+                "unrelated Secrets: operator requests",
+                self.unrelated.operator_requests.to_string(),
+                "0",
+                Some(self.unrelated.operator_requests == 0),
+            ),
+            row(
+                "Kubernetes writes per mint (until settled)",
+                format!("{writes_per_mint:.2}"),
+                "≤ 2",
+                Some(writes_per_mint <= WRITES_PER_MINT_TARGET),
+            ),
+            row(
+                "GETs of watched objects per mint",
+                format!("{:.2}", watched_gets as f64 / mints.max(1) as f64),
+                "0",
+                Some(watched_gets == 0),
+            ),
+            row(
+                "provider calls per token (until settled)",
+                format!(
+                    "{:.3} ({} mints, {} calls)",
+                    self.at_settle.provider_calls as f64 / n as f64,
+                    mints,
+                    self.at_settle.provider_calls
+                ),
+                "1 mint each",
+                Some(mints == n),
+            ),
+            row(
+                "installation lookups",
+                lookups.to_string(),
+                "≤ 1 per owner per hour",
+                Some(lookups <= 1),
+            ),
+            row(
+                "App JWTs signed",
+                self.at_settle.jwts.to_string(),
+                &format!("≤ 1 per 9 min ({jwt_allowance})"),
+                Some(self.at_settle.jwts <= jwt_allowance),
+            ),
+            row(
+                &format!(
+                    "apply → Secret p50, {} tokens at {}/s, beyond the provider's {:.1} ms",
+                    self.latency.count, self.latency.rate, self.latency.provider_ms
+                ),
+                ms(p50),
+                "≤ 20 ms",
+                p50.map(|m| m <= P50_TARGET_MS),
+            ),
+            row(
+                "apply → Secret p99",
+                ms(p99),
+                "≤ 100 ms",
+                p99.map(|m| m <= P99_TARGET_MS),
+            ),
+            row(
+                "apply → Secret: Secrets never seen",
+                self.latency.missing.to_string(),
+                "0",
+                Some(self.latency.missing == 0),
+            ),
+            row(
+                &format!(
+                    "relabel of a namespace with {} tokens: reconciles",
+                    self.wakes.moved_tokens
+                ),
+                self.wakes.relabel_reconciles.to_string(),
+                &format!("≈ {}", self.wakes.moved_tokens),
+                Some(self.wakes.relabel_reconciles <= self.wakes.moved_tokens * 2),
+            ),
+            row(
+                "annotation on the root namespace: reconciles",
+                self.wakes.annotation_reconciles.to_string(),
+                "0",
+                Some(self.wakes.annotation_reconciles == 0),
+            ),
+        ]
+    }
+
+    fn print_targets(&self) {
+        println!("| figure | measured | target | pass |");
+        println!("|---|---|---|---|");
+        for r in self.targets() {
+            let verdict = match r.pass {
+                Some(true) => "pass",
+                Some(false) => "FAIL",
+                None => "not measured",
+            };
+            println!(
+                "| {} | {} | {} | {verdict} |",
+                r.figure, r.measured, r.target
+            );
+        }
+        println!();
+    }
+
     fn print(&self) {
         let n = self.args.tokens as u64;
         let (w_ready, _) = writes(&self.at_ready.counters);
@@ -671,6 +1429,7 @@ impl Report<'_> {
             env!("CARGO_BIN_EXE_patchbay")
         );
         println!();
+        self.print_targets();
         println!("| figure | value |");
         println!("|---|---|");
         println!(

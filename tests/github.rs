@@ -730,3 +730,64 @@ async fn git_credentials_and_retain_keep_their_promises() {
         "the deleted token's credential is revoked all the same"
     );
 }
+
+/// How often the controllers have reconciled token `build` in `ns`, once that number has held
+/// still for two seconds (the wake-ups of the operator's own writes have passed).
+async fn settled_reconciles(w: &World, ns: &str) -> u64 {
+    let key = format!("VcsAuthToken {}/build", w.cluster.ns(ns));
+    let mut last = w.cluster.reconciles(&key);
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = w.cluster.reconciles(&key);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_annotation_wakes_no_token_and_a_relabel_wakes_only_the_moved_subtree() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster.namespace("team-b", Some("platform")).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    let mut other = token("build", json!({"repositories": ["app"]}));
+    other["metadata"]["namespace"] = json!("team-b");
+    w.cluster.apply(other).await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    w.cluster.token_ready("team-b", "build", is_ready).await;
+    let (a, b) = (
+        settled_reconciles(&w, "team-a").await,
+        settled_reconciles(&w, "team-b").await,
+    );
+
+    // An annotation on the root: nothing any token resolves through has changed.
+    let note = json!({"metadata": {"annotations": {"example.com/owner": "platform-team"}}});
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(w.cluster.client.clone());
+    for ns in [ROOT, "platform"] {
+        (namespaces.patch(
+            &w.cluster.ns(ns),
+            &PatchParams::default(),
+            &Patch::Merge(&note),
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(settled_reconciles(&w, "team-a").await, a, "team-a woke");
+    assert_eq!(settled_reconciles(&w, "team-b").await, b, "team-b woke");
+
+    // team-a moves straight under the root: only its token looks again, and as the same
+    // connection is found there, nothing is minted.
+    w.cluster.namespace("team-a", Some(ROOT)).await;
+    let key = format!("VcsAuthToken {}/build", w.cluster.ns("team-a"));
+    eventually(15, "the moved token to be looked at again", || {
+        let n = w.cluster.reconciles(&key);
+        async move { (n > a).then_some(()) }
+    })
+    .await;
+    assert_eq!(settled_reconciles(&w, "team-b").await, b, "team-b woke");
+    assert_eq!(w.sim.mint_count(), 2, "no new mint");
+    w.cluster.stop().await;
+}

@@ -45,19 +45,37 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     let mut secrets = read_secrets(&ctx, &namespace, &conn.spec).await?;
     let snapshot = ctx.snapshot();
     let env = snapshot.env();
-    let facts = Facts {
-        conn: &conn,
-        secrets: &secrets,
-        env: &env,
-    };
-    let mut decision = decide(&facts, &ctx.now());
     let requested = conn
         .annotations()
         .get(VERIFY_REQUESTED_AT)
         .map(String::as_str);
     let generation = conn.meta().generation;
+    let decide_for = |conn: &Connection, secrets: &SecretValues| {
+        let facts = Facts {
+            conn,
+            secrets,
+            env: &env,
+        };
+        decide(&facts, &ctx.now())
+    };
+    let mut decision = decide_for(&conn, &secrets);
     let mut stored = conn.status.clone();
-    if decision.ready && needs_verify(&decision.status, generation, requested, &ctx.now()) {
+    let wants_check =
+        |d: &Decision| d.ready && needs_verify(&d.status, generation, requested, &ctx.now());
+    if wants_check(&decision) {
+        // The cache may not hold this operator's own last status write yet: a check that
+        // write already records is not run twice.
+        let live = fresh_status(&ctx, &conn).await?;
+        if live != stored {
+            let caught_up = Connection {
+                status: live,
+                ..conn.as_ref().clone()
+            };
+            decision = decide_for(&caught_up, &secrets);
+            stored = caught_up.status;
+        }
+    }
+    if wants_check(&decision) {
         let (outcome, written) = match super::secrets::ca_bundle(&ctx, &conn).await {
             Ok(bundle) => {
                 let env = Env {
@@ -96,6 +114,14 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::requeue(
         rotation_pending.map_or(RECHECK, |d| d.min(RECHECK)),
     ))
+}
+
+/// The Connection's status as the API server holds it now.
+async fn fresh_status(ctx: &Context, conn: &Connection) -> Result<Option<ConnectionStatus>, Error> {
+    let api: kube::Api<Connection> =
+        kube::Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    let live = (api.get(&conn.name_any()).await).map_err(|e| Error::kube("read", &key(conn), e))?;
+    Ok(live.status)
 }
 
 /// Runs the provider's live check, with the Secrets its inputs name beyond the connection's

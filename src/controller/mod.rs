@@ -111,6 +111,38 @@ where
     (store, triggers, feeder)
 }
 
+/// The namespace events that can change what resolves where: a namespace listed, added or
+/// deleted, or its labels changed. A namespace's annotations, status or finalizers changing
+/// rebuilds no tree and wakes no token.
+fn label_changes(
+    events: impl Stream<Item = Result<watcher::Event<NamespaceMeta>, watcher::Error>>,
+) -> impl Stream<Item = Result<watcher::Event<NamespaceMeta>, watcher::Error>> {
+    let mut seen: HashMap<String, Option<std::collections::BTreeMap<String, String>>> =
+        HashMap::new();
+    events.filter(move |event| {
+        let keep = match event {
+            Ok(watcher::Event::Apply(ns)) => {
+                let labels = ns.metadata.labels.clone();
+                seen.insert(kube::ResourceExt::name_any(ns), labels.clone()) != Some(labels)
+            }
+            Ok(watcher::Event::InitApply(ns)) => {
+                let labels = ns.metadata.labels.clone();
+                seen.insert(kube::ResourceExt::name_any(ns), labels);
+                true
+            }
+            Ok(watcher::Event::Delete(ns)) => {
+                seen.remove(&kube::ResourceExt::name_any(ns));
+                true
+            }
+            _ => true,
+        };
+        futures::future::ready(keep)
+    })
+}
+
+/// A Namespace's metadata, as the namespace cache holds it.
+type NamespaceMeta = PartialObjectMeta<Namespace>;
+
 /// Drops from a cached object what patchbay never reads and the API server repeats on every
 /// object: its managed fields and kubectl's copy of the last applied manifest. Ten thousand
 /// tokens carry several kilobytes of each.
@@ -200,10 +232,10 @@ pub fn start_elected(
         None => watcher::Config::default(),
     };
     let (namespaces, ns_triggers, ns_feeder) = shared_cache(
-        watcher(
+        label_changes(watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
             namespace_watch,
-        ),
+        )),
         namespace_changes.clone(),
     );
     let (connections, conn_triggers, conn_feeder) = shared_cache(

@@ -44,6 +44,12 @@ pub async fn report(
     let generation = token.meta().generation;
     let now = ctx.now();
     status.observed_generation = generation;
+    // A token's first credential, or one after its request changed, is no news worth an Event
+    // (a write per mint, and a cache entry for six minutes): the status says it. Failures and
+    // recoveries from them are.
+    let was_failing = (status.conditions.iter())
+        .any(|c| c.type_ == types::READY && c.status == ConditionStatus::False);
+    let valid = matches!(outcome, Outcome::Valid(_));
     let (desired, stalled) = match outcome {
         Outcome::Valid(message) => {
             let valid = (ConditionStatus::True, reasons::TOKEN_VALID, message);
@@ -68,7 +74,7 @@ pub async fn report(
     let key = token_key(token);
     status::write(ctx, token, &status, &key).await?;
     export_expiry(ctx, token, &status);
-    if transition {
+    if transition && (!valid || was_failing) {
         status::publish(ctx, token, &status.conditions, types::READY, "Mint").await;
     }
     ctx.succeeded(&key);

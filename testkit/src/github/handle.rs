@@ -236,6 +236,12 @@ impl SimHandle {
         state.calls.clear();
         state.mints = 0;
         state.revokes = 0;
+        state.jwts.clear();
+    }
+
+    /// Distinct App JWTs the simulator accepted since the counters were reset.
+    pub fn distinct_jwts(&self) -> u64 {
+        self.shared.lock().jwts.len() as u64
     }
 
     /// Every token issued, oldest first.

@@ -228,6 +228,8 @@ pub(crate) struct State {
     pub(crate) calls: BTreeMap<&'static str, u64>,
     pub(crate) mints: u64,
     pub(crate) revokes: u64,
+    /// Distinct App JWTs accepted since the counters were reset.
+    pub(crate) jwts: std::collections::BTreeSet<String>,
     pub(crate) faults: FaultQueue,
     pub(crate) rate: RateWindow,
     /// Apps created from a manifest whose conversion code was not exchanged yet, by code.
@@ -250,6 +252,7 @@ impl State {
             calls: BTreeMap::new(),
             mints: 0,
             revokes: 0,
+            jwts: Default::default(),
             faults: FaultQueue::default(),
             rate,
             manifest_codes: BTreeMap::new(),

@@ -90,7 +90,12 @@ pub(crate) fn handle(
         Route::GetRepo(owner, name) => get_repo(state, headers, owner, name),
         Route::GetUser => get_user(state, headers),
         jwt_route => match app_from_jwt(state, headers) {
-            Ok(app_id) => handle_as_app(state, app_id, jwt_route, body),
+            Ok(app_id) => {
+                if let Some((_, jwt)) = credential(headers) {
+                    state.jwts.insert(jwt.to_string());
+                }
+                handle_as_app(state, app_id, jwt_route, body)
+            }
             Err(error) => error.reply(),
         },
     }
