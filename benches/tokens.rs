@@ -261,6 +261,45 @@ async fn install_crds(client: &Client) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Creates `n` objects, [`SEED_CONCURRENCY`] at a time: `object(i)` gives the API and the body
+/// of the i-th.
+async fn create_all<K>(
+    n: usize,
+    object: impl Fn(usize) -> Result<(Api<K>, K), BoxError>,
+) -> Result<(), BoxError>
+where
+    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    stream::iter(0..n)
+        .map(|i| {
+            let made = object(i);
+            async move {
+                let (api, body) = made?;
+                api.create(&PostParams::default(), &body).await?;
+                Ok::<_, BoxError>(())
+            }
+        })
+        .buffer_unordered(SEED_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+/// Creates namespace `name`, under `parent` in the tree when given.
+async fn create_namespace(
+    client: &Client,
+    name: &str,
+    parent: Option<&str>,
+) -> Result<(), BoxError> {
+    let labels: BTreeMap<&str, &str> = parent.map(|p| (PARENT_LABEL, p)).into_iter().collect();
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
+    Ok(())
+}
+
 /// Namespace `team-{i}`'s parent: three levels below the root, ten namespaces on the first,
 /// ninety on the second, the rest on the third.
 fn parent_of(i: usize) -> String {
@@ -274,12 +313,7 @@ fn parent_of(i: usize) -> String {
 /// `ci` with the App key and the Connection; `team-0..M` in a tree three levels deep under it;
 /// tokens `tok-0..N` spread round-robin, each asking for one repository.
 async fn seed(client: &Client, sim: &GithubSim, key: &RsaKey, args: &Args) -> Result<(), BoxError> {
-    let nss: Api<Namespace> = Api::all(client.clone());
-    nss.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": ROOT}}))?,
-    )
-    .await?;
+    create_namespace(client, ROOT, None).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ROOT);
     secrets
         .create(
@@ -306,41 +340,31 @@ async fn seed(client: &Client, sim: &GithubSim, key: &RsaKey, args: &Args) -> Re
         )
         .await?;
 
-    stream::iter(0..args.namespaces)
-        .map(|i| {
-            let nss = nss.clone();
-            async move {
-                let ns: Namespace = serde_json::from_value(json!({"metadata": {
-                    "name": format!("team-{i}"), "labels": {PARENT_LABEL: parent_of(i)},
-                }}))?;
-                nss.create(&PostParams::default(), &ns).await?;
-                Ok::<_, BoxError>(())
-            }
-        })
-        .buffer_unordered(SEED_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
-
-    stream::iter(0..args.tokens)
-        .map(|i| {
-            let namespace = format!("team-{}", i % args.namespaces);
-            let api: Api<VcsAuthToken> = Api::namespaced(client.clone(), &namespace);
-            async move {
-                let token: VcsAuthToken = serde_json::from_value(json!({
-                    "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
-                    "metadata": {"name": format!("tok-{i}"), "namespace": namespace},
-                    "spec": {
-                        "connection": "acme-github",
-                        "github": {"repositories": [REPOS[i % REPOS.len()]]},
-                    },
-                }))?;
-                api.create(&PostParams::default(), &token).await?;
-                Ok::<_, BoxError>(())
-            }
-        })
-        .buffer_unordered(SEED_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let nss = &nss;
+    create_all(args.namespaces, |i| {
+        let ns = json!({"metadata": {
+            "name": format!("team-{i}"), "labels": {PARENT_LABEL: parent_of(i)},
+        }});
+        Ok((nss.clone(), serde_json::from_value(ns)?))
+    })
+    .await?;
+    create_all::<VcsAuthToken>(args.tokens, |i| {
+        let namespace = format!("team-{}", i % args.namespaces);
+        let token = json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+            "metadata": {"name": format!("tok-{i}"), "namespace": namespace},
+            "spec": {
+                "connection": "acme-github",
+                "github": {"repositories": [REPOS[i % REPOS.len()]]},
+            },
+        });
+        Ok((
+            Api::namespaced(client.clone(), &namespace),
+            serde_json::from_value(token)?,
+        ))
+    })
+    .await?;
     Ok(())
 }
 
@@ -938,30 +962,18 @@ async fn unrelated_secrets(
     count: usize,
 ) -> Result<Unrelated, BoxError> {
     let before_kib = operator.rss_kib();
-    let nss: Api<Namespace> = Api::all(client.clone());
-    nss.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": "unrelated"}}))?,
-    )
-    .await?;
+    create_namespace(client, "unrelated", None).await?;
     let value = "x".repeat(32 * 1024);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "unrelated");
     emu.reset_counters();
-    stream::iter(0..count)
-        .map(|i| {
-            let (secrets, value) = (secrets.clone(), value.clone());
-            async move {
-                let secret: Secret = serde_json::from_value(json!({
-                    "metadata": {"name": format!("blob-{i}")},
-                    "stringData": {"blob": value},
-                }))?;
-                secrets.create(&PostParams::default(), &secret).await?;
-                Ok::<_, BoxError>(())
-            }
-        })
-        .buffer_unordered(SEED_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
+    create_all(count, |i| {
+        let secret = json!({
+            "metadata": {"name": format!("blob-{i}")},
+            "stringData": {"blob": value},
+        });
+        Ok((secrets.clone(), serde_json::from_value(secret)?))
+    })
+    .await?;
     let created = emu.counters().get("create", "secrets");
     wait_settled(emu, operator).await;
     let c = emu.counters();
@@ -1007,14 +1019,7 @@ async fn latency(
     operator: &Operator,
     args: &Args,
 ) -> Result<Latency, BoxError> {
-    let nss: Api<Namespace> = Api::all(client.clone());
-    nss.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {
-            "name": "latency", "labels": {PARENT_LABEL: ROOT},
-        }}))?,
-    )
-    .await?;
+    create_namespace(client, "latency", Some(ROOT)).await?;
     let seen: Arc<std::sync::Mutex<BTreeMap<String, Instant>>> = Arc::default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "latency");
     let watch = {
