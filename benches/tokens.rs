@@ -1,12 +1,12 @@
 //! Token benchmark: the release operator, as its own process, minting GitHub App installation
-//! tokens for many VcsAuthTokens at once, against the in-process Kubernetes API emulator and the
-//! GitHub simulator.
+//! tokens for many VcsAuthTokens at once, against the in-process Kubernetes API emulator (or,
+//! with `--server apiserver`, a real kube-apiserver and etcd) and the GitHub simulator.
 //!
-//! `cargo bench --bench tokens [-- --tokens N --namespaces M --chart FILE.svg]` (defaults 1,000
-//! over 100).
+//! `cargo bench --bench tokens [-- --tokens N --namespaces M --chart FILE.svg --server
+//! emulator|apiserver]` (defaults 1,000 over 100, the emulator).
 //!
 //! ```text
-//!   this process: Emulator (127.0.0.1) ◀──kubeconfig── patchbay run (child process)
+//!   this process: API server          ◀──kubeconfig── patchbay run (child process)
 //!                 GithubSim (GHES)      ◀──HTTP─────────┘
 //!                 poller: lists VcsAuthTokens every 250 ms, samples the child's RSS,
 //!                 reads the child's /metrics
@@ -21,29 +21,32 @@
 //! what was reconciled. Prints every figure next to its target with a pass/fail column, and
 //! with `--chart` draws RSS and the Ready count over time into an SVG image. Never asserts.
 
+#[path = "../tests/support/fleet.rs"]
+mod fleet;
+#[path = "tokens/server.rs"]
+mod server;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt, stream};
+use fleet::{
+    APP_ID, BoxError, Operator, ROOT, Rss, count_ready, create_all, create_namespace, install_crds,
+    proc_status_kib, seed,
+};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams};
-use patchbay::api::{ConditionStatus, Connection, PARENT_LABEL, VcsAuthToken, crd};
+use kube::api::{Api, PostParams};
+use patchbay::api::{PARENT_LABEL, VcsAuthToken};
 use serde_json::json;
-use testkit::apiserver::{Counters, Emulator, EmulatorOptions};
-use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
+use server::Server;
+use testkit::apiserver::Counters;
+use testkit::github::{GithubSim, SimConfig};
 use testkit::keys::RsaKey;
 
-const ROOT: &str = "ci";
-const APP_ID: u64 = 4242;
-const REPOS: [&str; 4] = ["app", "lib", "docs", "infra"];
-/// Concurrency of the seeding client.
-const SEED_CONCURRENCY: usize = 32;
 /// Give up when not every token is Ready after this long.
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// "Settled": this long without a single write reaching the emulator.
@@ -62,8 +65,6 @@ const WRITES_PER_MINT_TARGET: f64 = 2.0;
 const P50_TARGET_MS: f64 = 20.0;
 const P99_TARGET_MS: f64 = 100.0;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 struct Args {
     tokens: usize,
     namespaces: usize,
@@ -74,6 +75,8 @@ struct Args {
     rate: f64,
     /// Where to draw the RSS and Ready chart (SVG).
     chart: Option<PathBuf>,
+    /// Run against a real kube-apiserver instead of the emulator (`--server apiserver`).
+    real_server: bool,
 }
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -84,6 +87,7 @@ fn parse_args() -> Result<Args, BoxError> {
         latency_tokens: 500,
         rate: 50.0,
         chart: None,
+        real_server: false,
     };
     let mut unrelated = None;
     let mut it = std::env::args().skip(1);
@@ -101,6 +105,11 @@ fn parse_args() -> Result<Args, BoxError> {
             "--latency-tokens" => args.latency_tokens = number(&mut it, "--latency-tokens")?,
             "--rate" => args.rate = number(&mut it, "--rate")? as f64,
             "--chart" => args.chart = Some(it.next().ok_or("--chart needs a file")?.into()),
+            "--server" => match it.next().as_deref() {
+                Some("emulator") => args.real_server = false,
+                Some("apiserver") => args.real_server = true,
+                _ => return Err("--server takes emulator or apiserver".into()),
+            },
             // `cargo bench` passes `--bench` to every bench binary; other flags are libtest's.
             _ => {}
         }
@@ -124,38 +133,25 @@ async fn main() -> Result<(), BoxError> {
         machine.describe()
     );
 
-    let emu = Emulator::start(EmulatorOptions {
-        // Room for every change of a 10,000-token run, so a re-watch never has to relist.
-        history_window: 500_000,
-        ..Default::default()
-    })
-    .await?;
+    let server = Server::start(args.real_server).await?;
+    eprintln!("API server: {}", server.describe());
     let dir = std::env::temp_dir().join(format!("patchbay-bench-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
     let kubeconfig = dir.join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig)?;
-    let client = emu.client();
+    server.write_kubeconfig(&kubeconfig)?;
+    let client = server.client();
     install_crds(&client).await?;
 
-    let sim = GithubSim::start(SimConfig {
+    let (sim, key) = fleet::github(SimConfig {
         token_lifetime: Duration::from_secs(3_600),
         // One bucket for the whole run: GitHub's 5,000/h would stop a 10,000-token run halfway.
         rate_limit: 1_000_000,
         ..SimConfig::default()
     })
     .await?;
-    let key = RsaKey::generate();
-    sim.add_app(AppSpec::new(APP_ID, "acme-ci", &key));
-    sim.add_owner("acme", AccountType::Organization);
-    for repo in REPOS {
-        sim.add_repo("acme", repo);
-    }
-    sim.add_installation(
-        InstallationSpec::new(APP_ID, "acme")
-            .permissions([("contents", "write"), ("metadata", "read")]),
-    );
 
     let seeded = Instant::now();
-    seed(&client, &sim, &key, &args).await?;
+    seed(&client, &sim, &key, args.tokens, args.namespaces).await?;
     eprintln!(
         "seeded {} namespaces and {} tokens in {:.1} s",
         args.namespaces + 1,
@@ -165,12 +161,12 @@ async fn main() -> Result<(), BoxError> {
 
     // Phase 1: a fresh operator against N unminted tokens.
     let timeline = Timeline::default();
-    emu.reset_counters();
+    server.reset_counters().await;
     sim.reset_counters();
-    let first = Operator::start(&kubeconfig, &dir.join("operator-1.log"), &timeline)?;
+    let first = start_operator(&kubeconfig, &dir.join("operator-1.log"), &timeline)?;
     timeline.mark("operator started");
-    let ready = wait_all_ready(&client, &emu, &sim, &first, args.tokens, &timeline).await;
-    let at_ready = Snapshot::take(&emu, &sim);
+    let ready = wait_all_ready(&client, &server, &sim, &first, args.tokens, &timeline).await;
+    let at_ready = Snapshot::take(&server, &sim).await;
     let Some(ready_after) = ready else {
         let log = first.log.clone();
         let rss = first.stop();
@@ -182,18 +178,20 @@ async fn main() -> Result<(), BoxError> {
         )
         .into());
     };
-    let settle1 = wait_settled(&emu, &first).await;
-    let at_settle = Snapshot::take(&emu, &sim);
+    let settle1 = wait_settled(&server, &first).await;
+    let at_settle = Snapshot::take(&server, &sim).await;
     let rss1 = first.stop();
 
     // Phase 2: the same cluster, a restarted operator, every token still valid for ~1 h.
-    emu.reset_counters();
+    server.reset_counters().await;
     sim.reset_counters();
     timeline.mark("restart");
-    let second = Operator::start(&kubeconfig, &dir.join("operator-2.log"), &timeline)?;
-    let taken_over = second.wait_reconciled(args.tokens as u64).await;
-    let settle2 = wait_settled(&emu, &second).await;
-    let after_restart = Snapshot::take(&emu, &sim);
+    let second = start_operator(&kubeconfig, &dir.join("operator-2.log"), &timeline)?;
+    let taken_over = second
+        .wait_reconciled(args.tokens as u64, SETTLE_TIMEOUT)
+        .await;
+    let settle2 = wait_settled(&server, &second).await;
+    let after_restart = Snapshot::take(&server, &sim).await;
     let still_ready = count_ready(&client).await.unwrap_or(0);
     timeline.ready(still_ready);
     let steady2 = second.rss_kib();
@@ -201,19 +199,20 @@ async fn main() -> Result<(), BoxError> {
 
     // Phase 3: unrelated Secrets appear; the operator should not hold them.
     timeline.mark("unrelated Secrets");
-    let unrelated = unrelated_secrets(&client, &emu, &second, args.unrelated_secrets).await?;
+    let unrelated = unrelated_secrets(&client, &server, &second, args.unrelated_secrets).await?;
 
     // Phase 4: tokens applied one by one at a steady rate.
     timeline.mark("steady applies");
-    let latency = latency(&client, &emu, &sim, &key, &second, &args).await?;
+    let latency = latency(&client, &server, &sim, &key, &second, &args).await?;
 
     // Phase 5: a relabel and an annotation; what each wakes.
     timeline.mark("relabel");
-    let wakes = wakes(&client, &emu, &second, &args).await?;
+    let wakes = wakes(&client, &server, &second, &args).await?;
     let rss2 = second.stop();
 
     let report = Report {
         args: &args,
+        server: server.describe(),
         machine: &machine,
         ready_after,
         at_ready: &at_ready,
@@ -237,308 +236,31 @@ async fn main() -> Result<(), BoxError> {
         eprintln!("chart written to {}", chart.display());
     }
     sim.shutdown().await;
-    emu.shutdown().await;
+    server.shutdown().await;
     eprintln!("operator logs kept in {}", dir.display());
     Ok(())
 }
 
-async fn install_crds(client: &Client) -> Result<(), BoxError> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, crd) in crd::all() {
-        crds.create(&PostParams::default(), &crd).await?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Api::<Connection>::all(client.clone())
-        .list(&ListParams::default().limit(1))
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            return Err("the CRDs were not served within 10 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
-/// Creates `n` objects, [`SEED_CONCURRENCY`] at a time: `object(i)` gives the API and the body
-/// of the i-th.
-async fn create_all<K>(
-    n: usize,
-    object: impl Fn(usize) -> Result<(Api<K>, K), BoxError>,
-) -> Result<(), BoxError>
-where
-    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    stream::iter(0..n)
-        .map(|i| {
-            let made = object(i);
-            async move {
-                let (api, body) = made?;
-                api.create(&PostParams::default(), &body).await?;
-                Ok::<_, BoxError>(())
-            }
-        })
-        .buffer_unordered(SEED_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
-    Ok(())
-}
-
-/// Creates namespace `name`, under `parent` in the tree when given.
-async fn create_namespace(
-    client: &Client,
-    name: &str,
-    parent: Option<&str>,
-) -> Result<(), BoxError> {
-    let labels: BTreeMap<&str, &str> = parent.map(|p| (PARENT_LABEL, p)).into_iter().collect();
-    let ns: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
-    Ok(())
-}
-
-/// Namespace `team-{i}`'s parent: three levels below the root, ten namespaces on the first,
-/// ninety on the second, the rest on the third.
-fn parent_of(i: usize) -> String {
-    match i {
-        0..10 => ROOT.to_string(),
-        10..100 => format!("team-{}", i % 10),
-        _ => format!("team-{}", 10 + i % 90),
-    }
-}
-
-/// `ci` with the App key and the Connection; `team-0..M` in a tree three levels deep under it;
-/// tokens `tok-0..N` spread round-robin, each asking for one repository.
-async fn seed(client: &Client, sim: &GithubSim, key: &RsaKey, args: &Args) -> Result<(), BoxError> {
-    create_namespace(client, ROOT, None).await?;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ROOT);
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "acme-github-app"},
-                "stringData": {"private-key.pem": key.private_pkcs1_pem()},
-            }))?,
-        )
-        .await?;
-    let connections: Api<Connection> = Api::namespaced(client.clone(), ROOT);
-    connections
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
-                "metadata": {"name": "acme-github", "namespace": ROOT},
-                "spec": {"githubApp": {
-                    "serverUrl": sim.ghes_url(), "appId": APP_ID.to_string(),
-                    "privateKey": {"name": "acme-github-app", "key": "private-key.pem"},
-                    "ownerUrl": format!("{}/acme", sim.ghes_url()),
-                }},
-            }))?,
-        )
-        .await?;
-
-    let nss: Api<Namespace> = Api::all(client.clone());
-    let nss = &nss;
-    create_all(args.namespaces, |i| {
-        let ns = json!({"metadata": {
-            "name": format!("team-{i}"), "labels": {PARENT_LABEL: parent_of(i)},
-        }});
-        Ok((nss.clone(), serde_json::from_value(ns)?))
-    })
-    .await?;
-    create_all::<VcsAuthToken>(args.tokens, |i| {
-        let namespace = format!("team-{}", i % args.namespaces);
-        let token = json!({
-            "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
-            "metadata": {"name": format!("tok-{i}"), "namespace": namespace},
-            "spec": {
-                "connection": "acme-github",
-                "github": {"repositories": [REPOS[i % REPOS.len()]]},
-            },
-        });
-        Ok((
-            Api::namespaced(client.clone(), &namespace),
-            serde_json::from_value(token)?,
-        ))
-    })
-    .await?;
-    Ok(())
-}
-
-/// The operator as a child process, with an RSS sampler.
-struct Operator {
-    child: Child,
-    pid: u32,
-    started: Instant,
-    log: PathBuf,
-    /// Where it serves /metrics.
-    http: std::net::SocketAddr,
-    sampler_stop: Arc<AtomicBool>,
-    peak_rss_kib: Arc<AtomicU64>,
-}
-
-/// Memory figures of one operator process, in KiB.
-#[derive(Default)]
-struct Rss {
-    /// VmHWM read just before SIGTERM.
-    hwm_kib: Option<u64>,
-    /// The highest VmRSS of the 200 ms samples.
-    sampled_peak_kib: u64,
-    /// VmRSS read just before SIGTERM.
-    last_kib: Option<u64>,
-    /// How the process ended.
-    exit: String,
-}
-
-impl Operator {
-    fn start(kubeconfig: &Path, log: &Path, timeline: &Timeline) -> Result<Self, BoxError> {
-        let log_file = std::fs::File::create(log)?;
-        let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        // PATCHBAY_BENCH_WRAP runs the operator under a profiler, e.g. `heaptrack -o FILE`
-        // (the RSS figures are then the wrapper's, not the operator's).
-        let wrap = std::env::var("PATCHBAY_BENCH_WRAP").unwrap_or_default();
-        let mut words = wrap.split_whitespace();
-        let mut command = match words.next() {
-            Some(program) => {
-                let mut c = Command::new(program);
-                c.args(words).arg(env!("CARGO_BIN_EXE_patchbay"));
-                c
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_patchbay")),
-        };
-        let child = command
-            .args(["run", "--root-namespace", ROOT])
-            .args(["--http-address", &http.to_string()])
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()?;
-        let pid = child.id();
-        let sampler_stop = Arc::new(AtomicBool::new(false));
-        let peak_rss_kib = Arc::new(AtomicU64::new(0));
-        let (stop, peak, timeline) = (sampler_stop.clone(), peak_rss_kib.clone(), timeline.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = proc_status_kib(pid, "VmRSS") {
-                    peak.fetch_max(rss, Ordering::Relaxed);
-                    timeline.rss(rss);
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        eprintln!("operator started (pid {pid}, log {})", log.display());
-        Ok(Self {
-            child,
-            pid,
-            started: Instant::now(),
-            log: log.to_path_buf(),
-            http,
-            sampler_stop,
-            peak_rss_kib,
-        })
-    }
-
-    /// The highest VmRSS sampled so far.
-    fn peak_kib(&self) -> u64 {
-        self.peak_rss_kib.load(Ordering::Relaxed)
-    }
-
-    /// VmRSS now.
-    fn rss_kib(&self) -> Option<u64> {
-        proc_status_kib(self.pid, "VmRSS")
-    }
-
-    /// How many VcsAuthToken reconciles the operator has finished (its /metrics).
-    async fn reconciled(&self) -> Option<u64> {
-        let url = format!("http://{}/metrics", self.http);
-        let body = reqwest::get(url).await.ok()?.text().await.ok()?;
-        let total = body
-            .lines()
-            .filter(|l| l.starts_with("patchbay_reconciles_total{"))
-            .filter(|l| l.contains("controller=\"vcsauthtoken\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-        Some(total as u64)
-    }
-
-    /// Since start: when the operator had reconciled `n` tokens (every token looked at once).
-    async fn wait_reconciled(&self, n: u64) -> Option<Duration> {
-        while self.started.elapsed() < SETTLE_TIMEOUT {
-            if self.reconciled().await.is_some_and(|done| done >= n) {
-                return Some(self.started.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
-    }
-
-    /// Reads the memory figures, sends SIGTERM and waits (up to 10 s, then SIGKILL).
-    fn stop(mut self) -> Rss {
-        let hwm_kib = proc_status_kib(self.pid, "VmHWM");
-        let last_kib = proc_status_kib(self.pid, "VmRSS");
-        self.sampler_stop.store(true, Ordering::Relaxed);
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let exit = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break format!("exited after SIGTERM ({status})"),
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break "did not exit within 10 s of SIGTERM; killed".to_string();
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => break format!("wait failed: {e}"),
-            }
-        };
-        eprintln!("operator pid {}: {exit}", self.pid);
-        Rss {
-            hwm_kib,
-            sampled_peak_kib: self.peak_rss_kib.load(Ordering::Relaxed),
-            last_kib,
-            exit,
-        }
-    }
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-fn is_ready(t: &VcsAuthToken) -> bool {
-    t.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
-    })
-}
-
-async fn count_ready(client: &Client) -> Result<usize, kube::Error> {
-    let api: Api<VcsAuthToken> = Api::all(client.clone());
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|t| is_ready(t))
-        .count())
+/// Starts the operator, its RSS samples going into the timeline.
+fn start_operator(
+    kubeconfig: &Path,
+    log: &Path,
+    timeline: &Timeline,
+) -> Result<Operator, BoxError> {
+    let samples = timeline.clone();
+    let operator = Operator::start(kubeconfig, log, "warn", move |kib| samples.rss(kib))?;
+    eprintln!(
+        "operator started (pid {}, log {})",
+        operator.pid,
+        log.display()
+    );
+    Ok(operator)
 }
 
 /// Polls until every token is Ready; the time since the operator started, or None on timeout.
 async fn wait_all_ready(
     client: &Client,
-    emu: &Emulator,
+    server: &Server,
     sim: &GithubSim,
     operator: &Operator,
     total: usize,
@@ -569,7 +291,7 @@ async fn wait_all_ready(
                 elapsed.as_secs_f64(),
                 sim.mint_count(),
                 sim.total_calls(),
-                writes(&emu.counters()).0,
+                writes(&server.counters().await).0,
                 proc_status_kib(operator.pid, "VmRSS").unwrap_or(0) / 1024,
             );
         }
@@ -618,7 +340,7 @@ impl Settle {
 }
 
 /// Waits until the operator watches VcsAuthTokens and then QUIET passes with no write.
-async fn wait_settled(emu: &Emulator, operator: &Operator) -> Settle {
+async fn wait_settled(server: &Server, operator: &Operator) -> Settle {
     let mut settle = Settle {
         watching_after: None,
         last_write_after: None,
@@ -626,12 +348,12 @@ async fn wait_settled(emu: &Emulator, operator: &Operator) -> Settle {
         exited: false,
     };
     let resource = "vcsauthtokens.patchbay.dev";
-    let mut last_writes = writes(&emu.counters()).0;
+    let mut last_writes = writes(&server.counters().await).0;
     let waiting = Instant::now();
     let mut quiet_since = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let counters = emu.counters();
+        let counters = server.counters().await;
         let now_writes = writes(&counters).0;
         if now_writes != last_writes {
             last_writes = now_writes;
@@ -696,9 +418,9 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(emu: &Emulator, sim: &GithubSim) -> Self {
+    async fn take(server: &Server, sim: &GithubSim) -> Self {
         Self {
-            counters: emu.counters(),
+            counters: server.counters().await,
             provider_calls: sim.total_calls(),
             mints: sim.mint_count(),
             revokes: sim.revoke_count(),
@@ -957,7 +679,7 @@ struct Unrelated {
 /// and measures its RSS before and after.
 async fn unrelated_secrets(
     client: &Client,
-    emu: &Emulator,
+    server: &Server,
     operator: &Operator,
     count: usize,
 ) -> Result<Unrelated, BoxError> {
@@ -965,7 +687,7 @@ async fn unrelated_secrets(
     create_namespace(client, "unrelated", None).await?;
     let value = "x".repeat(32 * 1024);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "unrelated");
-    emu.reset_counters();
+    server.reset_counters().await;
     create_all(count, |i| {
         let secret = json!({
             "metadata": {"name": format!("blob-{i}")},
@@ -974,9 +696,9 @@ async fn unrelated_secrets(
         Ok((secrets.clone(), serde_json::from_value(secret)?))
     })
     .await?;
-    let created = emu.counters().get("create", "secrets");
-    wait_settled(emu, operator).await;
-    let c = emu.counters();
+    let created = server.counters().await.get("create", "secrets");
+    wait_settled(server, operator).await;
+    let c = server.counters().await;
     let all: u64 = c.0.values().sum();
     // Everything but the bench's own creates and its namespace create.
     let operator_requests = all.saturating_sub(created + c.get("create", "namespaces"));
@@ -1013,7 +735,7 @@ impl Latency {
 /// until the bench's watch sees its Secret.
 async fn latency(
     client: &Client,
-    emu: &Emulator,
+    server: &Server,
     sim: &GithubSim,
     key: &RsaKey,
     operator: &Operator,
@@ -1073,7 +795,7 @@ async fn latency(
         .filter_map(|(name, at)| Some(seen.get(name)?.duration_since(*at).as_secs_f64() * 1e3))
         .collect();
     ms.sort_by(f64::total_cmp);
-    wait_settled(emu, operator).await;
+    wait_settled(server, operator).await;
     Ok(Latency {
         count: args.latency_tokens,
         rate: args.rate,
@@ -1122,7 +844,7 @@ struct Wakes {
 /// the token reconciles each caused once the operator settled.
 async fn wakes(
     client: &Client,
-    emu: &Emulator,
+    server: &Server,
     operator: &Operator,
     args: &Args,
 ) -> Result<Wakes, BoxError> {
@@ -1140,12 +862,12 @@ async fn wakes(
         &Patch::Merge(&relabel),
     )
     .await?;
-    wait_settled_quietly(emu, operator).await;
+    wait_settled_quietly(server, operator).await;
     let after_relabel = operator.reconciled().await.unwrap_or(0);
     let note = json!({"metadata": {"annotations": {"example.com/owner": "platform"}}});
     nss.patch(ROOT, &PatchParams::default(), &Patch::Merge(&note))
         .await?;
-    wait_settled_quietly(emu, operator).await;
+    wait_settled_quietly(server, operator).await;
     let after_note = operator.reconciled().await.unwrap_or(0);
     Ok(Wakes {
         moved_tokens,
@@ -1155,13 +877,14 @@ async fn wakes(
 }
 
 /// Like [`wait_settled`], but also a few seconds when the change caused no write at all.
-async fn wait_settled_quietly(emu: &Emulator, operator: &Operator) {
+async fn wait_settled_quietly(server: &Server, operator: &Operator) {
     tokio::time::sleep(Duration::from_secs(3)).await;
-    wait_settled(emu, operator).await;
+    wait_settled(server, operator).await;
 }
 
 struct Report<'a> {
     args: &'a Args,
+    server: &'static str,
     machine: &'a Machine,
     ready_after: Duration,
     at_ready: &'a Snapshot,
@@ -1430,8 +1153,9 @@ impl Report<'_> {
             load_average()
         );
         println!(
-            "operator: {} (separate process, RUST_LOG=warn)",
-            env!("CARGO_BIN_EXE_patchbay")
+            "operator: {} (separate process, RUST_LOG=warn); API server: {}",
+            env!("CARGO_BIN_EXE_patchbay"),
+            self.server
         );
         println!();
         self.print_targets();

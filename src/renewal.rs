@@ -48,6 +48,31 @@ pub const LATE_RENEW_BEFORE: SignedDuration = SignedDuration::from_secs(300);
 /// The largest jitter subtracted from `renewAt`, as a fraction of the lifetime.
 pub const MAX_JITTER_FRACTION: f64 = 0.05;
 
+/// The shortest wait between two attempts to renew a credential that is about to lapse.
+pub const MIN_RETRY_BEFORE_LAPSE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How many retries a failing renewal still fits into the time its credential has left, at
+/// least: the wait is capped at this share of that time.
+pub const RETRIES_BEFORE_LAPSE: u32 = 8;
+
+/// The wait before the next attempt after a failed mint. `backoff` is the exponential backoff of
+/// the failures so far, `asked` what the provider asked for (Retry-After, a rate-limit reset),
+/// `left` how long the credential in the Secret stays valid (None when there is none). While a
+/// credential is still valid, the wait is capped at a [`RETRIES_BEFORE_LAPSE`]th of its time
+/// left (never under [`MIN_RETRY_BEFORE_LAPSE`]), so that a flaky provider gets several more
+/// tries before the credential lapses instead of one backoff step that outlasts it; the
+/// provider's own wait is always honoured.
+pub fn retry_delay(
+    backoff: std::time::Duration,
+    asked: std::time::Duration,
+    left: Option<std::time::Duration>,
+) -> std::time::Duration {
+    let capped = match left {
+        Some(left) => backoff.min((left / RETRIES_BEFORE_LAPSE).max(MIN_RETRY_BEFORE_LAPSE)),
+        None => backoff,
+    };
+    capped.max(asked)
+}
+
 /// What the controller observed, as plain data.
 #[derive(Clone, Debug)]
 pub struct Observed<'a> {

@@ -159,7 +159,7 @@ async fn a_missing_connection_lists_the_namespaces_searched() {
         .await;
     assert_eq!(
         ready_message(&t, &cluster),
-        "no Connection nowhere in team-a, platform, ci"
+        "spec.connection: no Connection nowhere in team-a, platform, ci"
     );
     let status = t.status.unwrap();
     assert!(status.conditions.iter().any(|c| c.type_ == "Stalled"));

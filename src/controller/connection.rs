@@ -65,7 +65,7 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     if wants_check(&decision) {
         // The cache may not hold this operator's own last status write yet: a check that
         // write already records is not run twice.
-        let live = fresh_status(&ctx, &conn).await?;
+        let live = status::live(&ctx, conn.as_ref(), &key).await?.status;
         if live != stored {
             let caught_up = Connection {
                 status: live,
@@ -114,14 +114,6 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::requeue(
         rotation_pending.map_or(RECHECK, |d| d.min(RECHECK)),
     ))
-}
-
-/// The Connection's status as the API server holds it now.
-async fn fresh_status(ctx: &Context, conn: &Connection) -> Result<Option<ConnectionStatus>, Error> {
-    let api: kube::Api<Connection> =
-        kube::Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
-    let live = (api.get(&conn.name_any()).await).map_err(|e| Error::kube("read", &key(conn), e))?;
-    Ok(live.status)
 }
 
 /// Runs the provider's live check, with the Secrets its inputs name beyond the connection's
@@ -186,7 +178,7 @@ async fn report_transition(ctx: &Context, conn: &Connection, decision: &Decision
 
 /// Retries a failed reconcile with exponential backoff.
 pub fn error_policy(conn: Arc<Connection>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff(&key(&conn));
+    let delay = ctx.backoff(&key(&conn), error.is_conflict());
     warn!(error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -292,12 +292,12 @@ impl Context {
     }
 
     /// Records a failure of `key` and returns how long to wait before the next attempt:
-    /// exponential from 5 s to 5 min, with jitter.
-    pub fn backoff(&self, key: &str) -> Duration {
+    /// exponential from 5 s to 5 min, with jitter; a `conflict` soon (see [`retry_delay`]).
+    pub fn backoff(&self, key: &str, conflict: bool) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(key.to_string()).or_default();
         *n = n.saturating_add(1);
-        backoff_delay(*n, jitter_seed(key, *n))
+        retry_delay(*n, conflict, jitter_seed(key, *n))
     }
 
     /// Holds provider calls for `key` back until `delay` (at most [`MAX_HOLD`]) has passed.
@@ -389,6 +389,23 @@ impl Context {
     }
 }
 
+/// How many consecutive failures on 409 Conflicts are retried after [`CONFLICT_RETRY`]; later
+/// ones back off like any failure, so an object that always conflicts cannot cause a loop.
+pub const CONFLICT_RETRIES: u32 = 5;
+/// The wait after a 409 Conflict (plus up to as much again of jitter): the object changed under
+/// the reconcile, and reading it again is all a retry needs.
+pub const CONFLICT_RETRY: Duration = Duration::from_secs(1);
+
+/// The delay after `failures` consecutive failures, the last one a 409 Conflict or not:
+/// [`CONFLICT_RETRY`] for the first [`CONFLICT_RETRIES`] conflicts, else [`backoff_delay`].
+pub fn retry_delay(failures: u32, conflict: bool, seed: u64) -> Duration {
+    if conflict && failures <= CONFLICT_RETRIES {
+        let jitter_ms = seed % (CONFLICT_RETRY.as_millis() as u64 + 1);
+        return CONFLICT_RETRY + Duration::from_millis(jitter_ms);
+    }
+    backoff_delay(failures, seed)
+}
+
 /// The delay after `failures` consecutive failures: 5 s doubling up to 5 min, plus up to 10 %
 /// jitter derived from `seed`.
 pub fn backoff_delay(failures: u32, seed: u64) -> Duration {
@@ -414,6 +431,19 @@ mod tests {
         assert_eq!([secs(1), secs(2), secs(3), secs(4)], [5, 10, 20, 40]);
         assert_eq!(secs(7), 300);
         assert_eq!(secs(40), 300);
+    }
+
+    #[test]
+    fn a_conflict_is_retried_within_two_seconds_a_few_times_then_backed_off() {
+        for n in 1..=CONFLICT_RETRIES {
+            let d = retry_delay(n, true, 12_345);
+            assert!((CONFLICT_RETRY..=2 * CONFLICT_RETRY).contains(&d), "{d:?}");
+        }
+        assert_eq!(
+            retry_delay(CONFLICT_RETRIES + 1, true, 0),
+            backoff_delay(CONFLICT_RETRIES + 1, 0)
+        );
+        assert_eq!(retry_delay(1, false, 0), backoff_delay(1, 0));
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Error {
         object: String,
         /// The API error.
         message: String,
+        /// The API server answered 409 Conflict: the object changed since it was read.
+        conflict: bool,
     },
     /// The reconcile panicked. The panic is contained: the object is retried with backoff and
     /// every other object goes on being served.
@@ -38,6 +40,8 @@ pub enum Error {
         object: String,
         /// What went wrong.
         message: String,
+        /// It went wrong on a 409 Conflict.
+        conflict: bool,
     },
 }
 
@@ -49,7 +53,17 @@ impl Error {
         Self::Kube {
             action,
             object: object.to_string(),
+            conflict: is_conflict(&e),
             message: e.to_string(),
+        }
+    }
+
+    /// Whether the failure was a 409 Conflict (an object changed between read and write): an
+    /// ordinary race, retried soon instead of backed off.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Kube { conflict, .. } | Self::Finalizer { conflict, .. } => *conflict,
+            Self::Panicked { .. } => false,
         }
     }
 }
@@ -60,6 +74,11 @@ impl From<Error> for ProviderError {
     fn from(e: Error) -> Self {
         ProviderError::transient(crate::conditions::reasons::KUBERNETES_ERROR, e.to_string())
     }
+}
+
+/// Whether a Kubernetes API error is a 409 Conflict.
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 409)
 }
 
 /// Runs a reconcile of `object`; a panic inside becomes [`Error::Panicked`] instead of

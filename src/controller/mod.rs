@@ -7,7 +7,9 @@
 //!
 //! The namespace and connection caches are fed by one watch each; every event updates the cache
 //! first and is then handed to the controllers as a trigger, so a reconcile never sees a cache
-//! older than the event that woke it.
+//! older than the event that woke it. The connection cache is also the Connection controller's
+//! own store; a namespace update that leaves the labels alone is dropped before the cache. The
+//! tokens have a watch and cache of their own; caches hold no managed fields.
 
 pub mod connection;
 pub mod connection_status;
@@ -76,6 +78,26 @@ impl<K: Send + 'static> Triggers<K> {
         futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|o| (Ok(o), rx)) })
     }
 
+    /// A new trigger stream that first yields every object `store` holds now, then what
+    /// [`Self::subscribe`] yields. Subscribing before reading the store loses no event in
+    /// between; an object yielded twice is reconciled once.
+    fn subscribe_with(
+        &self,
+        store: &Store<K>,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+    where
+        K: Resource + Clone,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        let later = self.subscribe();
+        let now: Vec<_> = store
+            .state()
+            .iter()
+            .map(|o| Ok(o.as_ref().clone()))
+            .collect();
+        futures::stream::iter(now).chain(later)
+    }
+
     fn current(&self) -> Vec<mpsc::Sender<K>> {
         let mut senders = lock(&self.senders);
         senders.retain(|tx| !tx.is_closed());
@@ -89,10 +111,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A cache fed by one watch, whose events are then passed on to the subscribed triggers.
+/// A cache fed by one watch, whose events are then passed on to the subscribed triggers. An
+/// update for which `matters(cached, new)` is false is dropped before the cache sees it: it
+/// changes nothing the controllers read, so it neither updates the cache nor wakes anything.
 fn shared_cache<K>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
     changes: Arc<std::sync::atomic::AtomicU64>,
+    matters: impl Fn(&K, &K) -> bool + Send + 'static,
 ) -> (Store<K>, Triggers<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -101,7 +126,17 @@ where
     let triggers = Triggers {
         senders: Arc::default(),
     };
-    let events = reflector::reflector(writer, stream.modify(lean))
+    let cached = store.clone();
+    let updates = stream.modify(lean).filter(move |event| {
+        let keep = match event {
+            Ok(watcher::Event::Apply(new)) => cached
+                .get(&reflector::ObjectRef::from_obj(new))
+                .is_none_or(|old| matters(&old, new)),
+            _ => true,
+        };
+        futures::future::ready(keep)
+    });
+    let events = reflector::reflector(writer, updates)
         .default_backoff()
         .touched_objects()
         .inspect_ok(move |_| {
@@ -111,33 +146,10 @@ where
     (store, triggers, feeder)
 }
 
-/// The namespace events that can change what resolves where: a namespace listed, added or
-/// deleted, or its labels changed. A namespace's annotations, status or finalizers changing
-/// rebuilds no tree and wakes no token.
-fn label_changes(
-    events: impl Stream<Item = Result<watcher::Event<NamespaceMeta>, watcher::Error>>,
-) -> impl Stream<Item = Result<watcher::Event<NamespaceMeta>, watcher::Error>> {
-    let mut seen: HashMap<String, Option<std::collections::BTreeMap<String, String>>> =
-        HashMap::new();
-    events.filter(move |event| {
-        let keep = match event {
-            Ok(watcher::Event::Apply(ns)) => {
-                let labels = ns.metadata.labels.clone();
-                seen.insert(kube::ResourceExt::name_any(ns), labels.clone()) != Some(labels)
-            }
-            Ok(watcher::Event::InitApply(ns)) => {
-                let labels = ns.metadata.labels.clone();
-                seen.insert(kube::ResourceExt::name_any(ns), labels);
-                true
-            }
-            Ok(watcher::Event::Delete(ns)) => {
-                seen.remove(&kube::ResourceExt::name_any(ns));
-                true
-            }
-            _ => true,
-        };
-        futures::future::ready(keep)
-    })
+/// Whether a namespace update can change what resolves where: only its labels can. Its
+/// annotations, status or finalizers changing rebuilds no tree and wakes no token.
+fn labels_changed(old: &NamespaceMeta, new: &NamespaceMeta) -> bool {
+    old.metadata.labels != new.metadata.labels
 }
 
 /// A Namespace's metadata, as the namespace cache holds it.
@@ -152,6 +164,20 @@ fn lean<K: Resource>(object: &mut K) {
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
+}
+
+/// A controller of `K` fed by a watch of its own, whose cache is [`lean`].
+fn lean_controller<K>(client: &Client) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let own = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(lean)
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(own, reader)
 }
 
 /// Whether this process may reconcile: always, or while it holds the leader Lease.
@@ -232,11 +258,12 @@ pub fn start_elected(
         None => watcher::Config::default(),
     };
     let (namespaces, ns_triggers, ns_feeder) = shared_cache(
-        label_changes(watcher(
+        watcher(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
             namespace_watch,
-        )),
+        ),
         namespace_changes.clone(),
+        labels_changed,
     );
     let (connections, conn_triggers, conn_feeder) = shared_cache(
         watcher(
@@ -244,6 +271,7 @@ pub fn start_elected(
             watcher::Config::default(),
         ),
         Arc::default(),
+        |_, _| true,
     );
     let reporter = Reporter {
         controller: "patchbay".into(),
@@ -290,7 +318,13 @@ pub fn start_elected(
                     }
                 };
                 let triggers = (ns_triggers.subscribe(), ns_triggers.subscribe());
-                let conn = (conn_triggers.subscribe(), conn_triggers.subscribe());
+                // The Connection controller's own triggers start with every cached Connection,
+                // as a controller's own watch starts with its list: each term looks at all.
+                let conn = (
+                    conn_triggers.subscribe_with(&context.connections),
+                    conn_triggers.subscribe(),
+                    conn_triggers.subscribe(),
+                );
                 run_controllers(client.clone(), context.clone(), triggers, conn, term_over).await;
                 context.telemetry.metrics.leading(false);
                 if futures::FutureExt::now_or_never(shutdown.clone()).is_some() {
@@ -343,14 +377,15 @@ where
     }
 }
 
-async fn run_controllers<N, C>(
+async fn run_controllers<N, O, C>(
     client: Client,
     ctx: Arc<Context>,
     (ns_for_conns, ns_for_tokens): (N, N),
-    (conn_for_conns, conn_for_tokens): (C, C),
+    (conn_own, conn_for_conns, conn_for_tokens): (O, C, C),
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) where
     N: Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static,
+    O: Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
     C: Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
 {
     info!("starting controllers");
@@ -371,8 +406,8 @@ async fn run_controllers<N, C>(
         secrets,
     ));
     let connection_controller = connection_controller(
-        &client,
         ctx.clone(),
+        conn_own,
         ns_for_conns,
         conn_for_conns,
         secrets_for_conns,
@@ -442,8 +477,8 @@ async fn observed(
 /// The Connection controller: woken by its Connections, the Secrets they reference, namespace
 /// changes and changes to iamRole source connections.
 fn connection_controller(
-    client: &Client,
     ctx: Arc<Context>,
+    own: impl Stream<Item = Result<Connection, watcher::Error>> + Send + 'static,
     namespaces: impl Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>>
     + Send
     + 'static,
@@ -452,16 +487,8 @@ fn connection_controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
-    let (reader, writer) = reflector::store();
-    let own = watcher(
-        Api::<Connection>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(lean)
-    .reflect(writer)
-    .applied_objects();
-    let controller = Controller::for_stream(own, reader);
+    // The shared Connection cache is this controller's store; no second watch of Connections.
+    let controller = Controller::for_stream(own, ctx.connections.clone());
     let stop = once_ready(shutdown, controller.store());
     controller
         .watches_stream(secrets, move |s| {
@@ -506,16 +533,7 @@ fn token_controller(
     )
     .default_backoff()
     .touched_objects();
-    let (reader, writer) = reflector::store();
-    let own = watcher(
-        Api::<VcsAuthToken>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(lean)
-    .reflect(writer)
-    .applied_objects();
-    let tokens = Controller::for_stream(own, reader);
+    let tokens = lean_controller::<VcsAuthToken>(client);
     let (store_a, store_b, store_c) = (tokens.store(), tokens.store(), tokens.store());
     let stop = once_ready(shutdown, tokens.store());
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());

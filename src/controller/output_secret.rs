@@ -54,8 +54,46 @@ pub async fn owned(
     Ok(Ok((secrets, existing)))
 }
 
-/// Creates the Secret, or replaces patchbay's own one in place.
+/// How often a new credential's Secret write is tried: a 409 (the Secret changed since it was
+/// read) is answered by reading it again, a 429 or 5xx by a short pause. A credential already
+/// minted is worth a few tries before it is given up.
+const WRITE_ATTEMPTS: u32 = 8;
+
+/// Creates the Secret, or replaces patchbay's own one in place, at the version `existing` was
+/// read at. On a conflict the Secret is read again and written again while patchbay still owns
+/// it (or it is gone); never over a Secret that became someone else's.
 pub async fn write(
+    api: &Api<Secret>,
+    token: &VcsAuthToken,
+    existing: Option<&Secret>,
+    secret: Secret,
+) -> Result<(), kube::Error> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    let mut existing = existing.cloned();
+    let mut attempt = 1;
+    loop {
+        let result = write_once(api, existing.as_ref(), secret.clone()).await;
+        let code = match &result {
+            Err(kube::Error::Api(status)) if attempt < WRITE_ATTEMPTS => status.code,
+            _ => return result,
+        };
+        match code {
+            409 => {
+                existing = api.get_opt(&name).await?;
+                if let Ownership::Foreign(_) = output::ownership(existing.as_ref(), token) {
+                    return result;
+                }
+            }
+            429 | 500.. => {
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await
+            }
+            _ => return result,
+        }
+        attempt += 1;
+    }
+}
+
+async fn write_once(
     api: &Api<Secret>,
     existing: Option<&Secret>,
     mut secret: Secret,
@@ -168,10 +206,7 @@ pub async fn fresh_status(
     if records(&status) {
         return Ok(status);
     }
-    let api: Api<VcsAuthToken> =
-        Api::namespaced(ctx.client.clone(), &token.namespace().unwrap_or_default());
-    let live = (api.get(&token.name_any()).await)
-        .map_err(|e| Error::kube("read", &token_key(token), e))?;
+    let live = super::status::live(ctx, token, &token_key(token)).await?;
     let mut fresh = live.status.unwrap_or_default();
     fresh.connection_ref = status.connection_ref;
     if !records(&fresh) {

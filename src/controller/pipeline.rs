@@ -535,9 +535,15 @@ impl Job<'_> {
             revocation::keep_superseded(grace, &mut status, old, &mut secret, now)
         });
         let old_issuer = status.issuer.clone();
-        output_secret::write(&found.api, found.existing.as_ref(), secret)
-            .await
-            .map_err(|e| Error::kube("write Secret", &self.secret_name, e))?;
+        let fresh = secret.data.clone().unwrap_or_default();
+        let written =
+            output_secret::write(&found.api, token, found.existing.as_ref(), secret).await;
+        if let Err(e) = written {
+            // Nothing holds the new credential: revoke it rather than leave it live and unknown.
+            let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
+            revocation::unsaved(ctx, token, self.provider, &data, minted.endpoint.as_deref()).await;
+            return Err(Error::kube("write Secret", &self.secret_name, e));
+        }
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = replaced.filter(|_| !kept) {
             revocation::superseded(ctx, token, old_issuer.as_ref(), old).await;

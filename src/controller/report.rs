@@ -102,7 +102,8 @@ fn until(at: Timestamp) -> Duration {
 }
 
 /// A mint that failed: the still-valid credential stays and Ready stays True until it lapses;
-/// retries back off (5 s to 5 min, honouring the provider's Retry-After / rate-limit reset).
+/// retries back off (5 s to 5 min, honouring the provider's Retry-After / rate-limit reset),
+/// faster while a still-valid credential nears its lapse (see [`crate::renewal::retry_delay`]).
 pub async fn failed(
     ctx: &Context,
     token: &VcsAuthToken,
@@ -128,7 +129,9 @@ pub async fn failed(
     }
     let key = token_key(token);
     let asked = clamp_retry_after(retry_after).unwrap_or_default();
-    let delay = ctx.backoff(&key).max(asked);
+    let left = (current.and_then(|c| c.valid_until(now)))
+        .and_then(|until| Duration::try_from(until.duration_since(now)).ok());
+    let delay = crate::renewal::retry_delay(ctx.backoff(&key, false), asked, left);
     ctx.hold(&key, delay);
     let generation = token.meta().generation;
     status.observed_generation = generation;

@@ -103,6 +103,24 @@ pub async fn revoke_superseded(
     }
 }
 
+/// Revokes a credential just minted that no Secret could be written for (`data` as the Secret
+/// would have held it), through the provider that minted it.
+pub async fn unsaved(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    provider: &dyn Provider,
+    data: &BTreeMap<String, Vec<u8>>,
+    endpoint: Option<&str>,
+) {
+    let bundle = ctx.bundle_of(&super::status::token_key(token));
+    let stored = Stored {
+        data,
+        endpoint,
+        ca_bundle: bundle.as_ref(),
+    };
+    revoke(ctx, token, provider, &stored, "unsaved").await;
+}
+
 /// Revokes `current` through the provider `issuer` names; nothing when no issuer was recorded.
 pub async fn revoke_stored(
     ctx: &Context,

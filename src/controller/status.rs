@@ -51,6 +51,13 @@ impl<K> StatusObject for K where
 {
 }
 
+/// `object` as the API server holds it now, for when the cache may lag this operator's own
+/// last write.
+pub async fn live<K: StatusObject>(ctx: &Context, object: &K, key: &str) -> Result<K, Error> {
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    (api.get(&object.name_any()).await).map_err(|e| Error::kube("read", key, e))
+}
+
 /// Writes `status` on `object` with server-side apply, when it differs from the stored one.
 pub async fn write<K: StatusObject>(
     ctx: &Context,

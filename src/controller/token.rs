@@ -49,9 +49,18 @@ pub async fn reconcile(token: Arc<VcsAuthToken>, ctx: Arc<Context>) -> Result<Ac
         }
     })
     .await
-    .map_err(|e| Error::Finalizer {
-        object: key.clone(),
-        message: e.to_string(),
+    .map_err(|e| {
+        use kube::runtime::finalizer::Error as Fin;
+        let conflict = match &e {
+            Fin::ApplyFailed(inner) | Fin::CleanupFailed(inner) => inner.is_conflict(),
+            Fin::AddFinalizer(api) | Fin::RemoveFinalizer(api) => super::error::is_conflict(api),
+            _ => false,
+        };
+        Error::Finalizer {
+            object: key.clone(),
+            message: e.to_string(),
+            conflict,
+        }
     })
 }
 
@@ -140,7 +149,7 @@ fn connection_ready(conn: &Connection, at: &ConnectionRef) -> Result<(), Provide
 
 /// Retries a failed reconcile with exponential backoff.
 pub fn error_policy(token: Arc<VcsAuthToken>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff(&key(&token));
+    let delay = ctx.backoff(&key(&token), error.is_conflict());
     warn!(error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -98,6 +98,10 @@ pub fn resolve_problem(e: &ResolveError) -> ProviderError {
         ResolveError::Hierarchy(HierarchyError::NamespaceNotFound { .. }) => {
             ProviderError::transient(e.reason(), e.to_string())
         }
+        // The message names the field the user wrote the missing name into.
+        ResolveError::NotFound { .. } => {
+            ProviderError::config(e.reason(), format!("spec.connection: {e}"))
+        }
         _ => ProviderError::config(e.reason(), e.to_string()),
     }
 }

@@ -571,3 +571,25 @@ fn reasons_print_as_camel_case() {
     assert_eq!(Reason::RenewalDue.to_string(), "RenewalDue");
     assert_eq!(Reason::ConnectionChanged.as_str(), "ConnectionChanged");
 }
+
+#[test]
+fn a_failing_renewal_retries_several_times_before_the_credential_lapses() {
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    // 23 s left of a 70 s token and a 20 s backoff step: wait 2.875 s, not 20.
+    assert_eq!(
+        retry_delay(secs(20), Duration::ZERO, Some(secs(23))),
+        Duration::from_millis(2_875)
+    );
+    // Close to the lapse the wait stays at least a second: no tight loop.
+    assert_eq!(retry_delay(secs(5), Duration::ZERO, Some(secs(2))), secs(1));
+    // Plenty of time left: the backoff as it is.
+    assert_eq!(
+        retry_delay(secs(10), Duration::ZERO, Some(secs(3_000))),
+        secs(10)
+    );
+    // No valid credential: the backoff as it is.
+    assert_eq!(retry_delay(secs(40), Duration::ZERO, None), secs(40));
+    // The provider's Retry-After wins over the cap.
+    assert_eq!(retry_delay(secs(20), secs(30), Some(secs(23))), secs(30));
+}

@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod cluster;
+pub mod fleet;
 pub mod ghes;
 
 /// A child process (`patchbay run`, `patchbay sandbox`) killed when dropped, so a failing test

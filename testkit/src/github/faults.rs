@@ -59,16 +59,32 @@ struct FaultRule {
     remaining: u32,
 }
 
-/// Faults waiting for requests, first queued first served.
+/// Faults drawn at random for every request, after the queued ones: a soak's steady weather.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct FaultRates {
+    /// Share of requests (0.0 to 1.0) answered `502 Server Error`.
+    pub server_error: f64,
+    /// Share of requests answered `429` with `retry-after` (a secondary rate limit).
+    pub rate_limited: f64,
+    /// The `retry-after` of those 429s, in seconds.
+    pub retry_after_secs: u64,
+}
+
+/// Faults waiting for requests, first queued first served, then the random ones.
 #[derive(Debug, Default)]
-pub(crate) struct FaultQueue(Vec<FaultRule>);
+pub(crate) struct FaultQueue {
+    queued: Vec<FaultRule>,
+    rates: FaultRates,
+    /// xorshift64 state for the random faults; a fixed seed keeps a run repeatable.
+    seed: u64,
+}
 
 impl FaultQueue {
     /// The next `times` requests (to `route`, or to any route) fail with `fault`.
     pub(crate) fn push(&mut self, route: Option<&str>, fault: Fault, times: u32) {
         if times > 0 {
             let route = route.map(str::to_string);
-            self.0.push(FaultRule {
+            self.queued.push(FaultRule {
                 route,
                 fault,
                 remaining: times,
@@ -76,28 +92,67 @@ impl FaultQueue {
         }
     }
 
-    /// The fault for a request to `route`, consuming one use of the first matching rule.
+    /// Every later request draws a fault with these rates (after the queued faults).
+    pub(crate) fn set_rates(&mut self, rates: FaultRates) {
+        self.rates = rates;
+    }
+
+    /// The fault for a request to `route`: one use of the first matching queued rule, else a
+    /// random draw with the rates.
     pub(crate) fn take(&mut self, route: &str) -> Option<Fault> {
-        let index = self
-            .0
+        let Some(index) = self
+            .queued
             .iter()
-            .position(|r| r.route.as_deref().is_none_or(|want| want == route))?;
-        let rule = &mut self.0[index];
+            .position(|r| r.route.as_deref().is_none_or(|want| want == route))
+        else {
+            return self.draw();
+        };
+        let rule = &mut self.queued[index];
         rule.remaining -= 1;
         let fault = rule.fault.clone();
         if rule.remaining == 0 {
-            self.0.remove(index);
+            self.queued.remove(index);
         }
         Some(fault)
     }
 
-    /// Uses left across all queued faults.
-    pub(crate) fn pending(&self) -> u64 {
-        self.0.iter().map(|r| u64::from(r.remaining)).sum()
+    fn draw(&mut self) -> Option<Fault> {
+        let FaultRates {
+            server_error,
+            rate_limited,
+            retry_after_secs,
+        } = self.rates;
+        if server_error <= 0.0 && rate_limited <= 0.0 {
+            return None;
+        }
+        if self.seed == 0 {
+            self.seed = 0x9E37_79B9_7F4A_7C15;
+        }
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let roll = (self.seed >> 11) as f64 / (1u64 << 53) as f64;
+        if roll < server_error {
+            Some(Fault::ServerError(502))
+        } else if roll < server_error + rate_limited {
+            Some(Fault::SecondaryRateLimited {
+                status: 429,
+                retry_after_secs,
+            })
+        } else {
+            None
+        }
     }
 
+    /// Uses left across all queued faults.
+    pub(crate) fn pending(&self) -> u64 {
+        self.queued.iter().map(|r| u64::from(r.remaining)).sum()
+    }
+
+    /// Drops the queued faults and the rates.
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.queued.clear();
+        self.rates = FaultRates::default();
     }
 }
 
@@ -211,6 +266,28 @@ mod tests {
         assert_eq!(queue.take("GET /user"), Some(Fault::ServerError(500)));
         assert_eq!(queue.take("GET /user"), None);
         assert_eq!(queue.take("GET /app"), Some(Fault::Disconnect));
+    }
+
+    #[test]
+    fn random_faults_come_at_about_their_rates_and_queued_ones_go_first() {
+        let mut queue = FaultQueue::default();
+        queue.set_rates(FaultRates {
+            server_error: 0.3,
+            rate_limited: 0.05,
+            retry_after_secs: 2,
+        });
+        queue.push(None, Fault::Disconnect, 1);
+        assert_eq!(queue.take("GET /app"), Some(Fault::Disconnect));
+        let drawn: Vec<_> = (0..10_000).filter_map(|_| queue.take("GET /app")).collect();
+        let errors = drawn
+            .iter()
+            .filter(|f| **f == Fault::ServerError(502))
+            .count();
+        let limited = drawn.len() - errors;
+        assert!((2_700..3_300).contains(&errors), "{errors} server errors");
+        assert!((350..650).contains(&limited), "{limited} rate limits");
+        queue.clear();
+        assert_eq!(queue.take("GET /app"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::faults::{Down, Fault};
+use super::faults::{Down, Fault, FaultRates};
 use super::model::{
     AccountType, AppSpec, Installation, InstallationSpec, Permissions, RepoSelection, Role,
     TokenInfo, User,
@@ -166,7 +166,12 @@ impl SimHandle {
         self.shared.lock().faults.push(Some(route), fault, times);
     }
 
-    /// Drops every queued fault.
+    /// From now on every request fails at random with these rates (after queued faults).
+    pub fn set_fault_rates(&self, rates: FaultRates) {
+        self.shared.lock().faults.set_rates(rates);
+    }
+
+    /// Drops every queued fault and the random fault rates.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
     }

@@ -58,7 +58,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use auth::{SignError, app_jwt, sign_jwt};
-pub use faults::{Down, Fault};
+pub use faults::{Down, Fault, FaultRates};
 pub use handle::SimHandle;
 pub use model::{
     AccountType, AppSpec, InstallationSpec, Permissions, RepoSelection, Role, SimConfig, TokenInfo,

@@ -1,0 +1,164 @@
+//! The API server a benchmark run measures: patchbay's emulator, or a real kube-apiserver with
+//! etcd (`--server apiserver`, the one the end-to-end tests run, from `scripts/envtest`). Both
+//! give request counters per verb and resource: the emulator counts itself; the real server's
+//! come from its `/metrics` (`apiserver_request_total`), counted from the last reset.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use kube::Client;
+use testkit::apiserver::{Counters, Emulator, EmulatorOptions, RequestKind};
+use testkit::envtest::{ApiServer, Identity};
+
+use super::fleet::BoxError;
+
+/// A running API server and an administrator's client of it.
+pub enum Server {
+    /// The in-process emulator.
+    Emulator(Emulator),
+    /// A kube-apiserver and etcd as child processes, ending with this process.
+    Real {
+        server: ApiServer,
+        client: Client,
+        /// The counters at the last reset.
+        baseline: Mutex<Counters>,
+    },
+}
+
+impl Server {
+    /// Starts the emulator, or with `real` a kube-apiserver.
+    pub async fn start(real: bool) -> Result<Self, BoxError> {
+        if !real {
+            let emu = Emulator::start(EmulatorOptions {
+                // Room for every change of a 10,000-token run, so a re-watch never has to relist.
+                history_window: 500_000,
+                ..Default::default()
+            })
+            .await?;
+            return Ok(Server::Emulator(emu));
+        }
+        let server = tokio::task::spawn_blocking(ApiServer::start).await??;
+        let client = server.client(Identity::Admin).await;
+        Ok(Server::Real {
+            server,
+            client,
+            baseline: Mutex::new(Counters::default()),
+        })
+    }
+
+    /// What the report calls it.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Server::Emulator(_) => "patchbay's API emulator",
+            Server::Real { .. } => "a real kube-apiserver with etcd (scripts/envtest)",
+        }
+    }
+
+    /// An administrator's client.
+    pub fn client(&self) -> Client {
+        match self {
+            Server::Emulator(emu) => emu.client(),
+            Server::Real { client, .. } => client.clone(),
+        }
+    }
+
+    /// Writes an administrator's kubeconfig to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), BoxError> {
+        match self {
+            Server::Emulator(emu) => emu.write_kubeconfig(path)?,
+            Server::Real { server, .. } => {
+                std::fs::copy(server.kubeconfig_path(Identity::Admin), path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Requests served since the last reset, per (verb, resource).
+    pub async fn counters(&self) -> Counters {
+        match self {
+            Server::Emulator(emu) => emu.counters(),
+            Server::Real {
+                client, baseline, ..
+            } => {
+                let now = metrics(client).await.unwrap_or_default();
+                let base = baseline.lock().unwrap_or_else(|e| e.into_inner());
+                let since = now.0.into_iter().map(|(kind, n)| {
+                    let before = base.0.get(&kind).copied().unwrap_or(0);
+                    (kind, n.saturating_sub(before))
+                });
+                Counters(since.collect())
+            }
+        }
+    }
+
+    /// Starts counting from zero.
+    pub async fn reset_counters(&self) {
+        match self {
+            Server::Emulator(emu) => emu.reset_counters(),
+            Server::Real {
+                client, baseline, ..
+            } => {
+                let now = metrics(client).await.unwrap_or_default();
+                *baseline.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            }
+        }
+    }
+
+    /// Stops the server (the real one ends with this process).
+    pub async fn shutdown(self) {
+        if let Server::Emulator(emu) = self {
+            emu.shutdown().await;
+        }
+    }
+}
+
+/// `apiserver_request_total` of a real API server, summed over response codes, in the
+/// emulator's terms (verbs `create`, `apply`, ...; resources `plural[.group][/subresource]`).
+async fn metrics(client: &Client) -> Result<Counters, BoxError> {
+    let request = hyper::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    let mut counters = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split("\",")
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let verb = match label("verb").as_str() {
+            "POST" => "create",
+            "PUT" => "update",
+            "PATCH" => "patch",
+            "APPLY" => "apply",
+            "DELETE" => "delete",
+            "DELETECOLLECTION" => "deletecollection",
+            "GET" => "get",
+            "LIST" => "list",
+            "WATCH" | "WATCHLIST" => "watch",
+            _ => continue,
+        };
+        let mut resource = label("resource");
+        if resource.is_empty() {
+            continue;
+        }
+        let group = label("group");
+        if !group.is_empty() {
+            resource = format!("{resource}.{group}");
+        }
+        let subresource = label("subresource");
+        if !subresource.is_empty() {
+            resource = format!("{resource}/{subresource}");
+        }
+        let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+        *counters.entry(RequestKind { verb, resource }).or_insert(0) += n;
+    }
+    Ok(Counters(counters))
+}
