@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use patchbay::api::{ConditionStatus, VcsAuthToken};
+use patchbay::api::{ConditionStatus, Connection, VcsAuthToken};
 use serde_json::{Value, json};
 use support::cluster::{Cluster, ROOT, eventually, reason};
 use testkit::github::{
@@ -744,6 +744,46 @@ async fn settled_reconciles(w: &World, ns: &str) -> u64 {
         }
         last = now;
     }
+}
+
+#[tokio::test]
+async fn a_connections_periodic_check_wakes_none_of_its_tokens_and_a_real_change_wakes_them() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let before = settled_reconciles(&w, "team-a").await;
+
+    // What the periodic live check writes when nothing changed: a new status.verifiedAt.
+    let connections: Api<Connection> = w.cluster.api(ROOT);
+    let stamp = json!({"status": {"verifiedAt": "2026-12-02T12:00:00Z"}});
+    (connections.patch_status(
+        "acme-github",
+        &PatchParams::default(),
+        &Patch::Merge(&stamp),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        settled_reconciles(&w, "team-a").await,
+        before,
+        "the token woke"
+    );
+
+    // A change a token depends on (here, new metadata) still reaches it.
+    let note = json!({"metadata": {"annotations": {"example.com/owner": "platform-team"}}});
+    (connections.patch("acme-github", &PatchParams::default(), &Patch::Merge(&note)))
+        .await
+        .unwrap();
+    let key = format!("VcsAuthToken {}/build", w.cluster.ns("team-a"));
+    eventually(15, "the token to be looked at again", || {
+        let n = w.cluster.reconciles(&key);
+        async move { (n > before).then_some(()) }
+    })
+    .await;
+    assert_eq!(w.sim.mint_count(), 1, "no new mint");
+    w.cluster.stop().await;
 }
 
 #[tokio::test]

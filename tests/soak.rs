@@ -86,6 +86,15 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// too, with its larger code pages it has less room.
 const RSS_PEAK_BOUND_KIB: u64 = 96 * 1024;
 
+/// The simulated GitHub: tokens of `lifetime`, no rate limit in the way of a fleet.
+fn github_config(lifetime: Duration) -> SimConfig {
+    SimConfig {
+        token_lifetime: lifetime,
+        rate_limit: 1_000_000,
+        ..SimConfig::default()
+    }
+}
+
 /// An emulator, a GitHub simulator with the App installed, and a seeded fleet.
 struct Soak {
     emu: Emulator,
@@ -280,6 +289,14 @@ impl Soak {
         }
     }
 
+    /// The checks every soak ends with, then the servers stop.
+    async fn finish(self) {
+        self.assert_no_partial_secret();
+        self.assert_no_panic();
+        self.assert_no_secret_value_leaked().await;
+        self.stop().await;
+    }
+
     async fn stop(self) {
         self.sim.shutdown().await;
         self.emu.shutdown().await;
@@ -350,11 +367,7 @@ async fn an_operator_killed_every_few_seconds_converges_without_partial_secrets_
     let _one = ONE_AT_A_TIME.lock().await;
     let size = size();
     let n = size.tokens;
-    let config = SimConfig {
-        token_lifetime: Duration::from_secs(3_600),
-        rate_limit: 1_000_000,
-        ..SimConfig::default()
-    };
+    let config = github_config(Duration::from_secs(3_600));
     let mut soak = Soak::start("kill", config, n, size.namespaces).await;
     let started = Instant::now();
     let mut kills = 0;
@@ -412,10 +425,7 @@ async fn an_operator_killed_every_few_seconds_converges_without_partial_secrets_
         remints.is_empty(),
         "a restart minted again what a Secret held: {remints:?}"
     );
-    soak.assert_no_partial_secret();
-    soak.assert_no_panic();
-    soak.assert_no_secret_value_leaked().await;
-    soak.stop().await;
+    soak.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,11 +433,7 @@ async fn conflicting_writes_and_cut_watches_converge_with_one_mint_per_token() {
     let _one = ONE_AT_A_TIME.lock().await;
     let size = size();
     let n = size.conflict_tokens;
-    let config = SimConfig {
-        token_lifetime: Duration::from_secs(3_600),
-        rate_limit: 1_000_000,
-        ..SimConfig::default()
-    };
+    let config = github_config(Duration::from_secs(3_600));
     let mut soak = Soak::start("conflicts", config, n, (n / 10).max(1)).await;
     soak.emu.set_faults(Faults {
         conflict_rate: 0.2,
@@ -466,10 +472,7 @@ async fn conflicting_writes_and_cut_watches_converge_with_one_mint_per_token() {
         n as u64,
         "every token minted exactly once"
     );
-    soak.assert_no_partial_secret();
-    soak.assert_no_panic();
-    soak.assert_no_secret_value_leaked().await;
-    soak.stop().await;
+    soak.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,11 +480,7 @@ async fn a_flaky_github_lets_no_token_lapse_and_mints_none_twice() {
     let _one = ONE_AT_A_TIME.lock().await;
     let size = size();
     let n = size.fault_tokens;
-    let config = SimConfig {
-        token_lifetime: Duration::from_secs(70),
-        rate_limit: 1_000_000,
-        ..SimConfig::default()
-    };
+    let config = github_config(Duration::from_secs(70));
     let mut soak = Soak::start("github", config, n, (n / 10).max(1)).await;
     let operator = soak.operator();
     assert!(
@@ -537,10 +536,7 @@ async fn a_flaky_github_lets_no_token_lapse_and_mints_none_twice() {
         "{} tokens GitHub issued never reached a Secret (duplicate mints)",
         never_written.len()
     );
-    soak.assert_no_partial_secret();
-    soak.assert_no_panic();
-    soak.assert_no_secret_value_leaked().await;
-    soak.stop().await;
+    soak.finish().await;
 }
 
 /// A manifest to throw at the operator, and the field it breaks.
@@ -647,10 +643,7 @@ fn set_path(manifest: &mut Value, path: &str, new: Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_hostile_manifests_each_get_an_error_naming_a_field_and_no_panic() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let config = SimConfig {
-        token_lifetime: Duration::from_secs(3_600),
-        ..SimConfig::default()
-    };
+    let config = github_config(Duration::from_secs(3_600));
     let mut soak = Soak::start("hostile", config, 10, 2).await;
     fleet::create_namespace(&soak.client, "hostile", Some(ROOT))
         .await
@@ -729,9 +722,7 @@ async fn hundreds_of_hostile_manifests_each_get_an_error_naming_a_field_and_no_p
     assert!(alive, "the operator died under hostile manifests");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(peak <= RSS_PEAK_BOUND_KIB, "peak RSS {peak} KiB");
-    soak.assert_no_panic();
-    soak.assert_no_secret_value_leaked().await;
-    soak.stop().await;
+    soak.finish().await;
 }
 
 /// Creates `manifest` (a Connection or a token, as raw JSON: a field of the wrong type reaches

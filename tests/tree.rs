@@ -79,12 +79,17 @@ async fn the_nearest_connection_shadows_the_ones_above() {
     cluster.apply(token("team-a", "t", "google")).await;
     assert_eq!(resolved(&cluster, "team-a", "t").await, "platform/google");
     cluster.apply(google("team-a", "google", json!({}))).await;
-    cluster
-        .token_ready("team-a", "t", |c| {
-            c.message
-                .contains(&format!("{}/google", cluster.ns("team-a")))
-        })
-        .await;
+    // Where the token resolves, not a message: the message that names the connection is only
+    // shown until the new connection has been checked.
+    let api: kube::Api<VcsAuthToken> = cluster.api("team-a");
+    testkit::wait::observe(30, "the token resolved to team-a/google", || async {
+        let t = api.get("t").await.map_err(|e| e.to_string())?;
+        let at = found_in(&t).map(|f| logical(&cluster, &f));
+        (at.as_deref() == Some("team-a/google"))
+            .then_some(())
+            .ok_or(format!("{at:?}"))
+    })
+    .await;
     cluster.stop().await;
 }
 

@@ -389,19 +389,20 @@ impl Context {
     }
 }
 
-/// How many consecutive failures on 409 Conflicts are retried after [`CONFLICT_RETRY`]; later
-/// ones back off like any failure, so an object that always conflicts cannot cause a loop.
-pub const CONFLICT_RETRIES: u32 = 5;
-/// The wait after a 409 Conflict (plus up to as much again of jitter): the object changed under
-/// the reconcile, and reading it again is all a retry needs.
+/// The wait after a 409 Conflict, per consecutive failure so far (plus up to a second of
+/// jitter): the object changed under the reconcile, and reading it again is all a retry needs.
 pub const CONFLICT_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait after a 409 Conflict: an object that always conflicts is retried twice a
+/// minute, not in a loop, and a storm of conflicts does not push objects into minutes of backoff.
+pub const MAX_CONFLICT_RETRY: Duration = Duration::from_secs(30);
 
-/// The delay after `failures` consecutive failures, the last one a 409 Conflict or not:
-/// [`CONFLICT_RETRY`] for the first [`CONFLICT_RETRIES`] conflicts, else [`backoff_delay`].
+/// The delay after `failures` consecutive failures, the last one a 409 Conflict or not: a
+/// conflict waits [`CONFLICT_RETRY`] per failure up to [`MAX_CONFLICT_RETRY`], anything else
+/// [`backoff_delay`].
 pub fn retry_delay(failures: u32, conflict: bool, seed: u64) -> Duration {
-    if conflict && failures <= CONFLICT_RETRIES {
-        let jitter_ms = seed % (CONFLICT_RETRY.as_millis() as u64 + 1);
-        return CONFLICT_RETRY + Duration::from_millis(jitter_ms);
+    if conflict {
+        let wait = (CONFLICT_RETRY * failures.max(1)).min(MAX_CONFLICT_RETRY);
+        return wait + Duration::from_millis(seed % 1_001);
     }
     backoff_delay(failures, seed)
 }
@@ -434,14 +435,15 @@ mod tests {
     }
 
     #[test]
-    fn a_conflict_is_retried_within_two_seconds_a_few_times_then_backed_off() {
-        for n in 1..=CONFLICT_RETRIES {
-            let d = retry_delay(n, true, 12_345);
-            assert!((CONFLICT_RETRY..=2 * CONFLICT_RETRY).contains(&d), "{d:?}");
-        }
-        assert_eq!(
-            retry_delay(CONFLICT_RETRIES + 1, true, 0),
-            backoff_delay(CONFLICT_RETRIES + 1, 0)
+    fn a_conflict_is_retried_a_second_later_per_failure_and_never_after_more_than_half_a_minute() {
+        let secs = |n| retry_delay(n, true, 0).as_secs();
+        assert_eq!([secs(1), secs(2), secs(3), secs(10)], [1, 2, 3, 10]);
+        assert_eq!(secs(31), 30);
+        assert_eq!(secs(u32::MAX), 30);
+        let jittered = retry_delay(1, true, 12_345);
+        assert!(
+            (CONFLICT_RETRY..=2 * CONFLICT_RETRY).contains(&jittered),
+            "{jittered:?}"
         );
         assert_eq!(retry_delay(1, false, 0), backoff_delay(1, 0));
     }

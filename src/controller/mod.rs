@@ -30,7 +30,7 @@ pub use context::{Context, Options, Snapshot, backoff_delay};
 pub use error::Error;
 pub use status::FIELD_MANAGER;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -112,8 +112,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A cache fed by one watch, whose events are then passed on to the subscribed triggers. An
-/// update for which `matters(cached, new)` is false is dropped before the cache sees it: it
-/// changes nothing the controllers read, so it neither updates the cache nor wakes anything.
+/// update for which `matters(cached, new)` is false still updates the cache but wakes nothing:
+/// it changes nothing the controllers act on.
 fn shared_cache<K>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
     changes: Arc<std::sync::atomic::AtomicU64>,
@@ -126,24 +126,52 @@ where
     let triggers = Triggers {
         senders: Arc::default(),
     };
-    let cached = store.clone();
-    let updates = stream.modify(lean).filter(move |event| {
-        let keep = match event {
-            Ok(watcher::Event::Apply(new)) => cached
-                .get(&reflector::ObjectRef::from_obj(new))
-                .is_none_or(|old| matters(&old, new)),
-            _ => true,
-        };
-        futures::future::ready(keep)
+    // Updates judged before the cache takes them (it still holds the old object then), and
+    // held back after it did: the same object passes both stages, in order.
+    let quiet: Arc<Mutex<HashSet<Version<K>>>> = Arc::default();
+    let (cached, marks) = (store.clone(), quiet.clone());
+    let judged = stream.modify(lean).inspect_ok(move |event| {
+        if let watcher::Event::Apply(new) = event {
+            let key = reflector::ObjectRef::from_obj(new);
+            if cached.get(&key).is_some_and(|old| !matters(&old, new)) {
+                lock(&marks).insert((key, new.meta().resource_version.clone()));
+            }
+        }
     });
-    let events = reflector::reflector(writer, updates)
+    let events = reflector::reflector(writer, judged)
         .default_backoff()
         .touched_objects()
+        .try_filter(move |object| {
+            let key = (
+                reflector::ObjectRef::from_obj(object),
+                object.meta().resource_version.clone(),
+            );
+            futures::future::ready(!lock(&quiet).remove(&key))
+        })
         .inspect_ok(move |_| {
             changes.fetch_add(1, std::sync::atomic::Ordering::Release);
         });
     let feeder = tokio::spawn(feed(events, triggers.clone()));
     (store, triggers, feeder)
+}
+
+/// One version of a cached object: its reference and resourceVersion.
+type Version<K> = (reflector::ObjectRef<K>, Option<String>);
+
+/// Whether a Connection update can change anything a reconcile does: anything but the time of
+/// the periodic live check (`status.verifiedAt`, stamped every few minutes; a check whose
+/// outcome changed also changes its condition). Without this, every periodic check of a
+/// connection reconciled every token that uses it.
+fn connection_changed(old: &Connection, new: &Connection) -> bool {
+    let essence = |c: &Connection| {
+        let mut c = c.clone();
+        c.metadata.resource_version = None;
+        if let Some(status) = c.status.as_mut() {
+            status.verified_at = None;
+        }
+        serde_json::to_value(c).ok()
+    };
+    essence(old) != essence(new)
 }
 
 /// Whether a namespace update can change what resolves where: only its labels can. Its
@@ -271,7 +299,7 @@ pub fn start_elected(
             watcher::Config::default(),
         ),
         Arc::default(),
-        |_, _| true,
+        connection_changed,
     );
     let reporter = Reporter {
         controller: "patchbay".into(),
@@ -560,4 +588,48 @@ fn token_controller(
             ctx,
         )
         .for_each(|_| async {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn connection(verified_at: i64, message: &str) -> Connection {
+        let mut conn: Connection = serde_json::from_value(serde_json::json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
+            "metadata": {"name": "acme", "namespace": "ci", "resourceVersion": "1"},
+            "spec": {"githubApp": {"appId": "1", "privateKey": {"name": "k", "key": "p"},
+                "ownerUrl": "https://github.com/acme"}},
+            "status": {"conditions": [{"type": "Verified", "status": "True", "reason": "Verified",
+                "message": message, "lastTransitionTime": "2026-12-02T10:00:00Z"}]},
+        }))
+        .unwrap();
+        let status = conn.status.as_mut().unwrap();
+        status.verified_at = Some(Time(Timestamp::from_second(verified_at).unwrap()));
+        conn
+    }
+
+    #[test]
+    fn a_periodic_check_that_only_restamps_its_time_changes_no_connection_for_its_tokens() {
+        let mut later = connection(2_000, "the App can be used");
+        later.metadata.resource_version = Some("2".into());
+        assert!(!connection_changed(
+            &connection(1_000, "the App can be used"),
+            &later
+        ));
+    }
+
+    #[test]
+    fn a_check_with_a_new_outcome_or_a_new_spec_changes_the_connection() {
+        let before = connection(1_000, "the App can be used");
+        assert!(connection_changed(
+            &before,
+            &connection(2_000, "the App is suspended")
+        ));
+        let mut respecced = before.clone();
+        respecced.metadata.generation = Some(2);
+        assert!(connection_changed(&before, &respecced));
+    }
 }
