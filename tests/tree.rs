@@ -56,6 +56,19 @@ async fn resolved(cluster: &Cluster, ns: &str, name: &str) -> String {
     logical(cluster, &found_in(&t).unwrap())
 }
 
+/// Waits (up to 30 s) until token `ns/name` resolves to `want` (logical `namespace/name`).
+async fn resolves_to(cluster: &Cluster, ns: &str, name: &str, want: &str) {
+    let api: kube::Api<VcsAuthToken> = cluster.api(ns);
+    testkit::wait::observe(30, &format!("the token resolved to {want}"), || async {
+        let t = api.get(name).await.map_err(|e| e.to_string())?;
+        let at = found_in(&t).map(|f| logical(cluster, &f));
+        (at.as_deref() == Some(want))
+            .then_some(())
+            .ok_or(format!("{at:?}"))
+    })
+    .await;
+}
+
 /// `text` with the test's real namespace names turned back into the logical ones.
 fn logical(cluster: &Cluster, text: &str) -> String {
     text.replace(&cluster.ns(""), "")
@@ -81,15 +94,7 @@ async fn the_nearest_connection_shadows_the_ones_above() {
     cluster.apply(google("team-a", "google", json!({}))).await;
     // Where the token resolves, not a message: the message that names the connection is only
     // shown until the new connection has been checked.
-    let api: kube::Api<VcsAuthToken> = cluster.api("team-a");
-    testkit::wait::observe(30, "the token resolved to team-a/google", || async {
-        let t = api.get("t").await.map_err(|e| e.to_string())?;
-        let at = found_in(&t).map(|f| logical(&cluster, &f));
-        (at.as_deref() == Some("team-a/google"))
-            .then_some(())
-            .ok_or(format!("{at:?}"))
-    })
-    .await;
+    resolves_to(&cluster, "team-a", "t", "team-a/google").await;
     cluster.stop().await;
 }
 
@@ -217,15 +222,7 @@ async fn relabelling_a_namespace_moves_its_tokens_to_another_connection() {
     cluster.apply(token("team-a", "t", "google")).await;
     assert_eq!(resolved(&cluster, "team-a", "t").await, "platform/google");
     cluster.namespace("team-a", Some("other")).await;
-    let api: kube::Api<VcsAuthToken> = cluster.api("team-a");
-    testkit::wait::observe(30, "the token resolved to other/google", || async {
-        let t = api.get("t").await.map_err(|e| e.to_string())?;
-        let at = found_in(&t).map(|f| logical(&cluster, &f));
-        (at.as_deref() == Some("other/google"))
-            .then_some(())
-            .ok_or(format!("{at:?}"))
-    })
-    .await;
+    resolves_to(&cluster, "team-a", "t", "other/google").await;
     cluster.stop().await;
 }
 

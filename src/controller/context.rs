@@ -292,12 +292,12 @@ impl Context {
     }
 
     /// Records a failure of `key` and returns how long to wait before the next attempt:
-    /// exponential from 5 s to 5 min, with jitter; a `conflict` soon (see [`retry_delay`]).
+    /// exponential from 5 s to 5 min, with jitter; a `conflict` soon (see [`failure_delay`]).
     pub fn backoff(&self, key: &str, conflict: bool) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(key.to_string()).or_default();
         *n = n.saturating_add(1);
-        retry_delay(*n, conflict, jitter_seed(key, *n))
+        failure_delay(*n, conflict, jitter_seed(key, *n))
     }
 
     /// Holds provider calls for `key` back until `delay` (at most [`MAX_HOLD`]) has passed.
@@ -399,7 +399,7 @@ pub const MAX_CONFLICT_RETRY: Duration = Duration::from_secs(30);
 /// The delay after `failures` consecutive failures, the last one a 409 Conflict or not: a
 /// conflict waits [`CONFLICT_RETRY`] per failure up to [`MAX_CONFLICT_RETRY`], anything else
 /// [`backoff_delay`].
-pub fn retry_delay(failures: u32, conflict: bool, seed: u64) -> Duration {
+pub fn failure_delay(failures: u32, conflict: bool, seed: u64) -> Duration {
     if conflict {
         let wait = (CONFLICT_RETRY * failures.max(1)).min(MAX_CONFLICT_RETRY);
         return wait + Duration::from_millis(seed % 1_001);
@@ -436,16 +436,16 @@ mod tests {
 
     #[test]
     fn a_conflict_is_retried_a_second_later_per_failure_and_never_after_more_than_half_a_minute() {
-        let secs = |n| retry_delay(n, true, 0).as_secs();
+        let secs = |n| failure_delay(n, true, 0).as_secs();
         assert_eq!([secs(1), secs(2), secs(3), secs(10)], [1, 2, 3, 10]);
         assert_eq!(secs(31), 30);
         assert_eq!(secs(u32::MAX), 30);
-        let jittered = retry_delay(1, true, 12_345);
+        let jittered = failure_delay(1, true, 12_345);
         assert!(
             (CONFLICT_RETRY..=2 * CONFLICT_RETRY).contains(&jittered),
             "{jittered:?}"
         );
-        assert_eq!(retry_delay(1, false, 0), backoff_delay(1, 0));
+        assert_eq!(failure_delay(1, false, 0), backoff_delay(1, 0));
     }
 
     #[test]

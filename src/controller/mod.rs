@@ -8,8 +8,9 @@
 //! The namespace and connection caches are fed by one watch each; every event updates the cache
 //! first and is then handed to the controllers as a trigger, so a reconcile never sees a cache
 //! older than the event that woke it. The connection cache is also the Connection controller's
-//! own store; a namespace update that leaves the labels alone is dropped before the cache. The
-//! tokens have a watch and cache of their own; caches hold no managed fields.
+//! own store. An update that changes nothing the controllers act on (a namespace's annotations,
+//! a Connection's periodic check time) updates the cache but wakes nothing. The tokens have a
+//! watch and cache of their own; caches hold no managed fields.
 
 pub mod connection;
 pub mod connection_status;

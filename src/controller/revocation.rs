@@ -93,13 +93,11 @@ pub async fn revoke_superseded(
     let value = current.and_then(|c| c.data.get(SUPERSEDED_KEY)).cloned();
     if let (Some(kind), Some(value)) = (issuer_kind(&pending.issuer), value) {
         let data = BTreeMap::from([("token".to_string(), value)]);
-        let bundle = ctx.bundle_of(&super::status::token_key(token));
-        let stored = Stored {
-            data: &data,
-            endpoint: pending.issuer.endpoint.as_deref(),
-            ca_bundle: bundle.as_ref(),
-        };
-        revoke(ctx, token, providers::for_kind(kind), &stored, "superseded").await;
+        let (provider, endpoint) = (
+            providers::for_kind(kind),
+            pending.issuer.endpoint.as_deref(),
+        );
+        revoke_data(ctx, token, provider, &data, endpoint, "superseded").await;
     }
 }
 
@@ -112,13 +110,7 @@ pub async fn unsaved(
     data: &BTreeMap<String, Vec<u8>>,
     endpoint: Option<&str>,
 ) {
-    let bundle = ctx.bundle_of(&super::status::token_key(token));
-    let stored = Stored {
-        data,
-        endpoint,
-        ca_bundle: bundle.as_ref(),
-    };
-    revoke(ctx, token, provider, &stored, "unsaved").await;
+    revoke_data(ctx, token, provider, data, endpoint, "unsaved").await;
 }
 
 /// Revokes `current` through the provider `issuer` names; nothing when no issuer was recorded.
@@ -132,13 +124,28 @@ pub async fn revoke_stored(
     let Some((kind, issuer)) = issuer.and_then(|i| issuer_kind(i).map(|k| (k, i))) else {
         return;
     };
+    let provider = providers::for_kind(kind);
+    let endpoint = issuer.endpoint.as_deref();
+    revoke_data(ctx, token, provider, &current.data, endpoint, why).await;
+}
+
+/// Revokes the credential in `data` (Secret data) minted at `endpoint`, with the token's CA
+/// bundle.
+async fn revoke_data(
+    ctx: &Context,
+    token: &VcsAuthToken,
+    provider: &dyn Provider,
+    data: &BTreeMap<String, Vec<u8>>,
+    endpoint: Option<&str>,
+    why: &str,
+) {
     let bundle = ctx.bundle_of(&super::status::token_key(token));
     let stored = Stored {
-        data: &current.data,
-        endpoint: issuer.endpoint.as_deref(),
+        data,
+        endpoint,
         ca_bundle: bundle.as_ref(),
     };
-    revoke(ctx, token, providers::for_kind(kind), &stored, why).await;
+    revoke(ctx, token, provider, &stored, why).await;
 }
 
 /// Revokes a credential through its provider; the outcome is an Event, never a block.
