@@ -945,6 +945,9 @@ impl Report<'_> {
         .iter()
         .map(|r| self.at_settle.counters.get("get", r))
         .sum();
+        // The output Secret's data (the live credential) and the connection's key: the Secret
+        // watch holds metadata only.
+        let secret_gets = self.at_settle.counters.get("get", "secrets");
         let route = |r: &str| {
             self.at_settle
                 .provider_by_route
@@ -1060,6 +1063,12 @@ impl Report<'_> {
                 format!("{:.2}", watched_gets as f64 / mints.max(1) as f64),
                 "0",
                 Some(watched_gets == 0),
+            ),
+            row(
+                "GET secrets per mint (data no watch holds)",
+                format!("{:.2}", secret_gets as f64 / mints.max(1) as f64),
+                "≤ 1",
+                Some(secret_gets <= mints),
             ),
             row(
                 "provider calls per token (until settled)",

@@ -787,6 +787,42 @@ async fn a_connections_periodic_check_wakes_none_of_its_tokens_and_a_real_change
 }
 
 #[tokio::test]
+async fn a_renewal_takes_one_reconcile_and_the_operators_own_writes_wake_the_token_no_more() {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let old = secret(&w, "build").await["token"].clone();
+    let before = settled_reconciles(&w, "team-a").await;
+    // Past the per-token floor between two mints (10 s), a renewal asked for goes at once.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let api: Api<VcsAuthToken> = w.cluster.api("team-a");
+    let ask = json!({"metadata": {"annotations": {"patchbay.dev/renew-requested-at": "2026-12-02T12:00:00Z"}}});
+    api.patch("build", &PatchParams::default(), &Patch::Merge(&ask))
+        .await
+        .unwrap();
+    eventually(30, "the renewed credential in the Secret", || async {
+        let now = secret(&w, "build").await["token"].clone();
+        (now != old).then_some(())
+    })
+    .await;
+    w.cluster
+        .token_ready("team-a", "build", |c| {
+            c.message.contains("RenewalRequested")
+        })
+        .await;
+    // The renewal wrote the Secret and the status; neither write woke the token again.
+    assert_eq!(
+        settled_reconciles(&w, "team-a").await - before,
+        1,
+        "reconciles for one renewal"
+    );
+    assert_eq!(w.sim.mint_count(), 2);
+    w.cluster.stop().await;
+}
+
+#[tokio::test]
 async fn a_namespace_annotation_wakes_no_token_and_a_relabel_wakes_only_the_moved_subtree() {
     let w = world(Duration::from_secs(3600)).await;
     w.cluster.namespace("team-b", Some("platform")).await;

@@ -21,6 +21,7 @@ mod pipeline;
 mod report;
 mod revocation;
 pub mod rotation;
+mod secret_cache;
 mod secrets;
 mod status;
 pub mod token;
@@ -127,28 +128,14 @@ where
     let triggers = Triggers {
         senders: Arc::default(),
     };
-    // Updates judged before the cache takes them (it still holds the old object then), and
-    // held back after it did: the same object passes both stages, in order.
-    let quiet: Arc<Mutex<HashSet<Version<K>>>> = Arc::default();
-    let (cached, marks) = (store.clone(), quiet.clone());
-    let judged = stream.modify(lean).inspect_ok(move |event| {
-        if let watcher::Event::Apply(new) = event {
-            let key = reflector::ObjectRef::from_obj(new);
-            if cached.get(&key).is_some_and(|old| !matters(&old, new)) {
-                lock(&marks).insert((key, new.meta().resource_version.clone()));
-            }
-        }
-    });
+    let quiet = Quiet::default();
+    let judged = stream
+        .modify(lean)
+        .inspect_ok(quiet.judge(store.clone(), matters));
     let events = reflector::reflector(writer, judged)
         .default_backoff()
         .touched_objects()
-        .try_filter(move |object| {
-            let key = (
-                reflector::ObjectRef::from_obj(object),
-                object.meta().resource_version.clone(),
-            );
-            futures::future::ready(!lock(&quiet).remove(&key))
-        })
+        .try_filter(move |object| futures::future::ready(quiet.passes(object)))
         .inspect_ok(move |_| {
             changes.fetch_add(1, std::sync::atomic::Ordering::Release);
         });
@@ -158,6 +145,63 @@ where
 
 /// One version of a cached object: its reference and resourceVersion.
 type Version<K> = (reflector::ObjectRef<K>, Option<String>);
+
+/// The updates a cache takes but passes on to no controller. Each is judged before the cache
+/// takes it (the cache still holds the old object then) and held back after it did: the same
+/// object passes both stages, in order.
+struct Quiet<K: Resource<DynamicType = ()>> {
+    marks: Arc<Mutex<HashSet<Version<K>>>>,
+}
+
+impl<K: Resource<DynamicType = ()>> Default for Quiet<K> {
+    fn default() -> Self {
+        Self {
+            marks: Arc::default(),
+        }
+    }
+}
+
+impl<K> Quiet<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    /// Marks an update for which `matters(cached, new)` is false, before `cache` takes it.
+    fn judge(
+        &self,
+        cache: Store<K>,
+        matters: impl Fn(&K, &K) -> bool + Send + 'static,
+    ) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
+        let marks = self.marks.clone();
+        move |event| {
+            if let watcher::Event::Apply(new) = event {
+                let key = reflector::ObjectRef::from_obj(new);
+                if cache.get(&key).is_some_and(|old| !matters(&old, new)) {
+                    lock(&marks).insert((key, new.meta().resource_version.clone()));
+                }
+            }
+        }
+    }
+
+    /// Whether `object`, once cached, goes on to the controllers (it was not marked).
+    fn passes(&self, object: &K) -> bool {
+        let key = (
+            reflector::ObjectRef::from_obj(object),
+            object.meta().resource_version.clone(),
+        );
+        !lock(&self.marks).remove(&key)
+    }
+}
+
+/// Whether a token update can change anything a reconcile does: anything but its status, which
+/// only the operator writes (tenants cannot: the chart's roles leave `vcsauthtokens/status`
+/// out). Without this, every status the operator wrote woke the token once more.
+fn token_changed(old: &VcsAuthToken, new: &VcsAuthToken) -> bool {
+    let meta = |t: &VcsAuthToken| kube::api::ObjectMeta {
+        resource_version: None,
+        ..t.metadata.clone()
+    };
+    old.spec != new.spec || meta(old) != meta(new)
+}
 
 /// Whether a Connection update can change anything a reconcile does: anything but the time of
 /// the periodic live check (`status.verifiedAt`, stamped every few minutes; a check whose
@@ -195,17 +239,24 @@ fn lean<K: Resource>(object: &mut K) {
     }
 }
 
-/// A controller of `K` fed by a watch of its own, whose cache is [`lean`].
-fn lean_controller<K>(client: &Client) -> Controller<K>
+/// A controller of `K` fed by a watch of its own, whose cache is [`lean`]; an update for which
+/// `matters(cached, new)` is false updates the cache but is not reconciled.
+fn lean_controller<K>(
+    client: &Client,
+    matters: impl Fn(&K, &K) -> bool + Send + 'static,
+) -> Controller<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
+    let quiet = Quiet::default();
     let own = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(lean)
+        .inspect_ok(quiet.judge(reader.clone(), matters))
         .reflect(writer)
-        .applied_objects();
+        .applied_objects()
+        .try_filter(move |object| futures::future::ready(quiet.passes(object)));
     Controller::for_stream(own, reader)
 }
 
@@ -324,6 +375,8 @@ pub fn start_elected(
         bundles: Mutex::new(HashMap::new()),
         grants: Mutex::new(HashMap::new()),
         dead_ends: Mutex::new(HashMap::new()),
+        secret_cache: Arc::default(),
+        secret_writes: Mutex::new(HashMap::new()),
     });
     let context = ctx.clone();
     let operator = async move {
@@ -425,12 +478,16 @@ async fn run_controllers<N, O, C>(
         senders: Arc::default(),
     };
     let (secrets_for_conns, secrets_for_tokens) = (secrets.subscribe(), secrets.subscribe());
+    // What an earlier leadership term kept went unwatched since: read everything afresh.
+    ctx.secret_cache.clear();
+    let kept = ctx.secret_cache.clone();
     let secret_feeder = tokio::spawn(feed(
         watcher(
             Api::<SecretMeta>::all(client.clone()),
             watcher::Config::default(),
         )
         .default_backoff()
+        .inspect_ok(move |event| keep_current(&kept, event))
         .touched_objects(),
         secrets,
     ));
@@ -471,6 +528,24 @@ async fn run_controllers<N, O, C>(
 
 /// A Secret's metadata, as the controllers watch it.
 type SecretMeta = PartialObjectMeta<Secret>;
+
+/// Drops the Secret data kept in memory that a watch event says is out of date.
+fn keep_current(kept: &secret_cache::SecretCache, event: &watcher::Event<SecretMeta>) {
+    let seen = |s: &SecretMeta, version: Option<&str>| {
+        let (ns, name) = (s.metadata.namespace.as_deref(), s.metadata.name.as_deref());
+        if let (Some(ns), Some(name)) = (ns, name) {
+            kept.observe(ns, name, version);
+        }
+    };
+    match event {
+        watcher::Event::Apply(s) | watcher::Event::InitApply(s) => {
+            seen(s, s.metadata.resource_version.as_deref())
+        }
+        watcher::Event::Delete(s) => seen(s, None),
+        watcher::Event::Init => kept.clear(),
+        watcher::Event::InitDone => {}
+    }
+}
 
 /// Passes every object of `stream` on to the subscribed triggers.
 async fn feed<K: Clone + Send + 'static>(
@@ -562,10 +637,10 @@ fn token_controller(
     )
     .default_backoff()
     .touched_objects();
-    let tokens = lean_controller::<VcsAuthToken>(client);
+    let tokens = lean_controller::<VcsAuthToken>(client, token_changed);
     let (store_a, store_b, store_c) = (tokens.store(), tokens.store(), tokens.store());
     let stop = once_ready(shutdown, tokens.store());
-    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
+    let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
     tokens
         .watches_stream(connections, move |c| {
             token::tokens_for_connection(&c1, &store_a, &c)
@@ -573,7 +648,7 @@ fn token_controller(
         .watches_stream(namespaces, move |ns| {
             token::tokens_for_namespace(&c2, &store_b, &ns)
         })
-        .watches_stream(owned, |secret| token::token_for_secret(&secret))
+        .watches_stream(owned, move |secret| token::token_for_secret(&c4, &secret))
         .watches_stream(secrets, move |secret| {
             token::tokens_for_connection_secret(&c3, &store_c, &secret)
         })
@@ -610,6 +685,46 @@ mod tests {
         let status = conn.status.as_mut().unwrap();
         status.verified_at = Some(Time(Timestamp::from_second(verified_at).unwrap()));
         conn
+    }
+
+    fn token(rv: &str, message: &str) -> VcsAuthToken {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+            "metadata": {"name": "build", "namespace": "team", "resourceVersion": rv,
+                "generation": 1, "finalizers": ["patchbay.dev/revoke"]},
+            "spec": {"connection": "acme", "github": {"repositories": ["app"]}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Minted",
+                "message": message, "lastTransitionTime": "2026-12-02T10:00:00Z"}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_status_the_operator_wrote_wakes_no_token() {
+        assert!(!token_changed(
+            &token("1", "minted"),
+            &token("2", "minted; renewing later")
+        ));
+    }
+
+    #[test]
+    fn a_new_spec_annotation_or_deletion_of_a_token_wakes_it() {
+        let before = token("1", "minted");
+        let mut respecced = token("2", "minted");
+        respecced.spec.connection = "other".into();
+        assert!(token_changed(&before, &respecced));
+        let mut asked = token("2", "minted");
+        asked.metadata.annotations = Some(
+            [(
+                "patchbay.dev/renew-requested-at".to_string(),
+                "now".to_string(),
+            )]
+            .into(),
+        );
+        assert!(token_changed(&before, &asked));
+        let mut deleted = token("2", "minted");
+        deleted.metadata.deletion_timestamp = Some(Time(Timestamp::from_second(1).unwrap()));
+        assert!(token_changed(&before, &deleted));
     }
 
     #[test]

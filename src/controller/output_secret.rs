@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 
@@ -61,13 +61,14 @@ const WRITE_ATTEMPTS: u32 = 8;
 
 /// Creates the Secret, or replaces patchbay's own one in place, at the version `existing` was
 /// read at. On a conflict the Secret is read again and written again while patchbay still owns
-/// it (or it is gone); never over a Secret that became someone else's.
+/// it (or it is gone); never over a Secret that became someone else's. Returns the
+/// resourceVersion written.
 pub async fn write(
     api: &Api<Secret>,
     token: &VcsAuthToken,
     existing: Option<&Secret>,
     secret: Secret,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let name = secret.metadata.name.clone().unwrap_or_default();
     let mut existing = existing.cloned();
     let mut attempt = 1;
@@ -97,27 +98,21 @@ async fn write_once(
     api: &Api<Secret>,
     existing: Option<&Secret>,
     mut secret: Secret,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let name = secret.metadata.name.clone().unwrap_or_default();
-    match existing {
-        None => api
-            .create(&PostParams::default(), &secret)
-            .await
-            .map(|_| ()),
+    let written = match existing {
+        None => api.create(&PostParams::default(), &secret).await?,
         // A Secret's type cannot change in place: a new format replaces the Secret.
         Some(old) if old.type_ != secret.type_ => {
             api.delete(&name, &Default::default()).await?;
-            api.create(&PostParams::default(), &secret)
-                .await
-                .map(|_| ())
+            api.create(&PostParams::default(), &secret).await?
         }
         Some(old) => {
             secret.metadata.resource_version = old.metadata.resource_version.clone();
-            api.replace(&name, &PostParams::default(), &secret)
-                .await
-                .map(|_| ())
+            api.replace(&name, &PostParams::default(), &secret).await?
         }
-    }
+    };
+    Ok(written.metadata.resource_version)
 }
 
 /// The credential currently in an owned Secret, as renewal and revocation need it.
@@ -180,31 +175,55 @@ impl Current {
     }
 }
 
+/// How long after a mint the cached token may lack the status that recorded it: the token
+/// watch brings the operator's own status write well within this, so a reconcile that meets
+/// the Secret's credential but not its record waits for the watch rather than reading the
+/// token from the API server.
+const CATCH_UP: SignedDuration = SignedDuration::from_secs(10);
+/// How far ahead of this clock an issue time may be and still count as just issued (the clocks
+/// of the replicas that wrote it may differ a little).
+const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(5);
+/// When a reconcile that waits for the cache to catch up is run again, if no watch event (the
+/// status write arriving) wakes it before.
+pub const CATCH_UP_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a credential issued at `issued` (as the Secret says) is recent enough at `now` that
+/// the cache may not have caught up with its record. An issue time far in the future (the
+/// Secret is the tenant's to edit) is not recent: it cannot make a reconcile wait forever.
+pub fn just_issued(issued: Timestamp, now: Timestamp) -> bool {
+    let since = now.duration_since(issued);
+    since < CATCH_UP && since > -CLOCK_SKEW
+}
+
 /// The token's status as the API server holds it, when the cached copy predates the credential
-/// in the Secret (the cache has not caught up with our own last write): writing status from the
-/// stale copy would drop what that write recorded. A status that never recorded the Secret's
-/// credential (the status write after a mint failed, or the record was lost) adopts it from the
-/// Secret: its fingerprint, issue and expiry times, and one more revision.
+/// in the Secret. While that credential is only moments old the cache is taken to be catching
+/// up with the operator's own last write (`None`: the reconcile waits for the watch to bring
+/// it, with no read and no write from the stale copy); later the token is read from the API
+/// server. A status that never recorded the
+/// Secret's credential (the status write after a mint failed, or the record was lost) adopts it
+/// from the Secret: its fingerprint, issue and expiry times, and one more revision.
 pub async fn fresh_status(
     ctx: &Context,
     token: &VcsAuthToken,
     status: VcsAuthTokenStatus,
     current: Option<&Current>,
-) -> Result<VcsAuthTokenStatus, Error> {
+) -> Result<Option<VcsAuthTokenStatus>, Error> {
     let Some(id) = current.and_then(Current::token_id) else {
-        return Ok(status);
+        return Ok(Some(status));
     };
     // The Secret's credential is the one the status records if both the fingerprint and the
     // issue time agree: a provider may hand out the same credential twice (moto does).
-    let issued = current
-        .and_then(|c| c.facts().issued_at)
-        .map(|t| t.as_second());
+    let issued_at = current.and_then(|c| c.facts().issued_at);
+    let issued = issued_at.map(|t| t.as_second());
     let records = |s: &VcsAuthTokenStatus| {
         let recorded = s.issued_at.as_ref().map(|t| t.0.as_second());
         s.token_id.as_deref() == Some(id) && (issued.is_none() || recorded >= issued)
     };
     if records(&status) {
-        return Ok(status);
+        return Ok(Some(status));
+    }
+    if issued_at.is_some_and(|t| just_issued(t, Timestamp::now())) {
+        return Ok(None);
     }
     let live = super::status::live(ctx, token, &token_key(token)).await?;
     let mut fresh = live.status.unwrap_or_default();
@@ -217,5 +236,34 @@ pub async fn fresh_status(
         fresh.renew_at = None;
         fresh.revision += 1;
     }
-    Ok(fresh)
+    Ok(Some(fresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + second).unwrap()
+    }
+
+    #[test]
+    fn a_credential_issued_seconds_ago_waits_for_the_cache_to_catch_up() {
+        assert!(just_issued(at(0), at(0)));
+        assert!(just_issued(at(0), at(9)));
+        assert!(
+            just_issued(at(3), at(0)),
+            "a replica's clock a little ahead"
+        );
+    }
+
+    #[test]
+    fn a_credential_issued_long_ago_or_far_ahead_is_read_from_the_api_server() {
+        assert!(!just_issued(at(0), at(10)));
+        assert!(!just_issued(at(0), at(3_600)));
+        assert!(
+            !just_issued(at(3_600), at(0)),
+            "an issue time a tenant set in the future cannot make a reconcile wait forever"
+        );
+    }
 }

@@ -126,7 +126,11 @@ pub async fn run(
         Err(e) => return report(ctx, token, status, Outcome::Refused(e), None).await,
     };
     let current = existing.as_ref().map(|s| Current::of(s, format));
-    let mut status = fresh_status(ctx, token, status, current.as_ref()).await?;
+    let mut status = match fresh_status(ctx, token, status, current.as_ref()).await? {
+        Some(status) => status,
+        // The watch is bringing the record of the last mint: go on once it is here.
+        None => return Ok(Action::requeue(output_secret::CATCH_UP_RETRY)),
+    };
     // The cache had not caught up with the last mint, or the status adopted the Secret's
     // credential: plan again with what the status really records (what was minted, and where,
     // decides what a plan may do, e.g. where a user's token may go).
@@ -214,9 +218,9 @@ async fn input_parts(
     values: &mut SecretValues,
 ) -> Result<Vec<String>, ProviderError> {
     let inputs = provider.inputs(conn, env)?;
-    let versions = secrets::read(ctx, &inputs.reads, values).await?;
+    let versions = secrets::read_kept(ctx, &inputs.reads, values).await?;
     if let Some(grant) = grant {
-        secrets::read(ctx, std::slice::from_ref(&grant.secret), values).await?;
+        secrets::read_kept(ctx, std::slice::from_ref(&grant.secret), values).await?;
     }
     Ok(inputs.depends_on.into_iter().chain(versions).collect())
 }
@@ -445,7 +449,19 @@ impl Job<'_> {
                 ctx.remember_dead_end(&token_key(token), self.hashes(), e);
             }
         };
-        let read = secrets::read(ctx, &reads, &mut values).await;
+        // The grant is read afresh under its lock; what else the plan reads may come from
+        // memory (the watch says when it changed).
+        let others: Vec<_> = (plan.reads.iter())
+            .filter(|r| plan.grant.as_ref().is_none_or(|g| &g.secret != *r))
+            .cloned()
+            .collect();
+        let read = match secrets::read_kept(ctx, &others, &mut values).await {
+            Ok(_) => match &plan.grant {
+                Some(g) => secrets::read(ctx, std::slice::from_ref(&g.secret), &mut values).await,
+                None => Ok(Vec::new()),
+            },
+            Err(e) => Err(e),
+        };
         // What must be durable before the call (an in-flight marker), or why not to call.
         let intent = read
             .map_err(ProviderError::from)
@@ -538,11 +554,21 @@ impl Job<'_> {
         let fresh = secret.data.clone().unwrap_or_default();
         let written =
             output_secret::write(&found.api, token, found.existing.as_ref(), secret).await;
-        if let Err(e) = written {
-            // Nothing holds the new credential: revoke it rather than leave it live and unknown.
-            let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
-            revocation::unsaved(ctx, token, self.provider, &data, minted.endpoint.as_deref()).await;
-            return Err(Error::kube("write Secret", &self.secret_name, e));
+        match written {
+            // This reconcile has done what the Secret's new version calls for.
+            Ok(Some(version)) => {
+                let namespace = token.namespace().unwrap_or_default();
+                ctx.wrote_secret(&namespace, &self.secret_name, version);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // Nothing holds the new credential: revoke it rather than leave it live and
+                // unknown.
+                let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
+                let endpoint = minted.endpoint.as_deref();
+                revocation::unsaved(ctx, token, self.provider, &data, endpoint).await;
+                return Err(Error::kube("write Secret", &self.secret_name, e));
+            }
         }
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = replaced.filter(|_| !kept) {

@@ -7,8 +7,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use sha2::{Digest, Sha256};
 
+use std::time::Instant;
+
 use super::context::Context;
 use super::error::Error;
+use super::secret_cache::{Kept, Lookup};
 use crate::conditions::reasons;
 use crate::providers::{CaBundle, ProviderError, SecretRead, SecretValues, SecretWrite};
 
@@ -43,19 +46,36 @@ pub async fn read(
     reads: &[SecretRead],
     values: &mut SecretValues,
 ) -> Result<Vec<String>, Error> {
+    read_from(ctx, reads, values, false).await
+}
+
+/// [`read`], answered from the Secrets kept in memory where the Secret watch says they are
+/// current ([`super::secret_cache`]); what is read is kept for next time.
+pub async fn read_kept(
+    ctx: &Context,
+    reads: &[SecretRead],
+    values: &mut SecretValues,
+) -> Result<Vec<String>, Error> {
+    read_from(ctx, reads, values, true).await
+}
+
+async fn read_from(
+    ctx: &Context,
+    reads: &[SecretRead],
+    values: &mut SecretValues,
+    kept: bool,
+) -> Result<Vec<String>, Error> {
     let mut versions: BTreeMap<&SecretRead, String> = BTreeMap::new();
     for read in reads {
         if versions.contains_key(read) {
             continue;
         }
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &read.namespace);
-        let object = format!("{}/{}", read.namespace, read.name);
-        let found =
-            (api.get_opt(&read.name).await).map_err(|e| Error::kube("read Secret", &object, e))?;
+        let found = match kept {
+            true => fetch_kept(ctx, read).await?,
+            false => fetch(ctx, read).await?.map(|(_, k)| k),
+        };
         let version = match found {
-            Some(secret) => {
-                let data = data_of(secret);
-                let digest = digest(&data);
+            Some(Kept { data, digest }) => {
                 values.insert_in(&read.namespace, &read.name, data);
                 digest
             }
@@ -64,6 +84,34 @@ pub async fn read(
         versions.insert(read, version);
     }
     Ok(reads.iter().map(|r| versions[r].clone()).collect())
+}
+
+/// Secret `read` from the API server: its resourceVersion and data; `None` when absent.
+async fn fetch(ctx: &Context, read: &SecretRead) -> Result<Option<(String, Kept)>, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &read.namespace);
+    let object = format!("{}/{}", read.namespace, read.name);
+    let found =
+        (api.get_opt(&read.name).await).map_err(|e| Error::kube("read Secret", &object, e))?;
+    Ok(found.map(|secret| {
+        let version = secret.metadata.resource_version.clone().unwrap_or_default();
+        let data = data_of(secret);
+        let digest = digest(&data);
+        (version, Kept { data, digest })
+    }))
+}
+
+/// Secret `read` from memory when kept and current, else from the API server (and kept).
+async fn fetch_kept(ctx: &Context, read: &SecretRead) -> Result<Option<Kept>, Error> {
+    let (namespace, name) = (&read.namespace, &read.name);
+    if let Lookup::Hit(kept) = ctx.secret_cache.lookup(namespace, name, Instant::now()) {
+        return Ok(Some(kept));
+    }
+    let found = fetch(ctx, read).await;
+    let answer = found.as_ref().ok().and_then(Option::as_ref);
+    let version = answer.map(|(v, k)| (v.as_str(), k));
+    ctx.secret_cache
+        .store(namespace, name, version, Instant::now());
+    Ok(found?.map(|(_, kept)| kept))
 }
 
 /// How often a write-back is tried again after the API server answered 409 Conflict (the
@@ -116,7 +164,10 @@ pub async fn write(
                     false => data.insert(w.key.clone(), ByteString(w.value.clone())),
                 };
             }
-            match api.replace(name, &PostParams::default(), &secret).await {
+            let replaced = api.replace(name, &PostParams::default(), &secret).await;
+            // Whatever the outcome, the copy kept in memory may be out of date now.
+            ctx.secret_cache.forget(namespace, name);
+            match replaced {
                 Ok(_) => break,
                 Err(kube::Error::Api(s)) if s.code == 409 && attempt < WRITE_ATTEMPTS => {
                     continue;

@@ -227,11 +227,20 @@ pub fn tokens_for_namespace(
         .collect()
 }
 
-/// The token that owns a Secret patchbay wrote (by its `patchbay.dev/token` label).
+/// The token that owns a Secret patchbay wrote (by its `patchbay.dev/token` label), unless
+/// the event is the operator's own last write of it.
 pub fn token_for_secret(
+    ctx: &Context,
     secret: &PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
 ) -> Option<ObjectRef<VcsAuthToken>> {
     let ns = secret.metadata.namespace.as_deref()?;
+    let (name, version) = (
+        secret.metadata.name.as_deref()?,
+        secret.metadata.resource_version.as_deref(),
+    );
+    if version.is_some_and(|v| ctx.own_secret_write(ns, name, v)) {
+        return None;
+    }
     let name = secret
         .metadata
         .labels
