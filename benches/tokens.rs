@@ -248,7 +248,10 @@ fn start_operator(
     timeline: &Timeline,
 ) -> Result<Operator, BoxError> {
     let samples = timeline.clone();
-    let operator = Operator::start(kubeconfig, log, "warn", move |kib| samples.rss(kib))?;
+    // PATCHBAY_BENCH_LOG: the operator's RUST_LOG (default `warn`), e.g. to see why it
+    // reconciles (`kube_runtime=debug`).
+    let level = std::env::var("PATCHBAY_BENCH_LOG").unwrap_or_else(|_| "warn".into());
+    let operator = Operator::start(kubeconfig, log, &level, move |kib| samples.rss(kib))?;
     eprintln!(
         "operator started (pid {}, log {})",
         operator.pid,
@@ -1060,7 +1063,10 @@ impl Report<'_> {
             ),
             row(
                 "GETs of watched objects per mint",
-                format!("{:.2}", watched_gets as f64 / mints.max(1) as f64),
+                format!(
+                    "{:.2} ({watched_gets} in all)",
+                    watched_gets as f64 / mints.max(1) as f64
+                ),
                 "0",
                 Some(watched_gets == 0),
             ),

@@ -268,12 +268,7 @@ async fn a_restarted_operator_makes_no_provider_call_while_tokens_are_valid() {
 
 #[tokio::test]
 async fn a_deleted_secret_is_recreated_with_a_new_token() {
-    let w = world(Duration::from_secs(3600)).await;
-    w.cluster
-        .apply(token("build", json!({"repositories": ["app"]})))
-        .await;
-    w.cluster.token_ready("team-a", "build", is_ready).await;
-    let old = secret(&w, "build").await["token"].clone();
+    let (w, old) = minted_build_token().await;
     w.cluster.delete::<Secret>("team-a", "build").await;
     let new = eventually(15, "the Secret to come back", || async {
         let data = secret(&w, "build").await;
@@ -328,12 +323,7 @@ async fn server_errors_are_retried_with_backoff_until_a_token_is_minted() {
 
 #[tokio::test]
 async fn a_failed_renewal_keeps_the_still_valid_token_and_honours_retry_after() {
-    let w = world(Duration::from_secs(3600)).await;
-    w.cluster
-        .apply(token("build", json!({"repositories": ["app"]})))
-        .await;
-    w.cluster.token_ready("team-a", "build", is_ready).await;
-    let old = secret(&w, "build").await["token"].clone();
+    let (w, old) = minted_build_token().await;
     w.sim.fail_next_on(
         route::CREATE_TOKEN,
         1,
@@ -731,6 +721,18 @@ async fn git_credentials_and_retain_keep_their_promises() {
     );
 }
 
+/// A world with hour-long tokens and token `build` in `team-a` Ready: the world and the token
+/// its Secret holds.
+async fn minted_build_token() -> (World, String) {
+    let w = world(Duration::from_secs(3600)).await;
+    w.cluster
+        .apply(token("build", json!({"repositories": ["app"]})))
+        .await;
+    w.cluster.token_ready("team-a", "build", is_ready).await;
+    let old = secret(&w, "build").await["token"].clone();
+    (w, old)
+}
+
 /// How often the controllers have reconciled token `build` in `ns`, once that number has held
 /// still for two seconds (the wake-ups of the operator's own writes have passed).
 async fn settled_reconciles(w: &World, ns: &str) -> u64 {
@@ -788,12 +790,7 @@ async fn a_connections_periodic_check_wakes_none_of_its_tokens_and_a_real_change
 
 #[tokio::test]
 async fn a_renewal_takes_one_reconcile_and_the_operators_own_writes_wake_the_token_no_more() {
-    let w = world(Duration::from_secs(3600)).await;
-    w.cluster
-        .apply(token("build", json!({"repositories": ["app"]})))
-        .await;
-    w.cluster.token_ready("team-a", "build", is_ready).await;
-    let old = secret(&w, "build").await["token"].clone();
+    let (w, old) = minted_build_token().await;
     let before = settled_reconciles(&w, "team-a").await;
     // Past the per-token floor between two mints (10 s), a renewal asked for goes at once.
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -14,6 +14,7 @@ use kube::runtime::reflector::Store;
 
 use std::sync::Arc;
 
+use super::waiting::TokenKey;
 use crate::api::Connection;
 use crate::hierarchy::Tree;
 use crate::providers::{Env, Services};
@@ -86,6 +87,8 @@ pub struct Context {
     /// Per output Secret (`namespace`, `name`), the resourceVersion of the operator's own last
     /// write of it, until the watch brings that version (see [`Context::own_secret_write`]).
     pub secret_writes: Mutex<HashMap<(String, String), String>>,
+    /// The tokens waiting for a call of their connection.
+    pub waiting: super::waiting::Waiting,
 }
 
 /// The most own Secret writes remembered at once; past it they are forgotten (which costs a
@@ -145,12 +148,17 @@ pub struct Slot<'a> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut calls = self.ctx.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = 0;
         if let Some(n) = calls.get_mut(&self.connection) {
             *n = n.saturating_sub(1);
+            running = *n;
             if *n == 0 {
                 calls.remove(&self.connection);
             }
         }
+        drop(calls);
+        let free = CALLS_PER_CONNECTION.saturating_sub(running);
+        self.ctx.waiting.call_ended(&self.connection, free);
     }
 }
 
@@ -348,11 +356,14 @@ impl Context {
     }
 
     /// A place for one provider call of `connection`, unless [`CALLS_PER_CONNECTION`] are
-    /// already running.
-    pub fn provider_slot(&self, connection: &str) -> Option<Slot<'_>> {
+    /// already running; then token `waiter` waits for one of them to end (see
+    /// [`super::waiting`]). Waiting is decided under the same lock that a call's end takes, so
+    /// no wake-up falls between.
+    pub fn provider_slot(&self, connection: &str, waiter: TokenKey) -> Option<Slot<'_>> {
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let n = calls.entry(connection.to_string()).or_default();
         if *n >= CALLS_PER_CONNECTION {
+            self.waiting.wait(connection, waiter);
             return None;
         }
         *n += 1;

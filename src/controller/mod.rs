@@ -26,6 +26,7 @@ mod secrets;
 mod status;
 pub mod token;
 pub mod token_status;
+mod waiting;
 mod withdrawal;
 
 pub use context::{Context, Options, Snapshot, backoff_delay};
@@ -38,10 +39,10 @@ use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::core::PartialObjectMeta;
+use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
 use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, Resource};
@@ -377,6 +378,7 @@ pub fn start_elected(
         dead_ends: Mutex::new(HashMap::new()),
         secret_cache: Arc::default(),
         secret_writes: Mutex::new(HashMap::new()),
+        waiting: waiting::Waiting::default(),
     });
     let context = ctx.clone();
     let operator = async move {
@@ -638,6 +640,15 @@ fn token_controller(
     .default_backoff()
     .touched_objects();
     let tokens = lean_controller::<VcsAuthToken>(client, token_changed);
+    // Tokens woken because a call of their connection ended (see `waiting.rs`).
+    let woken = ctx.waiting.subscribe().map(|(namespace, name)| {
+        let meta = kube::api::ObjectMeta {
+            namespace: Some(namespace),
+            name: Some(name),
+            ..Default::default()
+        };
+        Ok::<_, watcher::Error>(meta.into_request_partial::<VcsAuthToken>())
+    });
     let (store_a, store_b, store_c) = (tokens.store(), tokens.store(), tokens.store());
     let stop = once_ready(shutdown, tokens.store());
     let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
@@ -649,6 +660,10 @@ fn token_controller(
             token::tokens_for_namespace(&c2, &store_b, &ns)
         })
         .watches_stream(owned, move |secret| token::token_for_secret(&c4, &secret))
+        .watches_stream(woken, |token: PartialObjectMeta<VcsAuthToken>| {
+            let (ns, name) = (token.metadata.namespace, token.metadata.name);
+            name.map(|name| ObjectRef::new(&name).within(&ns.unwrap_or_default()))
+        })
         .watches_stream(secrets, move |secret| {
             token::tokens_for_connection_secret(&c3, &store_c, &secret)
         })

@@ -18,12 +18,13 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use tracing::info;
 
-use super::context::Context;
+use super::context::{Context, Slot};
 use super::error::Error;
 use super::output_secret::{self, Current, format_of, fresh_status, output_name};
 use super::report::{Outcome, failed, keep_recorded, report};
 use super::secrets;
 use super::status::token_key;
+use super::waiting::key_of;
 use super::{revocation, withdrawal};
 use crate::api::token::{ConnectionRef, Issuer, SecretFormat};
 use crate::api::{Connection, VcsAuthToken, VcsAuthTokenStatus};
@@ -43,8 +44,11 @@ const MINT_FLOOR_STD: Duration = Duration::from_secs(10);
 /// What a token's Ready message says of a long-lived projection.
 const LONG_LIVED: &str =
     "it does not expire; it is re-projected when the connection's Secret changes";
-/// When a token whose connection has its share of calls running is looked at again.
+/// When a token whose grant another mint is using is looked at again.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
+/// When a token waiting for a call of its connection is looked at again if no call's end woke
+/// it first ([`super::waiting`]).
+const SLOT_FALLBACK: Duration = Duration::from_secs(5);
 
 /// One token's way through the pipeline: what it asks for and where it goes.
 struct Job<'a> {
@@ -71,11 +75,13 @@ struct Minting<'a, 'r> {
     why: &'a str,
 }
 
-/// The output Secret as found: its API, the object, and the credential in it.
-struct Found {
+/// The output Secret as found: its API, the object, and the credential in it; and the
+/// connection's call slot, when it was taken before the Secret was read.
+struct Found<'a> {
     api: Api<Secret>,
     existing: Option<Secret>,
     current: Option<Current>,
+    slot: Option<Slot<'a>>,
 }
 
 /// Fills a token's Secret from the connection it resolved to, whatever its kind.
@@ -115,6 +121,17 @@ pub async fn run(
     let plan = match provider.plan(&request) {
         Ok(plan) => plan,
         Err(e) => return refuse(status, e).await,
+    };
+    // A token that never minted is about to: it waits for its connection's share of calls
+    // before it reads anything, so that waiting (thousands of new tokens queue on one
+    // connection) costs no read.
+    let never_minted = status.issued_at.is_none() && status.token_id.is_none();
+    let slot = match never_minted {
+        true => match ctx.provider_slot(&format!("{}/{}", at.namespace, at.name), key_of(token)) {
+            Some(slot) => Some(slot),
+            None => return Ok(Action::requeue(SLOT_FALLBACK)),
+        },
+        false => None,
     };
     let format = format_of(token, plan.default_format);
     let secret_name = output_name(token);
@@ -179,6 +196,7 @@ pub async fn run(
         api,
         existing,
         current,
+        slot,
     };
     job.decide(&request, &plan, values, found, status).await
 }
@@ -323,7 +341,7 @@ impl Job<'_> {
         request: &Request<'_>,
         plan: &Plan,
         values: SecretValues,
-        found: Found,
+        mut found: Found<'_>,
         status: VcsAuthTokenStatus,
     ) -> Result<Action, Error> {
         let now = Timestamp::now();
@@ -356,9 +374,12 @@ impl Job<'_> {
             },
             None => None,
         };
-        let Some(_slot) = self.ctx.provider_slot(&connection) else {
-            // The connection has its share of calls running: wait outside the shared slots.
-            return Ok(Action::requeue(BUSY_RETRY));
+        let slot = (found.slot.take())
+            .or_else(|| (self.ctx).provider_slot(&connection, key_of(self.token)));
+        let Some(_slot) = slot else {
+            // The connection has its share of calls running: wait outside the shared slots,
+            // to be woken when one of them ends.
+            return Ok(Action::requeue(SLOT_FALLBACK));
         };
         let kind = self.provider.kind().field_name();
         info!(kind, reason = reason.as_str(), "minting a credential");
@@ -411,7 +432,7 @@ impl Job<'_> {
         &self,
         job: Minting<'_, '_>,
         mut values: SecretValues,
-        found: Found,
+        found: Found<'_>,
         status: VcsAuthTokenStatus,
     ) -> Result<Action, Error> {
         let Minting {

@@ -1,0 +1,145 @@
+//! Tokens waiting for their connection's share of provider calls
+//! ([`super::context::CALLS_PER_CONNECTION`]): each is woken when a call of that connection
+//! ends, first come first served, instead of looking again on a timer. Thousands of new tokens
+//! of one connection then mint as fast as the connection's calls finish, and cost no reconcile
+//! while they wait. A wake-up that is lost (a leadership term ended) costs only time: a waiting
+//! token is also looked at again after [`super::pipeline`]'s fallback delay.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+
+/// A token: its namespace and name.
+pub type TokenKey = (String, String);
+
+/// The key of `token`.
+pub fn key_of(token: &crate::api::VcsAuthToken) -> TokenKey {
+    let meta = &token.metadata;
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+#[derive(Default)]
+struct State {
+    /// Per connection, the tokens waiting for one of its calls, oldest first.
+    queues: HashMap<String, VecDeque<TokenKey>>,
+    /// Every token in some queue (a token waits once).
+    queued: HashSet<TokenKey>,
+    /// Where wake-ups go: the token controller of the current leadership term.
+    wake: Option<mpsc::UnboundedSender<TokenKey>>,
+}
+
+/// The tokens waiting for a call of their connection.
+#[derive(Default)]
+pub struct Waiting {
+    state: Mutex<State>,
+}
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The wake-ups from now on (the stream of an earlier term ends); what waited before is
+    /// forgotten: the new term looks at every token anyway.
+    pub fn subscribe(&self) -> impl Stream<Item = TokenKey> + Send + 'static {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = self.lock();
+        *state = State {
+            wake: Some(tx),
+            ..State::default()
+        };
+        futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|k| (k, rx)) })
+    }
+
+    /// Token `token` waits for a call of `connection`.
+    pub fn wait(&self, connection: &str, token: TokenKey) {
+        let mut state = self.lock();
+        if state.queued.insert(token.clone()) {
+            (state.queues.entry(connection.to_string()).or_default()).push_back(token);
+        }
+    }
+
+    /// A call of `connection` ended and `free` of its calls are free: as many of the tokens
+    /// that have waited longest for one are woken (one woken that no longer needs a call
+    /// leaves its place to the next wake-up).
+    pub fn call_ended(&self, connection: &str, free: usize) {
+        let mut state = self.lock();
+        let Some(queue) = state.queues.get_mut(connection) else {
+            return;
+        };
+        let next: Vec<_> = queue.drain(..free.min(queue.len())).collect();
+        if queue.is_empty() {
+            state.queues.remove(connection);
+        }
+        for token in next {
+            state.queued.remove(&token);
+            if let Some(wake) = &state.wake {
+                let _ = wake.send(token);
+            }
+        }
+    }
+
+    /// How many tokens wait, all connections together.
+    pub fn len(&self) -> usize {
+        self.lock().queued.len()
+    }
+
+    /// Whether no token waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn token(name: &str) -> TokenKey {
+        ("team".to_string(), name.to_string())
+    }
+
+    #[tokio::test]
+    async fn the_token_that_waited_longest_for_a_connection_is_woken_when_one_of_its_calls_ends() {
+        let waiting = Waiting::default();
+        let mut woken = Box::pin(waiting.subscribe());
+        waiting.wait("ci/acme", token("first"));
+        waiting.wait("ci/other", token("elsewhere"));
+        waiting.wait("ci/acme", token("second"));
+        waiting.wait("ci/acme", token("first"));
+        assert_eq!(waiting.len(), 3, "a token waits once");
+        waiting.call_ended("ci/acme", 1);
+        assert_eq!(woken.next().await, Some(token("first")));
+        waiting.call_ended("ci/acme", 3);
+        assert_eq!(woken.next().await, Some(token("second")));
+        assert_eq!(
+            waiting.len(),
+            1,
+            "only the other connection's token still waits"
+        );
+        waiting.call_ended("ci/acme", 1);
+        assert_eq!(
+            waiting.len(),
+            1,
+            "a connection nobody waits for wakes nobody"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_term_forgets_who_waited_and_ends_the_old_wake_ups() {
+        let waiting = Waiting::default();
+        let mut old = Box::pin(waiting.subscribe());
+        waiting.wait("ci/acme", token("first"));
+        let _new = waiting.subscribe();
+        assert!(waiting.is_empty());
+        waiting.call_ended("ci/acme", 1);
+        assert_eq!(old.next().await, None);
+    }
+}
