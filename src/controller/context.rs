@@ -84,16 +84,11 @@ pub struct Context {
     /// The data of the Secrets connections read, kept while the Secret watch says it is
     /// current.
     pub secret_cache: Arc<super::secret_cache::SecretCache>,
-    /// Per output Secret (`namespace`, `name`), the resourceVersion of the operator's own last
-    /// write of it, until the watch brings that version (see [`Context::own_secret_write`]).
-    pub secret_writes: Mutex<HashMap<(String, String), String>>,
+    /// The operator's own output Secret writes whose watch events are still to come.
+    pub own_writes: super::own_writes::OwnWrites,
     /// The tokens waiting for a call of their connection.
     pub waiting: super::waiting::Waiting,
 }
-
-/// The most own Secret writes remembered at once; past it they are forgotten (which costs a
-/// reconcile each, nothing else).
-const MAX_OWN_WRITES: usize = 16_384;
 
 /// Values a provider returned that must reach a Secret before the grant is used again (a
 /// rotated refresh token whose write-back failed): the only copy, kept in memory.
@@ -295,26 +290,6 @@ impl Context {
                 .namespaces
                 .get(&kube::runtime::reflector::ObjectRef::new(namespace))
                 .is_some()
-    }
-
-    /// Remembers that the operator wrote output Secret `namespace/name` at `resource_version`.
-    pub fn wrote_secret(&self, namespace: &str, name: &str, resource_version: String) {
-        let mut writes = self.secret_writes.lock().unwrap_or_else(|e| e.into_inner());
-        if writes.len() >= MAX_OWN_WRITES {
-            writes.clear();
-        }
-        writes.insert((namespace.to_string(), name.to_string()), resource_version);
-    }
-
-    /// Whether a watch event of output Secret `namespace/name` at `resource_version` is the
-    /// operator's own last write of it, which needs no reconcile: the reconcile that wrote it
-    /// has done what it called for. Any event of the Secret ends the remembering.
-    pub fn own_secret_write(&self, namespace: &str, name: &str, resource_version: &str) -> bool {
-        let mut writes = self.secret_writes.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (namespace.to_string(), name.to_string());
-        writes
-            .remove(&key)
-            .is_some_and(|own| own == resource_version)
     }
 
     /// Counts one reconcile of `key`.

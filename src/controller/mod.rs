@@ -17,6 +17,7 @@ pub mod connection_status;
 mod context;
 mod error;
 mod output_secret;
+mod own_writes;
 mod pipeline;
 mod report;
 mod revocation;
@@ -377,7 +378,7 @@ pub fn start_elected(
         grants: Mutex::new(HashMap::new()),
         dead_ends: Mutex::new(HashMap::new()),
         secret_cache: Arc::default(),
-        secret_writes: Mutex::new(HashMap::new()),
+        own_writes: own_writes::OwnWrites::default(),
         waiting: waiting::Waiting::default(),
     });
     let context = ctx.clone();
@@ -482,6 +483,7 @@ async fn run_controllers<N, O, C>(
     let (secrets_for_conns, secrets_for_tokens) = (secrets.subscribe(), secrets.subscribe());
     // What an earlier leadership term kept went unwatched since: read everything afresh.
     ctx.secret_cache.clear();
+    ctx.own_writes.clear();
     let kept = ctx.secret_cache.clone();
     let secret_feeder = tokio::spawn(feed(
         watcher(

@@ -21,6 +21,7 @@ use tracing::info;
 use super::context::{Context, Slot};
 use super::error::Error;
 use super::output_secret::{self, Current, format_of, fresh_status, output_name};
+use super::own_writes;
 use super::report::{Outcome, failed, keep_recorded, report};
 use super::secrets;
 use super::status::token_key;
@@ -573,23 +574,25 @@ impl Job<'_> {
         });
         let old_issuer = status.issuer.clone();
         let fresh = secret.data.clone().unwrap_or_default();
+        let namespace = token.namespace().unwrap_or_default();
+        ctx.own_writes.writing(&namespace, &self.secret_name);
         let written =
             output_secret::write(&found.api, token, found.existing.as_ref(), secret).await;
-        match written {
-            // This reconcile has done what the Secret's new version calls for.
-            Ok(Some(version)) => {
-                let namespace = token.namespace().unwrap_or_default();
-                ctx.wrote_secret(&namespace, &self.secret_name, version);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // Nothing holds the new credential: revoke it rather than leave it live and
-                // unknown.
-                let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
-                let endpoint = minted.endpoint.as_deref();
-                revocation::unsaved(ctx, token, self.provider, &data, endpoint).await;
-                return Err(Error::kube("write Secret", &self.secret_name, e));
-            }
+        // This reconcile has done what the Secret's new version calls for; an edit by someone
+        // else that the watch brought meanwhile wakes the token again.
+        let outcome = match &written {
+            Ok(Some(version)) => own_writes::Outcome::Stored(version),
+            _ => own_writes::Outcome::Failed,
+        };
+        if (ctx.own_writes).wrote(&namespace, &self.secret_name, outcome) {
+            ctx.waiting.wake(key_of(token));
+        }
+        if let Err(e) = written {
+            // Nothing holds the new credential: revoke it rather than leave it live and unknown.
+            let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
+            let endpoint = minted.endpoint.as_deref();
+            revocation::unsaved(ctx, token, self.provider, &data, endpoint).await;
+            return Err(Error::kube("write Secret", &self.secret_name, e));
         }
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = replaced.filter(|_| !kept) {

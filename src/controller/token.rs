@@ -238,7 +238,7 @@ pub fn token_for_secret(
         secret.metadata.name.as_deref()?,
         secret.metadata.resource_version.as_deref(),
     );
-    if version.is_some_and(|v| ctx.own_secret_write(ns, name, v)) {
+    if version.is_some_and(|v| ctx.own_writes.own(ns, name, v)) {
         return None;
     }
     let name = secret

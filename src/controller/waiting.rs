@@ -86,6 +86,13 @@ impl Waiting {
         }
     }
 
+    /// Wakes `token` now, whether it waits or not (its Secret changed while it wrote it).
+    pub fn wake(&self, token: TokenKey) {
+        if let Some(wake) = &self.lock().wake {
+            let _ = wake.send(token);
+        }
+    }
+
     /// How many tokens wait, all connections together.
     pub fn len(&self) -> usize {
         self.lock().queued.len()
