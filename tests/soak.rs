@@ -109,21 +109,14 @@ struct Soak {
 
 impl Soak {
     async fn start(name: &str, config: SimConfig, tokens: usize, namespaces: usize) -> Self {
-        let emu = Emulator::start(EmulatorOptions {
+        let options = EmulatorOptions {
             history_window: 500_000,
             ..Default::default()
-        })
-        .await
-        .expect("the emulator starts");
-        let dir = std::env::temp_dir().join(format!("patchbay-soak-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a scratch directory");
-        let kubeconfig = dir.join("kubeconfig");
-        emu.write_kubeconfig(&kubeconfig)
-            .expect("the kubeconfig is written");
-        let client = emu.client();
-        fleet::install_crds(&client)
+        };
+        let (emu, dir, kubeconfig) = fleet::emulated(&format!("soak-{name}"), options)
             .await
-            .expect("the CRDs install");
+            .expect("the emulator starts with the CRDs");
+        let client = emu.client();
         let (sim, key) = fleet::github(config).await.expect("the simulator starts");
         fleet::seed(&client, &sim, &key, tokens, namespaces)
             .await

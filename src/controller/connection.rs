@@ -42,6 +42,15 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     ctx.count_reconcile(&key);
+    // The cache may not hold this leader's own last status write yet: decide from that write
+    // (a check it records is not run twice), with no read of the Connection.
+    let conn = match ctx.last_connection_status(&conn) {
+        Some(written) => Arc::new(Connection {
+            status: Some(written),
+            ..conn.as_ref().clone()
+        }),
+        None => conn,
+    };
     let mut secrets = read_secrets(&ctx, &namespace, &conn.spec).await?;
     let snapshot = ctx.snapshot();
     let env = snapshot.env();
@@ -50,32 +59,14 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         .get(VERIFY_REQUESTED_AT)
         .map(String::as_str);
     let generation = conn.meta().generation;
-    let decide_for = |conn: &Connection, secrets: &SecretValues| {
-        let facts = Facts {
-            conn,
-            secrets,
-            env: &env,
-        };
-        decide(&facts, &ctx.now())
+    let facts = Facts {
+        conn: &conn,
+        secrets: &secrets,
+        env: &env,
     };
-    let mut decision = decide_for(&conn, &secrets);
+    let mut decision = decide(&facts, &ctx.now());
     let mut stored = conn.status.clone();
-    let wants_check =
-        |d: &Decision| d.ready && needs_verify(&d.status, generation, requested, &ctx.now());
-    if wants_check(&decision) {
-        // The cache may not hold this operator's own last status write yet: a check that
-        // write already records is not run twice.
-        let live = status::live(&ctx, conn.as_ref(), &key).await?.status;
-        if live != stored {
-            let caught_up = Connection {
-                status: live,
-                ..conn.as_ref().clone()
-            };
-            decision = decide_for(&caught_up, &secrets);
-            stored = caught_up.status;
-        }
-    }
-    if wants_check(&decision) {
+    if decision.ready && needs_verify(&decision.status, generation, requested, &ctx.now()) {
         let (outcome, written) = match super::secrets::ca_bundle(&ctx, &conn).await {
             Ok(bundle) => {
                 let env = Env {
@@ -107,7 +98,7 @@ pub async fn reconcile(conn: Arc<Connection>, ctx: Arc<Context>) -> Result<Actio
         None
     };
     if stored.as_ref() != Some(&decision.status) {
-        status::apply(ctx.as_ref(), conn.as_ref(), &decision.status, &key).await?;
+        status::apply_connection(ctx.as_ref(), conn.as_ref(), &decision.status).await?;
     }
     report_transition(&ctx, &conn, &decision).await;
     ctx.succeeded(&key);
@@ -155,7 +146,7 @@ async fn verify(
         () = tokio::time::sleep(READY_FIRST_AFTER) => {
             let written = (conn.status.as_ref() != Some(decided)).then(|| decided.clone());
             if written.is_some() {
-                status::apply(ctx, conn, decided, &key(conn)).await?;
+                status::apply_connection(ctx, conn, decided).await?;
             }
             Ok((check.await, written))
         }
@@ -193,7 +184,8 @@ async fn read_secrets(
     let reads: Vec<SecretRead> = (spec.secret_names().into_iter())
         .map(|name| SecretRead::new(namespace, name))
         .collect();
-    secrets::read(ctx, &reads, &mut values).await?;
+    // Kept in memory while the Secret watch says they are current, shared with the tokens.
+    secrets::read_kept(ctx, &reads, &mut values).await?;
     Ok(values)
 }
 

@@ -15,7 +15,7 @@ use kube::runtime::reflector::Store;
 use std::sync::Arc;
 
 use super::waiting::TokenKey;
-use crate::api::Connection;
+use crate::api::{Connection, ConnectionStatus};
 use crate::hierarchy::Tree;
 use crate::providers::{Env, Services};
 
@@ -84,10 +84,31 @@ pub struct Context {
     /// The data of the Secrets connections read, kept while the Secret watch says it is
     /// current.
     pub secret_cache: Arc<super::secret_cache::SecretCache>,
+    /// Per Connection (namespace, name and uid), the status this leader last wrote on it, until
+    /// the cache holds it (see [`Context::last_connection_status`]).
+    pub connection_writes: Mutex<HashMap<String, ConnectionStatus>>,
+    /// Which Secrets exist, as the Secret watch reports them.
+    pub secret_names: Arc<super::secret_names::SecretNames>,
     /// The operator's own output Secret writes whose watch events are still to come.
     pub own_writes: super::own_writes::OwnWrites,
     /// The tokens waiting for a call of their connection.
     pub waiting: super::waiting::Waiting,
+}
+
+/// The most Connection status writes remembered at once; past it they are forgotten (a
+/// reconcile then decides from the cache, which may run a live check twice, nothing else).
+const MAX_CONNECTION_WRITES: usize = 4_096;
+
+/// The key a Connection's written status is remembered under: a Connection deleted and made
+/// again under its name is another one.
+fn connection_write_key(conn: &Connection) -> String {
+    let meta = &conn.metadata;
+    format!(
+        "{}/{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+        meta.uid.as_deref().unwrap_or_default()
+    )
 }
 
 /// Values a provider returned that must reach a Secret before the grant is used again (a
@@ -290,6 +311,38 @@ impl Context {
                 .namespaces
                 .get(&kube::runtime::reflector::ObjectRef::new(namespace))
                 .is_some()
+    }
+
+    /// Remembers that this leader wrote `status` on `conn`.
+    pub fn wrote_connection_status(&self, conn: &Connection, status: &ConnectionStatus) {
+        let mut writes = (self.connection_writes.lock()).unwrap_or_else(|e| e.into_inner());
+        if writes.len() >= MAX_CONNECTION_WRITES {
+            writes.clear();
+        }
+        writes.insert(connection_write_key(conn), status.clone());
+    }
+
+    /// The status this leader last wrote on `conn`, when the cached copy does not hold it yet.
+    /// Only the leader writes a Connection's status, so that write is what the API server
+    /// stores: a reconcile decides from it rather than read the Connection again.
+    pub fn last_connection_status(&self, conn: &Connection) -> Option<ConnectionStatus> {
+        let mut writes = (self.connection_writes.lock()).unwrap_or_else(|e| e.into_inner());
+        let key = connection_write_key(conn);
+        let written = writes.get(&key)?;
+        if conn.status.as_ref() == Some(written) {
+            // The cache has caught up.
+            writes.remove(&key);
+            return None;
+        }
+        Some(written.clone())
+    }
+
+    /// Forgets the statuses written (a new leadership term: another leader may have written
+    /// since).
+    pub fn forget_connection_writes(&self) {
+        (self.connection_writes.lock())
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Counts one reconcile of `key`.

@@ -23,6 +23,7 @@ mod report;
 mod revocation;
 pub mod rotation;
 mod secret_cache;
+mod secret_names;
 mod secrets;
 mod status;
 pub mod token;
@@ -378,6 +379,8 @@ pub fn start_elected(
         grants: Mutex::new(HashMap::new()),
         dead_ends: Mutex::new(HashMap::new()),
         secret_cache: Arc::default(),
+        secret_names: Arc::default(),
+        connection_writes: Mutex::new(HashMap::new()),
         own_writes: own_writes::OwnWrites::default(),
         waiting: waiting::Waiting::default(),
     });
@@ -483,15 +486,17 @@ async fn run_controllers<N, O, C>(
     let (secrets_for_conns, secrets_for_tokens) = (secrets.subscribe(), secrets.subscribe());
     // What an earlier leadership term kept went unwatched since: read everything afresh.
     ctx.secret_cache.clear();
+    ctx.secret_names.clear();
     ctx.own_writes.clear();
-    let kept = ctx.secret_cache.clone();
+    ctx.forget_connection_writes();
+    let (kept, names) = (ctx.secret_cache.clone(), ctx.secret_names.clone());
     let secret_feeder = tokio::spawn(feed(
         watcher(
             Api::<SecretMeta>::all(client.clone()),
             watcher::Config::default(),
         )
         .default_backoff()
-        .inspect_ok(move |event| keep_current(&kept, event))
+        .inspect_ok(move |event| keep_current(&kept, &names, event))
         .touched_objects(),
         secrets,
     ));
@@ -533,21 +538,34 @@ async fn run_controllers<N, O, C>(
 /// A Secret's metadata, as the controllers watch it.
 type SecretMeta = PartialObjectMeta<Secret>;
 
-/// Drops the Secret data kept in memory that a watch event says is out of date.
-fn keep_current(kept: &secret_cache::SecretCache, event: &watcher::Event<SecretMeta>) {
-    let seen = |s: &SecretMeta, version: Option<&str>| {
-        let (ns, name) = (s.metadata.namespace.as_deref(), s.metadata.name.as_deref());
-        if let (Some(ns), Some(name)) = (ns, name) {
-            kept.observe(ns, name, version);
-        }
-    };
+/// Drops the Secret data kept in memory that a watch event says is out of date, and keeps the
+/// list of the Secrets that exist.
+fn keep_current(
+    kept: &secret_cache::SecretCache,
+    names: &secret_names::SecretNames,
+    event: &watcher::Event<SecretMeta>,
+) {
+    fn key(s: &SecretMeta) -> Option<(&str, &str)> {
+        (s.metadata.namespace.as_deref()).zip(s.metadata.name.as_deref())
+    }
     match event {
         watcher::Event::Apply(s) | watcher::Event::InitApply(s) => {
-            seen(s, s.metadata.resource_version.as_deref())
+            if let Some((ns, name)) = key(s) {
+                kept.observe(ns, name, s.metadata.resource_version.as_deref());
+                names.seen(ns, name);
+            }
         }
-        watcher::Event::Delete(s) => seen(s, None),
-        watcher::Event::Init => kept.clear(),
-        watcher::Event::InitDone => {}
+        watcher::Event::Delete(s) => {
+            if let Some((ns, name)) = key(s) {
+                kept.observe(ns, name, None);
+                names.deleted(ns, name);
+            }
+        }
+        watcher::Event::Init => {
+            kept.clear();
+            names.listing();
+        }
+        watcher::Event::InitDone => names.listed(),
     }
 }
 
@@ -623,7 +641,8 @@ fn connection_controller(
 }
 
 /// The VcsAuthToken controller: woken by its tokens, their connections, their connections'
-/// Secrets, namespace changes and the Secrets patchbay wrote for them.
+/// Secrets, namespace changes and the Secrets patchbay wrote for them (both from the one watch
+/// of every Secret's metadata).
 fn token_controller(
     client: &Client,
     ctx: Arc<Context>,
@@ -634,13 +653,6 @@ fn token_controller(
     secrets: impl Stream<Item = Result<SecretMeta, watcher::Error>> + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
-    // The Secrets patchbay writes, metadata only: a deleted or edited one wakes its token.
-    let owned = watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        watcher::Config::default().labels("app.kubernetes.io/managed-by=patchbay"),
-    )
-    .default_backoff()
-    .touched_objects();
     let tokens = lean_controller::<VcsAuthToken>(client, token_changed);
     // Tokens woken because a call of their connection ended (see `waiting.rs`).
     let woken = ctx.waiting.subscribe().map(|(namespace, name)| {
@@ -653,7 +665,7 @@ fn token_controller(
     });
     let (store_a, store_b, store_c) = (tokens.store(), tokens.store(), tokens.store());
     let stop = once_ready(shutdown, tokens.store());
-    let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
+    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
     tokens
         .watches_stream(connections, move |c| {
             token::tokens_for_connection(&c1, &store_a, &c)
@@ -661,13 +673,16 @@ fn token_controller(
         .watches_stream(namespaces, move |ns| {
             token::tokens_for_namespace(&c2, &store_b, &ns)
         })
-        .watches_stream(owned, move |secret| token::token_for_secret(&c4, &secret))
         .watches_stream(woken, |token: PartialObjectMeta<VcsAuthToken>| {
             let (ns, name) = (token.metadata.namespace, token.metadata.name);
             name.map(|name| ObjectRef::new(&name).within(&ns.unwrap_or_default()))
         })
+        // One watch of every Secret's metadata: a deleted or edited output Secret wakes its
+        // token, a changed connection Secret the tokens of its connections.
         .watches_stream(secrets, move |secret| {
-            token::tokens_for_connection_secret(&c3, &store_c, &secret)
+            let own = token::token_for_secret(&c3, &secret);
+            own.into_iter()
+                .chain(token::tokens_for_connection_secret(&c3, &store_c, &secret))
         })
         .with_config(ControllerConfig::default().concurrency(TOKEN_CONCURRENCY))
         .graceful_shutdown_on(stop)

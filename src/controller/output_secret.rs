@@ -34,15 +34,22 @@ pub fn format_of(token: &VcsAuthToken, default: SecretFormat) -> SecretFormat {
 }
 
 /// The token's output Secret and its API, when patchbay may write it; otherwise the conflict.
+/// For a token that `never_minted`, a Secret the Secret watch knows to be absent is not read
+/// (the write then creates it, which never replaces a Secret that appeared meanwhile).
 pub async fn owned(
     ctx: &Context,
     token: &VcsAuthToken,
     secret_name: &str,
+    never_minted: bool,
 ) -> Result<Result<(Api<Secret>, Option<Secret>), ProviderError>, Error> {
     let namespace = token.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = (secrets.get_opt(secret_name).await)
-        .map_err(|e| Error::kube("read Secret", secret_name, e))?;
+    let existing = if never_minted && ctx.secret_names.absent(&namespace, secret_name) {
+        None
+    } else {
+        (secrets.get_opt(secret_name).await)
+            .map_err(|e| Error::kube("read Secret", secret_name, e))?
+    };
     if let Ownership::Foreign(why) = output::ownership(existing.as_ref(), token) {
         return Ok(Err(ProviderError::config(
             reasons::SECRET_CONFLICT,

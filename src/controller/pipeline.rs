@@ -138,7 +138,8 @@ pub async fn run(
     let secret_name = output_name(token);
     let mut status = status;
     withdrawal::retire_renamed(ctx, token, &mut status, &secret_name).await?;
-    let (api, existing) = match output_secret::owned(ctx, token, &secret_name).await? {
+    let (api, existing) = match output_secret::owned(ctx, token, &secret_name, never_minted).await?
+    {
         Ok(found) => found,
         // Someone else's Secret of that name: nothing of patchbay's to withdraw there.
         Err(e) => return report(ctx, token, status, Outcome::Refused(e), None).await,

@@ -175,7 +175,7 @@ impl Step<'_> {
             record.previous_deleted_at,
         ) = (None, None, None);
         status.key_rotation = Some(record.clone());
-        if let Err(e) = status::apply(ctx, conn, status, &status::connection_key(conn)).await {
+        if let Err(e) = status::apply_connection(ctx, conn, status).await {
             warn!(error = %e, "cannot record the rotation before it starts; retrying");
             return Err(Some(FRESH_READ_RETRY));
         }

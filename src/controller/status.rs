@@ -94,6 +94,18 @@ pub async fn apply<K: StatusObject>(
     Ok(())
 }
 
+/// Writes `status` on Connection `conn` and remembers it as this leader's last write (see
+/// [`Context::last_connection_status`]).
+pub async fn apply_connection(
+    ctx: &Context,
+    conn: &Connection,
+    status: &crate::api::ConnectionStatus,
+) -> Result<(), Error> {
+    apply(ctx, conn, status, &connection_key(conn)).await?;
+    ctx.wrote_connection_status(conn, status);
+    Ok(())
+}
+
 /// Publishes the condition of `type_` as an Event on `object`: Normal when it holds, Warning
 /// otherwise.
 pub async fn publish<K: Resource<DynamicType = ()>>(

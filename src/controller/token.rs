@@ -227,24 +227,19 @@ pub fn tokens_for_namespace(
         .collect()
 }
 
-/// The token that owns a Secret patchbay wrote (by its `patchbay.dev/token` label), unless
-/// the event is the operator's own last write of it.
+/// The token that owns a Secret patchbay wrote (by its `patchbay.dev/token` label, which names
+/// a token of the Secret's own namespace), unless the event is the operator's own write of it.
+/// Every Secret event passes here (one watch of all Secrets); one without the label costs a
+/// map lookup.
 pub fn token_for_secret(
     ctx: &Context,
     secret: &PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
 ) -> Option<ObjectRef<VcsAuthToken>> {
-    let ns = secret.metadata.namespace.as_deref()?;
-    let (name, version) = (
-        secret.metadata.name.as_deref()?,
-        secret.metadata.resource_version.as_deref(),
-    );
-    if version.is_some_and(|v| ctx.own_writes.own(ns, name, v)) {
+    let meta = &secret.metadata;
+    let token = meta.labels.as_ref()?.get(crate::output::TOKEN_LABEL)?;
+    let (ns, name) = (meta.namespace.as_deref()?, meta.name.as_deref()?);
+    if (meta.resource_version.as_deref()).is_some_and(|v| ctx.own_writes.own(ns, name, v)) {
         return None;
     }
-    let name = secret
-        .metadata
-        .labels
-        .as_ref()?
-        .get(crate::output::TOKEN_LABEL)?;
-    Some(ObjectRef::new(name).within(ns))
+    Some(ObjectRef::new(token).within(ns))
 }

@@ -23,6 +23,7 @@ use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
 use patchbay::api::{ConditionStatus, Connection, PARENT_LABEL, VcsAuthToken, crd};
 use serde_json::json;
+use testkit::apiserver::{Emulator, EmulatorOptions};
 use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
 use testkit::keys::RsaKey;
 
@@ -57,6 +58,22 @@ pub async fn github(config: SimConfig) -> Result<(GithubSim, RsaKey), BoxError> 
             .permissions([("contents", "write"), ("metadata", "read")]),
     );
     Ok((sim, key))
+}
+
+/// An API emulator started with `options`, patchbay's CRDs installed, and a scratch directory
+/// `patchbay-{name}-{pid}` holding a kubeconfig for the operator: the emulator, the directory
+/// and the kubeconfig's path.
+pub async fn emulated(
+    name: &str,
+    options: EmulatorOptions,
+) -> Result<(Emulator, PathBuf, PathBuf), BoxError> {
+    let emu = Emulator::start(options).await?;
+    let dir = std::env::temp_dir().join(format!("patchbay-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let kubeconfig = dir.join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig)?;
+    install_crds(&emu.client()).await?;
+    Ok((emu, dir, kubeconfig))
 }
 
 /// Installs patchbay's CRDs and waits until they are served.
