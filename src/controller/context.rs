@@ -395,6 +395,7 @@ impl Context {
             return None;
         }
         *n += 1;
+        self.waiting.leave(&waiter);
         Some(Slot {
             ctx: self,
             connection: connection.to_string(),

@@ -68,21 +68,41 @@ impl Waiting {
 
     /// A call of `connection` ended and `free` of its calls are free: as many of the tokens
     /// that have waited longest for one are woken (one woken that no longer needs a call
-    /// leaves its place to the next wake-up).
+    /// leaves its place to the next wake-up; one that already left is passed over).
     pub fn call_ended(&self, connection: &str, free: usize) {
         let mut state = self.lock();
-        let Some(queue) = state.queues.get_mut(connection) else {
+        let State {
+            queues,
+            queued,
+            wake,
+        } = &mut *state;
+        let Some(queue) = queues.get_mut(connection) else {
             return;
         };
-        let next: Vec<_> = queue.drain(..free.min(queue.len())).collect();
-        if queue.is_empty() {
-            state.queues.remove(connection);
-        }
-        for token in next {
-            state.queued.remove(&token);
-            if let Some(wake) = &state.wake {
-                let _ = wake.send(token);
+        let mut woken = 0;
+        while woken < free {
+            let Some(token) = queue.pop_front() else {
+                break;
+            };
+            if queued.remove(&token) {
+                if let Some(wake) = wake {
+                    let _ = wake.send(token);
+                }
+                woken += 1;
             }
+        }
+        if queue.is_empty() {
+            queues.remove(connection);
+        }
+    }
+
+    /// Token `token` no longer waits: it got a call another way (its fallback timer ran it
+    /// while a call was free). Its place is passed over, so that it is not woken again after it
+    /// minted; once nobody waits, the queues are dropped.
+    pub fn leave(&self, token: &TokenKey) {
+        let mut state = self.lock();
+        if state.queued.remove(token) && state.queued.is_empty() {
+            state.queues.clear();
         }
     }
 
@@ -137,6 +157,48 @@ mod tests {
             1,
             "a connection nobody waits for wakes nobody"
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_that_got_a_call_another_way_is_passed_over_and_the_next_is_woken() {
+        let waiting = Waiting::default();
+        let mut woken = Box::pin(waiting.subscribe());
+        waiting.wait("ci/acme", token("first"));
+        waiting.wait("ci/acme", token("second"));
+        waiting.leave(&token("first"));
+        assert_eq!(waiting.len(), 1);
+        waiting.call_ended("ci/acme", 1);
+        assert_eq!(woken.next().await, Some(token("second")));
+        assert!(waiting.is_empty());
+    }
+
+    #[test]
+    fn once_nobody_waits_the_places_left_behind_are_dropped() {
+        let waiting = Waiting::default();
+        let _woken = waiting.subscribe();
+        waiting.wait("ci/acme", token("first"));
+        waiting.wait("ci/other", token("second"));
+        waiting.leave(&token("first"));
+        assert_eq!(waiting.lock().queues.len(), 2, "someone still waits");
+        waiting.leave(&token("second"));
+        assert!(waiting.lock().queues.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_token_that_left_and_waits_again_is_woken_once() {
+        let waiting = Waiting::default();
+        let mut woken = Box::pin(waiting.subscribe());
+        waiting.wait("ci/acme", token("first"));
+        waiting.wait("ci/acme", token("second"));
+        waiting.leave(&token("first"));
+        waiting.wait("ci/acme", token("first"));
+        waiting.call_ended("ci/acme", 3);
+        assert_eq!(woken.next().await, Some(token("first")));
+        assert_eq!(woken.next().await, Some(token("second")));
+        assert!(waiting.is_empty());
+        waiting.call_ended("ci/acme", 3);
+        drop(waiting);
+        assert_eq!(woken.next().await, None, "nobody is woken twice");
     }
 
     #[tokio::test]
