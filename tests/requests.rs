@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
@@ -14,6 +14,7 @@ use serde_json::json;
 use support::fleet::{self, CONNECTION, Operator, REPOS, ROOT};
 use testkit::apiserver::EmulatorOptions;
 use testkit::github::SimConfig;
+use testkit::wait::eventually;
 
 /// The tokens applied, over [`NAMESPACES`] namespaces of the fleet's tree.
 const TOKENS: usize = 200;
@@ -25,19 +26,6 @@ fn writes(counters: &testkit::apiserver::Counters, resource: &str) -> u64 {
         .iter()
         .map(|verb| counters.get(verb, resource))
         .sum()
-}
-
-/// Waits until `done` holds, checking every 200 ms; panics naming `what` after `within`.
-async fn until<F: std::future::Future<Output = bool>>(
-    within: Duration,
-    what: &str,
-    mut done: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + within;
-    while !done().await {
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]
@@ -60,7 +48,7 @@ async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watc
 
     // The Connection is checked first; then the tokens are applied to the running operator.
     let connections: Api<Connection> = Api::namespaced(client.clone(), ROOT);
-    until(Duration::from_secs(60), "the Connection Ready", || {
+    eventually(60, "the Connection Ready", || {
         let connections = connections.clone();
         async move {
             // Listed, not read: every GET of a Connection counted below is the operator's.
@@ -69,6 +57,7 @@ async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watc
             let conditions = conn.and_then(|c| c.status).map(|s| s.conditions);
             (conditions.unwrap_or_default().iter())
                 .any(|c| c.type_ == "Ready" && c.status == patchbay::api::ConditionStatus::True)
+                .then_some(())
         }
     })
     .await;
@@ -86,22 +75,17 @@ async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watc
     })
     .await
     .expect("the tokens are applied");
-    until(Duration::from_secs(120), "every token Ready", || {
+    eventually(120, "every token Ready", || {
         let client = client.clone();
-        async move { fleet::count_ready(&client).await.is_ok_and(|n| n == TOKENS) }
+        async move {
+            let ready = fleet::count_ready(&client).await;
+            ready.is_ok_and(|n| n == TOKENS).then_some(())
+        }
     })
     .await;
     // Whatever the last mints still write has landed.
-    let mut last = emu.counters();
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = emu.counters();
-        if now.0 == last.0 {
-            break;
-        }
-        last = now;
-    }
-    let c = last;
+    fleet::settle(&emu, Duration::from_secs(2)).await;
+    let c = emu.counters();
     let n = TOKENS as u64;
     let secrets: Api<Secret> = Api::all(client.clone());
     let written = (secrets

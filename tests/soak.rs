@@ -154,29 +154,6 @@ impl Soak {
         false
     }
 
-    /// Waits until `quiet` passes without a write reaching the emulator (at most a minute).
-    async fn settle(&self, quiet: Duration) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let writes = |emu: &Emulator| -> u64 {
-            let counters = emu.counters().0;
-            let write = ["create", "update", "patch", "apply", "delete"];
-            (counters.iter())
-                .filter(|(k, _)| write.contains(&k.verb) && !k.resource.starts_with("events"))
-                .filter(|(k, _)| !k.resource.starts_with("leases"))
-                .map(|(_, n)| n)
-                .sum()
-        };
-        let mut last = writes(&self.emu);
-        let mut since = Instant::now();
-        while Instant::now() < deadline && since.elapsed() < quiet {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let now = writes(&self.emu);
-            if now != last {
-                (last, since) = (now, Instant::now());
-            }
-        }
-    }
-
     /// GitHub tokens that still work but no Secret holds: minted and lost.
     async fn orphans(&self) -> Vec<String> {
         let held = held_tokens(&self.client).await;
@@ -378,7 +355,7 @@ async fn an_operator_killed_every_few_seconds_converges_without_partial_secrets_
         operator = soak.operator();
     }
     let converged = soak.all_ready(n, size.converge_within).await;
-    soak.settle(Duration::from_secs(3)).await;
+    fleet::settle(&soak.emu, Duration::from_secs(3)).await;
     let rss = operator.stop();
     let orphans = soak.orphans().await;
     eprintln!(
@@ -447,7 +424,7 @@ async fn conflicting_writes_and_cut_watches_converge_with_one_mint_per_token() {
         cuts += 1;
     };
     let ready_after = started.elapsed();
-    soak.settle(Duration::from_secs(3)).await;
+    fleet::settle(&soak.emu, Duration::from_secs(3)).await;
     soak.emu.clear_faults();
     let conflicts = soak.emu.counters();
     operator.stop();

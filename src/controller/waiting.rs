@@ -33,6 +33,13 @@ struct State {
     wake: Option<mpsc::UnboundedSender<TokenKey>>,
 }
 
+/// Wakes `token` through the current term's channel, if a term is running.
+fn send(wake: &Option<mpsc::UnboundedSender<TokenKey>>, token: TokenKey) {
+    if let Some(wake) = wake {
+        let _ = wake.send(token);
+    }
+}
+
 /// The tokens waiting for a call of their connection.
 #[derive(Default)]
 pub struct Waiting {
@@ -85,9 +92,7 @@ impl Waiting {
                 break;
             };
             if queued.remove(&token) {
-                if let Some(wake) = wake {
-                    let _ = wake.send(token);
-                }
+                send(wake, token);
                 woken += 1;
             }
         }
@@ -108,9 +113,7 @@ impl Waiting {
 
     /// Wakes `token` now, whether it waits or not (its Secret changed while it wrote it).
     pub fn wake(&self, token: TokenKey) {
-        if let Some(wake) = &self.lock().wake {
-            let _ = wake.send(token);
-        }
+        send(&self.lock().wake, token);
     }
 
     /// How many tokens wait, all connections together.

@@ -76,6 +76,30 @@ pub async fn emulated(
     Ok((emu, dir, kubeconfig))
 }
 
+/// Waits until `quiet` passes without a write (Events and Leases aside) reaching the emulator,
+/// at most a minute.
+pub async fn settle(emu: &Emulator, quiet: Duration) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writes = |emu: &Emulator| -> u64 {
+        let counters = emu.counters().0;
+        let write = ["create", "update", "patch", "apply", "delete"];
+        (counters.iter())
+            .filter(|(k, _)| write.contains(&k.verb) && !k.resource.starts_with("events"))
+            .filter(|(k, _)| !k.resource.starts_with("leases"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let mut last = writes(emu);
+    let mut since = Instant::now();
+    while Instant::now() < deadline && since.elapsed() < quiet {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = writes(emu);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+}
+
 /// Installs patchbay's CRDs and waits until they are served.
 pub async fn install_crds(client: &Client) -> Result<(), BoxError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
