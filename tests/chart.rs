@@ -6,22 +6,27 @@
 //! - GitHub and AWS tokens are minted under exactly the chart's RBAC, by one of two replicas;
 //!   killing the leader hands over within the lease duration without a second mint.
 //! - Every rule of the chart's ClusterRole and leader-election Role is needed: without any one
-//!   of them the GitHub scenario fails.
+//!   of them the GitHub scenario (mint, then delete: revoke and let go) fails.
 //! - A tenant bound to `patchbay-tenant` manages tokens in its namespace, cannot write status,
 //!   cannot read other namespaces' Secrets, and cannot place namespaces in the tree.
 //! - `helm uninstall` keeps the CRDs and the users' Connections.
+//! - The chart's admission policy sets the revocation finalizer as a token is created, so a new
+//!   token's first mint writes the Secret and the status only.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::{Client, ResourceExt};
 use patchbay::api::{ConditionStatus, Connection, VcsAuthToken};
 use serde_json::{Value, json};
@@ -114,7 +119,8 @@ impl Tree {
     }
 
     /// Whether the GitHub scenario has come through: token `build` Ready, its Secret holding a
-    /// live token, and an Event telling the user so.
+    /// live token, and an Event telling the user that connection `acme` is Ready (a token's
+    /// routine mint is no Event; only its failures and recoveries are).
     async fn github_done(&self, admin: &Client, sim: &GithubSim) -> bool {
         if !ready(admin, &self.team, "build").await {
             return false;
@@ -125,7 +131,30 @@ impl Tree {
         };
         let password = secret.data.unwrap_or_default().get("password").cloned();
         let live = password.is_some_and(|p| sim.is_live(&String::from_utf8_lossy(&p.0)));
-        live && has_event(admin, &self.team, "build").await
+        live && has_event(admin, &self.root, "acme").await
+    }
+}
+
+impl Tree {
+    /// Deletes token `build` of the GitHub scenario; the credential its Secret held.
+    async fn delete_build(&self, admin: &Client) -> String {
+        let secret = Api::<Secret>::namespaced(admin.clone(), &self.team)
+            .get("build")
+            .await
+            .unwrap();
+        let password = secret.data.unwrap_or_default().remove("password").unwrap();
+        Api::<VcsAuthToken>::namespaced(admin.clone(), &self.team)
+            .delete("build", &DeleteParams::default())
+            .await
+            .unwrap();
+        String::from_utf8(password.0).unwrap()
+    }
+
+    /// Whether deleted token `build` is gone and `password`, its credential, revoked.
+    async fn build_revoked(&self, admin: &Client, sim: &GithubSim, password: &str) -> bool {
+        let tokens: Api<VcsAuthToken> = Api::namespaced(admin.clone(), &self.team);
+        let gone = matches!(tokens.get_opt("build").await, Ok(None));
+        gone && !sim.is_live(password)
     }
 }
 
@@ -346,6 +375,144 @@ async fn two_replicas_of_the_chart_mint_github_and_aws_tokens_and_hand_over_with
     }
 }
 
+/// Every version of object `name` that a watch of `api` reports from now on, as (event, object),
+/// collected in the background while the returned task runs.
+type Seen<K> = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, K)>>>;
+async fn versions<K>(api: &Api<K>, name: &str) -> (Seen<K>, tokio::task::JoinHandle<()>)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let from = api.list(&ListParams::default()).await.unwrap();
+    let from = from.metadata.resource_version.unwrap_or_default();
+    let params = WatchParams::default().fields(&format!("metadata.name={name}"));
+    let mut stream = api.watch(&params, &from).await.unwrap().boxed();
+    let seen = Seen::default();
+    let collected = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok(Some(event)) = stream.try_next().await {
+            let version = match event {
+                WatchEvent::Added(o) => ("added", o),
+                WatchEvent::Modified(o) => ("modified", o),
+                WatchEvent::Deleted(o) => ("deleted", o),
+                _ => continue,
+            };
+            collected.lock().unwrap().push(version);
+        }
+    });
+    (seen, task)
+}
+
+#[tokio::test]
+async fn a_new_token_carries_the_revoke_finalizer_from_its_create_and_its_first_mint_writes_only_the_secret_and_the_status()
+ {
+    let Some(installed) = chart::installed().await else {
+        return;
+    };
+    let _release = RELEASE_LOCK.read().await;
+    let admin = &installed.admin;
+    let tree = Tree::create(admin, "admit").await;
+    let tokens: Api<VcsAuthToken> = Api::namespaced(admin.clone(), &tree.team);
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &tree.team);
+    let (sim, key, ca) = github().await;
+    tree.github(admin, &sim, &key, &ca).await;
+    let dir = temp_dir(&tree.id);
+    let kubeconfig = installed.service_account_kubeconfig(RELEASE, &dir).await;
+    let mut args = tree.scope();
+    args.push(format!("--http-address=127.0.0.1:{}", chart::free_port()));
+    let log = dir.join("operator.log");
+    let _operator = installed
+        .operator(&kubeconfig, "patchbay-a", &args, &log)
+        .await;
+    let minted = |name: &'static str| {
+        let (team, secrets) = (tree.team.clone(), secrets.clone());
+        async move {
+            let ready = ready(admin, &team, name).await;
+            (ready && secrets.get_opt(name).await.ok()?.is_some()).then_some(())
+        }
+    };
+    eventually(90, "token build to be Ready with its Secret", || {
+        minted("build")
+    })
+    .await;
+    // The API server loads a new policy a moment after the install: until then a token is
+    // created without the finalizer, so the scenario goes on once a probe token gets it.
+    eventually(30, "the chart's finalizer policy to be loaded", || {
+        let tokens = tokens.clone();
+        async move {
+            let probe: VcsAuthToken = serde_json::from_value(json!({
+                "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+                "metadata": {"generateName": "probe-"},
+                "spec": {"connection": "acme", "github": {"repositories": ["app"]}}}))
+            .unwrap();
+            let made = tokens.create(&PostParams::default(), &probe).await.unwrap();
+            (made.finalizers() == ["patchbay.dev/revoke"]).then_some(())
+        }
+    })
+    .await;
+
+    // A new token, applied to the running operator, watched from before its create.
+    let (token_versions, token_watch) = versions(&tokens, "fresh").await;
+    let (secret_versions, secret_watch) = versions(&secrets, "fresh").await;
+    apply(
+        admin,
+        json!({"apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+        "metadata": {"name": "fresh", "namespace": tree.team},
+        "spec": {"connection": "acme", "github": {"repositories": ["app"]}}}),
+    )
+    .await;
+    eventually(60, "token fresh to be Ready with its Secret", || {
+        minted("fresh")
+    })
+    .await;
+    // Anything the operator would still write arrives within a moment.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    token_watch.abort();
+    secret_watch.abort();
+    let token_versions = std::mem::take(&mut *token_versions.lock().unwrap());
+    let secret_versions = std::mem::take(&mut *secret_versions.lock().unwrap());
+    assert_eq!(
+        secret_versions.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["added"],
+        "the Secret is written once"
+    );
+    assert_eq!(
+        token_versions.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["added", "modified"],
+        "the token is created, then written once by the operator (its status)"
+    );
+    let (_, written) = &token_versions[1];
+    assert_eq!(written.finalizers(), ["patchbay.dev/revoke"]);
+    assert!(
+        written
+            .status
+            .as_ref()
+            .is_some_and(|s| s.token_id.is_some())
+    );
+    let operator_writes: Vec<String> = (written.managed_fields().iter())
+        .filter(|m| m.manager.as_deref() != Some("test"))
+        .map(|m| format!("{:?} {:?} {:?}", m.manager, m.operation, m.subresource))
+        .collect();
+    assert_eq!(
+        operator_writes,
+        [r#"Some("patchbay") Some("Apply") Some("status")"#],
+        "the operator wrote the token's status only"
+    );
+    // Deleting the token still revokes its credential.
+    let secret = secrets.get("fresh").await.unwrap();
+    let password = String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap();
+    assert!(sim.is_live(&password));
+    tokens
+        .delete("fresh", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "the token to be gone", || {
+        let tokens = tokens.clone();
+        async move { tokens.get_opt("fresh").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    assert!(!sim.is_live(&password), "revoked on deletion");
+}
+
 /// The chart's operator rules (ClusterRole) and leader-election rules (Role), as installed.
 async fn chart_rules(admin: &Client) -> (Vec<PolicyRule>, Vec<PolicyRule>) {
     let cluster_role = Api::<ClusterRole>::all(admin.clone())
@@ -468,11 +635,36 @@ async fn without_any_one_rule_of_the_chart_s_rbac_the_github_scenario_fails() {
         || async { control.1.github_done(admin, &sim).await.then_some(()) },
     )
     .await;
-    // Every other variant had as long, and more: none may pass.
+    // Every other variant had as long, and more.
     tokio::time::sleep(Duration::from_secs(15)).await;
+    // The scenario ends with the token deleted: its credential revoked and the token let go (with
+    // the chart's admission policy the finalizer needs no write of the operator's, but letting
+    // go of it does).
+    let mut passwords = Vec::new();
+    for (_, tree, _, _) in &running {
+        passwords.push(match tree.github_done(admin, &sim).await {
+            true => Some(tree.delete_build(admin).await),
+            false => None,
+        });
+    }
+    let control_password = passwords[0].clone().expect("the control minted");
+    eventually(
+        30,
+        "the variant with every rule to revoke and let go of the deleted token",
+        || async {
+            let done = control
+                .1
+                .build_revoked(admin, &sim, &control_password)
+                .await;
+            done.then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let mut needless = Vec::new();
-    for (what, tree, _, log) in &running[1..] {
-        if tree.github_done(admin, &sim).await {
+    for ((what, tree, _, log), password) in running[1..].iter().zip(&passwords[1..]) {
+        let Some(password) = password else { continue };
+        if tree.build_revoked(admin, &sim, password).await {
             needless.push(format!("{what}\n{}", log_of(log)));
         }
     }

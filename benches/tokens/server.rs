@@ -5,9 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 
 use kube::Client;
+use kube::api::{Api, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use patchbay::api::VcsAuthToken;
 use testkit::apiserver::{Counters, Emulator, EmulatorOptions, RequestKind};
 use testkit::envtest::{ApiServer, Identity};
 
@@ -105,12 +109,82 @@ impl Server {
         }
     }
 
+    /// Installs the chart's MutatingAdmissionPolicy that sets the revocation finalizer in a
+    /// token's own create (`charts/patchbay/templates/revoke-finalizer-policy.yaml`, rendered by
+    /// helm from `scripts/helm`), and waits until the server applies it to a dry-run token in
+    /// `namespace`. Only on the real server: the emulator has no admission policies. Whether
+    /// the policy is in force.
+    pub async fn admit_finalizer(&self, namespace: &str) -> Result<bool, BoxError> {
+        let Server::Real { client, .. } = self else {
+            return Ok(false);
+        };
+        let rendered = tokio::task::spawn_blocking(render_finalizer_policy).await??;
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&rendered)?;
+        for document in documents.into_iter().filter(|d| !d.is_null()) {
+            let kind = document["kind"].as_str().unwrap_or_default().to_string();
+            let resource = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", &kind),
+                &format!("{}s", kind.to_lowercase()),
+            );
+            let object: DynamicObject = serde_json::from_value(document)?;
+            Api::<DynamicObject>::all_with(client.clone(), &resource)
+                .create(&PostParams::default(), &object)
+                .await?;
+        }
+        let tokens: Api<VcsAuthToken> = Api::namespaced(client.clone(), namespace);
+        let probe: VcsAuthToken = serde_json::from_value(serde_json::json!({
+            "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+            "metadata": {"name": "admission-probe"},
+            "spec": {"connection": "any", "github": {"repositories": ["app"]}}}))?;
+        let dry_run = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let made = tokens.create(&dry_run, &probe).await?;
+            if made.metadata.finalizers.is_some_and(|f| !f.is_empty()) {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Err("the server did not apply the finalizer policy within 30 s".into())
+    }
+
     /// Stops the server (the real one ends with this process).
     pub async fn shutdown(self) {
         if let Server::Emulator(emu) = self {
             emu.shutdown().await;
         }
     }
+}
+
+/// The chart's finalizer policy as `helm template` renders it for a Kubernetes 1.36 cluster.
+fn render_finalizer_policy() -> Result<String, BoxError> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let helm = match std::env::var_os("PATCHBAY_HELM").filter(|p| !p.is_empty()) {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let out = Command::new(format!("{root}/scripts/helm")).output()?;
+            if !out.status.success() {
+                return Err("scripts/helm could not provide helm".into());
+            }
+            String::from_utf8(out.stdout)?.trim().into()
+        }
+    };
+    let out = Command::new(helm)
+        .args(["template", "patchbay", &format!("{root}/charts/patchbay")])
+        .args(["--kube-version", "1.36.0"])
+        .args([
+            "--api-versions",
+            "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+        ])
+        .args(["--show-only", "templates/revoke-finalizer-policy.yaml"])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("helm template: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// What a kube-apiserver writes by itself.
