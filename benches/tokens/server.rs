@@ -122,9 +122,13 @@ impl Server {
         let documents: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&rendered)?;
         for document in documents.into_iter().filter(|d| !d.is_null()) {
             let kind = document["kind"].as_str().unwrap_or_default().to_string();
+            let plural = match kind.as_str() {
+                "MutatingAdmissionPolicy" => "mutatingadmissionpolicies",
+                _ => "mutatingadmissionpolicybindings",
+            };
             let resource = ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", &kind),
-                &format!("{}s", kind.to_lowercase()),
+                plural,
             );
             let object: DynamicObject = serde_json::from_value(document)?;
             Api::<DynamicObject>::all_with(client.clone(), &resource)
