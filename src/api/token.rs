@@ -87,22 +87,22 @@ pub struct VcsAuthTokenSpec {
     pub connection: String,
     /// Request for a GitHub App installation token (githubApp connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub github: Option<GithubTokenRequest>,
+    pub github: Option<Box<GithubTokenRequest>>,
     /// Request for AWS STS credentials (aws connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<AwsTokenRequest>,
+    pub aws: Option<Box<AwsTokenRequest>>,
     /// Request for an ECR docker login (ecr connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ecr: Option<EcrTokenRequest>,
+    pub ecr: Option<Box<EcrTokenRequest>>,
     /// Request for an OAuth access token from a user's grant (githubOAuth, gitlab,
     /// bitbucketCloud, bitbucketServer, azureDevOpsOAuth, google, jetbrainsSpace connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth: Option<OAuthTokenRequest>,
+    pub oauth: Option<Box<OAuthTokenRequest>>,
     /// Request for a short-lived registry bearer token (dockerRegistry connections whose
     /// registry speaks the Docker token protocol). Without it, a dockerRegistry token receives
     /// the connection's login itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry: Option<RegistryTokenRequest>,
+    pub registry: Option<Box<RegistryTokenRequest>>,
     /// The Secret the credential is written to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretTemplate>,
@@ -406,7 +406,7 @@ pub struct VcsAuthTokenStatus {
     pub repositories: Vec<String>,
     /// `UserProvided` when permissions were lowered to a user's, `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub personal_access_token_source: Option<PersonalAccessTokenSource>,
+    pub personal_access_token_source: Option<Box<PersonalAccessTokenSource>>,
     /// When the current credential was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<Time>,
@@ -431,5 +431,5 @@ pub struct VcsAuthTokenStatus {
     pub last_issuer: Option<Issuer>,
     /// The credential the current one replaced, while it waits out the grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub superseded: Option<Superseded>,
+    pub superseded: Option<Box<Superseded>>,
 }

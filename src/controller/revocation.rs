@@ -56,11 +56,11 @@ pub fn keep_superseded(
     }
     (new_secret.data.get_or_insert_with(Default::default))
         .insert(SUPERSEDED_KEY.into(), ByteString(value.clone()));
-    status.superseded = Some(Superseded {
+    status.superseded = Some(Box::new(Superseded {
         token_id: id.to_string(),
         issuer,
         revoke_at: Time(at),
-    });
+    }));
     true
 }
 

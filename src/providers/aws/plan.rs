@@ -42,7 +42,7 @@ impl AwsPlan {
         }
         let namespace = token.namespace().unwrap_or_default();
         let name = token.name_any();
-        let request = token.spec.aws.as_ref();
+        let request = token.spec.aws.as_deref();
         let field = |f: fn(&AwsTokenRequest) -> Option<&String>| request.and_then(f).cloned();
         let role_arn = field(|r| r.role_arn.as_ref());
         if let Some(arn) = &role_arn {
