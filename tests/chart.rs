@@ -119,8 +119,8 @@ impl Tree {
     }
 
     /// Whether the GitHub scenario has come through: token `build` Ready, its Secret holding a
-    /// live token, and an Event telling the user that connection `acme` is Ready (a token's
-    /// routine mint is no Event; only its failures and recoveries are).
+    /// live token, and a Normal Event on connection `acme` telling the user it is Ready (a
+    /// token's routine mint is no Event; only its failures and recoveries are).
     async fn github_done(&self, admin: &Client, sim: &GithubSim) -> bool {
         if !ready(admin, &self.team, "build").await {
             return false;
@@ -131,7 +131,7 @@ impl Tree {
         };
         let password = secret.data.unwrap_or_default().get("password").cloned();
         let live = password.is_some_and(|p| sim.is_live(&String::from_utf8_lossy(&p.0)));
-        live && has_event(admin, &self.root, "acme").await
+        live && connection_event(admin, &self.root, "acme").await
     }
 }
 
@@ -174,14 +174,18 @@ async fn ready(client: &Client, namespace: &str, name: &str) -> bool {
     ready.is_some_and(|c| c.status == ConditionStatus::True)
 }
 
-async fn has_event(client: &Client, namespace: &str, name: &str) -> bool {
+/// Whether Connection `name` has a Normal Event (its Ready or Verified transition).
+async fn connection_event(client: &Client, namespace: &str, name: &str) -> bool {
     let events: Api<Event> = Api::namespaced(client.clone(), namespace);
     let Ok(list) = events.list(&ListParams::default()).await else {
         return false;
     };
     list.items.iter().any(|e| {
         let regarding = e.regarding.as_ref();
-        regarding.is_some_and(|r| r.name.as_deref() == Some(name))
+        e.type_.as_deref() == Some("Normal")
+            && regarding.is_some_and(|r| {
+                r.kind.as_deref() == Some("Connection") && r.name.as_deref() == Some(name)
+            })
     })
 }
 
@@ -375,9 +379,11 @@ async fn two_replicas_of_the_chart_mint_github_and_aws_tokens_and_hand_over_with
     }
 }
 
-/// Every version of object `name` that a watch of `api` reports from now on, as (event, object),
-/// collected in the background while the returned task runs.
+/// The versions of an object a watch reported, as (event, object).
 type Seen<K> = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, K)>>>;
+
+/// Every version of object `name` that a watch of `api` reports from now on, collected in the
+/// background while the returned task runs.
 async fn versions<K>(api: &Api<K>, name: &str) -> (Seen<K>, tokio::task::JoinHandle<()>)
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
@@ -435,16 +441,20 @@ async fn a_new_token_carries_the_revoke_finalizer_from_its_create_and_its_first_
     })
     .await;
     // The API server loads a new policy a moment after the install: until then a token is
-    // created without the finalizer, so the scenario goes on once a probe token gets it.
+    // created without the finalizer, so the scenario goes on once a dry-run create gets it.
     eventually(30, "the chart's finalizer policy to be loaded", || {
         let tokens = tokens.clone();
         async move {
             let probe: VcsAuthToken = serde_json::from_value(json!({
                 "apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
-                "metadata": {"generateName": "probe-"},
+                "metadata": {"name": "probe"},
                 "spec": {"connection": "acme", "github": {"repositories": ["app"]}}}))
             .unwrap();
-            let made = tokens.create(&PostParams::default(), &probe).await.unwrap();
+            let dry_run = PostParams {
+                dry_run: true,
+                ..Default::default()
+            };
+            let made = tokens.create(&dry_run, &probe).await.unwrap();
             (made.finalizers() == ["patchbay.dev/revoke"]).then_some(())
         }
     })
@@ -912,8 +922,11 @@ async fn the_chart_with_every_option_on_is_accepted_by_the_api_server() {
                 &id,
                 "--values",
                 values,
+                // As `helm install` renders it for this server (so with the finalizer policy).
                 "--kube-version",
-                "1.33.0",
+                "1.36.0",
+                "--api-versions",
+                "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
             ],
         )
     })
@@ -923,7 +936,9 @@ async fn the_chart_with_every_option_on_is_accepted_by_the_api_server() {
     // validated by the server itself without being stored.
     let documents: Vec<Value> = serde_saphyr::from_str_multiple(&rendered).unwrap();
     let mut checked = 0;
+    let mut kinds = Vec::new();
     for document in documents.into_iter().filter(|d| !d.is_null()) {
+        kinds.push(document["kind"].as_str().unwrap_or_default().to_string());
         if document["kind"] == "ServiceMonitor" {
             continue;
         }
@@ -934,7 +949,10 @@ async fn the_chart_with_every_option_on_is_accepted_by_the_api_server() {
             .unwrap_or_else(|e| panic!("the server refuses {what}: {e}"));
         checked += 1;
     }
-    assert!(checked >= 14, "{checked} objects");
+    assert!(checked >= 16, "{checked} objects");
+    for kind in ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
 }
 
 #[test]

@@ -406,7 +406,7 @@ pub struct VcsAuthTokenStatus {
     pub repositories: Vec<String>,
     /// `UserProvided` when permissions were lowered to a user's, `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub personal_access_token_source: Option<Box<PersonalAccessTokenSource>>,
+    pub personal_access_token_source: Option<PersonalAccessTokenSource>,
     /// When the current credential was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<Time>,

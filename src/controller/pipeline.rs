@@ -626,7 +626,7 @@ impl Job<'_> {
         if let Some(granted) = minted.granted {
             status.permissions = granted.permissions;
             status.repositories = granted.repositories;
-            status.personal_access_token_source = granted.pat_source.map(Box::new);
+            status.personal_access_token_source = granted.pat_source;
             note = granted.note;
         }
         let minted_msg = format!("minted ({why})");

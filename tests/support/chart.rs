@@ -68,7 +68,10 @@ pub fn run_helm(kubeconfig: &Path, args: &[&str]) -> String {
     text
 }
 
-/// `helm install` of the chart with its default values, into [`NAMESPACE`].
+/// `helm install` of the chart with its default values, into [`NAMESPACE`]. With them the
+/// finalizer policy covers every namespace of the test server, while the tests' operators each
+/// serve a few (`--namespace-selector`): a token no test operator serves keeps its finalizer,
+/// which is harmless here because the tests never delete their namespaces.
 pub fn install(kubeconfig: &Path) -> String {
     run_helm(
         kubeconfig,
