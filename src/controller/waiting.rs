@@ -23,12 +23,19 @@ pub fn key_of(token: &crate::api::VcsAuthToken) -> TokenKey {
     )
 }
 
+/// How many woken tokens are remembered until they come back for their call.
+const MAX_WOKEN: usize = 4096;
+
 #[derive(Default)]
 struct State {
     /// Per connection, the tokens waiting for one of its calls, oldest first.
     queues: HashMap<String, VecDeque<TokenKey>>,
     /// Every token in some queue (a token waits once).
     queued: HashSet<TokenKey>,
+    /// Tokens woken for a call that have not come back for it yet. One that finds every call
+    /// taken again (several were woken for the calls that ended together) waits at the front,
+    /// not behind the tokens that came after it.
+    woken: HashSet<TokenKey>,
     /// Where wake-ups go: the token controller of the current leadership term.
     wake: Option<mpsc::UnboundedSender<TokenKey>>,
 }
@@ -65,11 +72,17 @@ impl Waiting {
         futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|k| (k, rx)) })
     }
 
-    /// Token `token` waits for a call of `connection`.
+    /// Token `token` waits for a call of `connection`: behind the tokens waiting already, or
+    /// ahead of them when it was woken for a call and found it taken.
     pub fn wait(&self, connection: &str, token: TokenKey) {
         let mut state = self.lock();
+        let front = state.woken.remove(&token);
         if state.queued.insert(token.clone()) {
-            (state.queues.entry(connection.to_string()).or_default()).push_back(token);
+            let queue = state.queues.entry(connection.to_string()).or_default();
+            match front {
+                true => queue.push_front(token),
+                false => queue.push_back(token),
+            }
         }
     }
 
@@ -81,6 +94,7 @@ impl Waiting {
         let State {
             queues,
             queued,
+            woken: was_woken,
             wake,
         } = &mut *state;
         let Some(queue) = queues.get_mut(connection) else {
@@ -92,6 +106,12 @@ impl Waiting {
                 break;
             };
             if queued.remove(&token) {
+                if was_woken.len() >= MAX_WOKEN {
+                    // Tokens woken that never came back (deleted meanwhile) are not kept
+                    // without bound; forgetting them costs only their place in the queue.
+                    was_woken.clear();
+                }
+                was_woken.insert(token.clone());
                 send(wake, token);
                 woken += 1;
             }
@@ -106,8 +126,14 @@ impl Waiting {
     /// minted; once nobody waits, the queues are dropped.
     pub fn leave(&self, token: &TokenKey) {
         let mut state = self.lock();
+        state.woken.remove(token);
         if state.queued.remove(token) && state.queued.is_empty() {
             state.queues.clear();
+        }
+        if state.queued.is_empty() {
+            // Nobody waits: a woken token that never came back (it needed no call after all)
+            // has no place to keep.
+            state.woken.clear();
         }
     }
 
@@ -202,6 +228,29 @@ mod tests {
         waiting.call_ended("ci/acme", 3);
         drop(waiting);
         assert_eq!(woken.next().await, None, "nobody is woken twice");
+    }
+
+    #[tokio::test]
+    async fn a_token_woken_for_a_call_another_took_waits_ahead_of_those_that_came_after_it() {
+        let waiting = Waiting::default();
+        let mut woken = Box::pin(waiting.subscribe());
+        for name in ["first", "second"] {
+            waiting.wait("ci/acme", token(name));
+        }
+        waiting.call_ended("ci/acme", 1);
+        assert_eq!(woken.next().await, Some(token("first")));
+        // Meanwhile a token whose retry came due took the call, and "third" began to wait.
+        waiting.wait("ci/acme", token("third"));
+        waiting.wait("ci/acme", token("first"));
+        waiting.call_ended("ci/acme", 1);
+        assert_eq!(
+            woken.next().await,
+            Some(token("first")),
+            "it kept its place"
+        );
+        waiting.call_ended("ci/acme", 2);
+        assert_eq!(woken.next().await, Some(token("second")));
+        assert_eq!(woken.next().await, Some(token("third")));
     }
 
     #[tokio::test]
