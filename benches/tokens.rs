@@ -138,6 +138,10 @@ async fn main() -> Result<(), BoxError> {
 
     let server = Server::start(args.real_server).await?;
     eprintln!("API server: {}", server.describe());
+    let malloc: Vec<String> = (fleet::CHART_MALLOC_ENV.iter())
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    eprintln!("operator environment: {} (the chart's)", malloc.join(" "));
     let dir = std::env::temp_dir().join(format!("patchbay-bench-tokens-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let kubeconfig = dir.join("kubeconfig");

@@ -246,8 +246,14 @@ async fn two_replicas_of_the_chart_mint_github_and_aws_tokens_and_hand_over_with
     )
     .await;
 
-    // Two replicas, as the chart's Deployment runs them.
+    // Two replicas, as the chart's Deployment runs them: with the allocator settings the
+    // benchmark measured.
     let kubeconfig = installed.service_account_kubeconfig(RELEASE, &dir).await;
+    let (_, env) = installed.container("patchbay-a").await;
+    for (name, value) in support::fleet::CHART_MALLOC_ENV {
+        let set = env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(set, Some(value), "the chart's Deployment sets {name}");
+    }
     let mut replicas = Vec::new();
     for pod in ["patchbay-a", "patchbay-b"] {
         let port = chart::free_port();

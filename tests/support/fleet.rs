@@ -238,6 +238,14 @@ pub async fn seed(
     Ok(())
 }
 
+/// The C library's allocator settings the chart's Deployment gives the operator (values.yaml
+/// `operator.malloc`). The benchmark runs the operator with them, as it runs in a cluster;
+/// `tests/chart.rs` checks that the chart still sets exactly these.
+pub const CHART_MALLOC_ENV: [(&str, &str); 2] = [
+    ("MALLOC_ARENA_MAX", "1"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+];
+
 /// The operator as a child process, with an RSS sampler.
 pub struct Operator {
     child: Child,
@@ -268,7 +276,8 @@ pub struct Rss {
 
 impl Operator {
     /// Starts `patchbay run` (the binary of this build) on `kubeconfig` with root namespace
-    /// [`ROOT`], logging to `log` at `rust_log`; `on_rss` gets every 200 ms RSS sample.
+    /// [`ROOT`] and the chart's allocator settings ([`CHART_MALLOC_ENV`]), logging to `log` at
+    /// `rust_log`; `on_rss` gets every 200 ms RSS sample.
     pub fn start(
         kubeconfig: &Path,
         log: &Path,
@@ -294,6 +303,7 @@ impl Operator {
             .args(["--http-address", &http.to_string()])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", rust_log)
+            .envs(CHART_MALLOC_ENV)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
