@@ -127,12 +127,11 @@ impl Waiting {
     pub fn leave(&self, token: &TokenKey) {
         let mut state = self.lock();
         state.woken.remove(token);
-        if state.queued.remove(token) && state.queued.is_empty() {
-            state.queues.clear();
-        }
+        state.queued.remove(token);
         if state.queued.is_empty() {
-            // Nobody waits: a woken token that never came back (it needed no call after all)
-            // has no place to keep.
+            // Nobody waits: every place left behind, and every woken token that never came
+            // back (it needed no call after all), is dropped.
+            state.queues.clear();
             state.woken.clear();
         }
     }
