@@ -504,6 +504,10 @@ impl Job<'_> {
             },
             Err(e) => Err(e),
         };
+        // A credential counts as issued when it was asked for: a provider's expiry comes from
+        // its own clock after it got the request, so the lifetime recorded is never shorter
+        // than the provider's, and renewal is never late because the call was slow.
+        let issued_at = Timestamp::now();
         let minted = match stored {
             Ok(()) => {
                 let call = self.provider.mint(request, &values, &ctx.services);
@@ -559,7 +563,7 @@ impl Job<'_> {
             connection: (&self.at.namespace, &self.at.name),
             request_hash: &self.request_hash,
             connection_hash: &connection_hash,
-            issued_at: now,
+            issued_at,
             expires_at: minted.credential.expires_at(),
             renew_requested_at: (token.annotations())
                 .get(annotations::RENEW_REQUESTED_AT)
@@ -599,7 +603,7 @@ impl Job<'_> {
         if let Some(old) = replaced.filter(|_| !kept) {
             revocation::superseded(ctx, token, old_issuer.as_ref(), old).await;
         }
-        self.minted(status, minted, plan.lifetime, token_id, now, why)
+        self.minted(status, minted, plan.lifetime, token_id, issued_at, why)
             .await
     }
 
@@ -610,7 +614,7 @@ impl Job<'_> {
         minted: Minted,
         lifetime: Lifetime,
         token_id: String,
-        now: Timestamp,
+        issued_at: Timestamp,
         why: &str,
     ) -> Result<Action, Error> {
         let (ctx, token) = (self.ctx, self.token);
@@ -620,7 +624,7 @@ impl Job<'_> {
             endpoint: minted.endpoint.clone(),
         });
         status.last_issuer = status.issuer.clone();
-        status.issued_at = Some(Time(now));
+        status.issued_at = Some(Time(issued_at));
         status.revision += 1;
         let mut note = None;
         if let Some(granted) = minted.granted {
@@ -640,16 +644,16 @@ impl Job<'_> {
             let message = format!("{minted_msg}: long-lived {what} ({via}); {lasting}");
             return report(ctx, token, status, Outcome::Valid(message), None).await;
         };
-        let observed = self.observe(&status, None, Lifetime::Expiring, now);
+        let observed = self.observe(&status, None, Lifetime::Expiring, issued_at);
         let (before, jitter) = (observed.renew_before, observed.jitter);
-        let renew_at = renewal::renew_at(now, expires_at, before, jitter, Some(now));
+        let renew_at = renewal::renew_at(issued_at, expires_at, before, jitter, Some(issued_at));
         status.expires_at = Some(Time(expires_at));
         status.renew_at = Some(Time(renew_at));
         let mut message = format!(
             "{minted_msg}; valid until {expires_at}, renewing at {renew_at} ({})",
             self.via()
         );
-        if let Some(problem) = renewal::lifetime_problem(now, expires_at) {
+        if let Some(problem) = renewal::lifetime_problem(issued_at, expires_at) {
             message = format!("{message}; {problem}");
         }
         if let Some(note) = note {
