@@ -448,6 +448,7 @@ fn run(args: RunArgs) -> ExitCode {
             namespace_selector: args.namespace_selector,
             superseded_grace: args.superseded_grace,
             allowed_endpoints: args.allowed_endpoints.unwrap_or_default(),
+            count_reconciles: false,
         };
         tracing::info!(
             root_namespace = %options.root_namespace,

@@ -105,10 +105,7 @@ async fn a_child_namespace_gets_a_scoped_token_from_a_parent_connection() {
     let status = t.status.unwrap();
     assert_eq!(status.revision, 1);
     assert_eq!(status.repositories, ["app", "lib"]);
-    assert_eq!(
-        status.permissions.get("contents").map(String::as_str),
-        Some("read")
-    );
+    assert_eq!(status.permissions.get("contents").as_deref(), Some("read"));
     assert_eq!(status.connection_ref.unwrap().namespace, w.cluster.ns(ROOT));
     assert!(status.token_id.as_deref().unwrap().starts_with("sha256:"));
     assert!(status.expires_at.is_some() && status.renew_at.is_some());
@@ -215,10 +212,7 @@ async fn a_user_token_lowers_permissions_to_the_least_the_user_holds() {
         .await;
     let t = w.cluster.token_ready("team-a", "as-dev", is_ready).await;
     let status = t.status.unwrap();
-    assert_eq!(
-        status.permissions.get("contents").map(String::as_str),
-        Some("read")
-    );
+    assert_eq!(status.permissions.get("contents").as_deref(), Some("read"));
     assert_eq!(
         serde_json::to_value(status.personal_access_token_source).unwrap(),
         "UserProvided"

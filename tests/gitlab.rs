@@ -107,10 +107,7 @@ async fn a_users_grant_mints_project_and_group_tokens_that_reach_only_what_they_
     let status = t.status.unwrap();
     assert_eq!(status.repositories, vec!["acme/app".to_string()]);
     assert_eq!(
-        status
-            .permissions
-            .get("read_repository")
-            .map(String::as_str),
+        status.permissions.get("read_repository").as_deref(),
         Some("reporter")
     );
     assert_eq!(sim.refreshes(), 1);

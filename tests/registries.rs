@@ -261,7 +261,7 @@ async fn a_token_registry_issues_scoped_short_lived_tokens_that_crane_uses_and_p
         "the service's expiry: {lifetime:?}"
     );
     assert_eq!(
-        s.permissions.get("repository:team/app").map(String::as_str),
+        s.permissions.get("repository:team/app").as_deref(),
         Some("pull")
     );
     let config = dockerconfigjson(&cluster, "team", "pull").await;

@@ -17,11 +17,13 @@ pub mod ca_bundle;
 pub mod condition;
 pub mod connection;
 pub mod crd;
+pub mod packed_map;
 pub mod secret_ref;
 pub mod token;
 
 pub use condition::{Condition, ConditionStatus};
 pub use connection::{Connection, ConnectionKind, ConnectionSpec, ConnectionStatus};
+pub use packed_map::PackedMap;
 pub use secret_ref::SecretKeyRef;
 pub use token::{VcsAuthToken, VcsAuthTokenSpec, VcsAuthTokenStatus};
 

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::connection::Permissions;
-use super::{Condition, SecretKeyRef, patterns};
+use super::{Condition, PackedMap, SecretKeyRef, patterns};
 
 /// The CEL rule that admits at most one request block.
 const AT_MOST_ONE_REQUEST: &str = "(has(self.github) ? 1 : 0) + (has(self.aws) ? 1 : 0) + (has(self.ecr) ? 1 : 0) + (has(self.oauth) ? 1 : 0) + (has(self.registry) ? 1 : 0) <= 1";
@@ -399,8 +399,9 @@ pub struct VcsAuthTokenStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
     /// Permissions as the provider granted them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub permissions: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "PackedMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub permissions: PackedMap,
     /// Repositories the credential can access, as the provider granted them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<String>,

@@ -39,6 +39,10 @@ pub struct Options {
     pub superseded_grace: Duration,
     /// Which servers Connections may name (`--allowed-endpoints`); default: any.
     pub allowed_endpoints: crate::providers::EndpointPolicy,
+    /// Whether to count reconciles per object ([`Context::reconcile_count`]), for tests. Off in
+    /// `patchbay run`: nothing there reads the counts, and they would keep an entry for every
+    /// object ever reconciled.
+    pub count_reconciles: bool,
 }
 
 /// The state both reconcilers share.
@@ -62,7 +66,7 @@ pub struct Context {
     /// Per object, the earliest time a provider may be called again after a failure, so that
     /// events in between (our own status writes, Secret changes) do not bypass the backoff.
     pub not_before: Mutex<HashMap<String, std::time::Instant>>,
-    /// Reconcile counts per object (`Kind ns/name`), for tests and diagnostics.
+    /// Reconcile counts per object (`Kind ns/name`), when [`Options::count_reconciles`].
     pub reconciles: Mutex<HashMap<String, u64>>,
     /// The providers' long-lived clients and caches (GitHub's JWTs and installation ids).
     pub services: Services,
@@ -345,13 +349,16 @@ impl Context {
             .clear();
     }
 
-    /// Counts one reconcile of `key`.
+    /// Counts one reconcile of `key` (when [`Options::count_reconciles`]).
     pub fn count_reconcile(&self, key: &str) {
+        if !self.options.count_reconciles {
+            return;
+        }
         let mut counts = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
         *counts.entry(key.to_string()).or_default() += 1;
     }
 
-    /// How many times `key` was reconciled.
+    /// How many times `key` was reconciled (0 unless [`Options::count_reconciles`]).
     pub fn reconcile_count(&self, key: &str) -> u64 {
         let counts = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
         counts.get(key).copied().unwrap_or_default()

@@ -35,7 +35,7 @@ pub use context::{Context, Options, Snapshot, backoff_delay};
 pub use error::Error;
 pub use status::FIELD_MANAGER;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -259,8 +259,21 @@ where
         .inspect_ok(quiet.judge(reader.clone(), matters))
         .reflect(writer)
         .applied_objects()
-        .try_filter(move |object| futures::future::ready(quiet.passes(object)));
+        .try_filter(move |object| futures::future::ready(quiet.passes(object)))
+        .map_ok(name_only);
     Controller::for_stream(own, reader)
+}
+
+/// Drops the resourceVersion and uid of an object on its way from the cache to the
+/// controller's queue. The queue knows an object by its namespace and name only, but a
+/// reference made from the object carries both, and the scheduler keeps its references
+/// (in its map and in its timer) until the token's next renewal: two strings more per
+/// reference, for as long as the token lives. The reconcile reads the object from the cache,
+/// which keeps them.
+fn name_only<K: Resource>(mut object: K) -> K {
+    let meta = object.meta_mut();
+    (meta.resource_version, meta.uid) = (None, None);
+    object
 }
 
 /// Whether this process may reconcile: always, or while it holds the leader Lease.
@@ -496,6 +509,7 @@ async fn run_controllers<N, O, C>(
             watcher::Config::default(),
         )
         .default_backoff()
+        .modify(secret_key_only)
         .inspect_ok(move |event| keep_current(&kept, &names, event))
         .touched_objects(),
         secrets,
@@ -537,6 +551,23 @@ async fn run_controllers<N, O, C>(
 
 /// A Secret's metadata, as the controllers watch it.
 type SecretMeta = PartialObjectMeta<Secret>;
+
+/// Keeps of a watched Secret only what the Secret watch's readers use: its namespace, name and
+/// resourceVersion, and the label naming the token it was written for. The annotations
+/// patchbay writes on every output Secret (hashes, times, the credential's fingerprint) and
+/// everything else go as soon as the event is read, before it is copied to each controller and
+/// waits in their queues: a restart lists ten thousand output Secrets at once.
+fn secret_key_only(secret: &mut SecretMeta) {
+    let meta = std::mem::take(&mut secret.metadata);
+    let token = (meta.labels.into_iter().flatten()).find(|(k, _)| k == crate::output::TOKEN_LABEL);
+    secret.metadata = kube::api::ObjectMeta {
+        namespace: meta.namespace,
+        name: meta.name,
+        resource_version: meta.resource_version,
+        labels: token.map(|label| BTreeMap::from([label])),
+        ..Default::default()
+    };
+}
 
 /// Drops the Secret data kept in memory that a watch event says is out of date, and keeps the
 /// list of the Secrets that exist.
@@ -729,6 +760,50 @@ mod tests {
                 "message": message, "lastTransitionTime": "2026-12-02T10:00:00Z"}]},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_watched_secret_keeps_only_its_namespace_name_version_and_token_label() {
+        let mut secret: SecretMeta = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "out", "namespace": "team", "resourceVersion": "7", "uid": "u",
+                "labels": {crate::output::TOKEN_LABEL: "build", "app": "x"},
+                "annotations": {"patchbay.dev/token-id": "sha256:ab"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "1"}]},
+        }))
+        .unwrap();
+        secret_key_only(&mut secret);
+        let kept = serde_json::to_value(&secret.metadata).unwrap();
+        assert_eq!(
+            kept,
+            serde_json::json!({"name": "out", "namespace": "team", "resourceVersion": "7",
+                "labels": {crate::output::TOKEN_LABEL: "build"}})
+        );
+        let mut unlabelled: SecretMeta = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "key", "namespace": "ci", "labels": {"app": "x"}},
+        }))
+        .unwrap();
+        secret_key_only(&mut unlabelled);
+        assert_eq!(unlabelled.metadata.labels, None);
+    }
+
+    #[test]
+    fn the_controller_queue_gets_a_token_without_its_version_and_uid_and_the_cache_keeps_them() {
+        let mut cached = token("5", "minted");
+        cached.metadata.uid = Some("uid-1".into());
+        let queued = name_only(cached.clone());
+        assert_eq!(
+            (&queued.metadata.resource_version, &queued.metadata.uid),
+            (&None, &None)
+        );
+        assert_eq!(
+            ObjectRef::from_obj(&queued),
+            ObjectRef::from_obj(&cached),
+            "the same object to the controller's queue"
+        );
+        assert_eq!(queued.metadata.name, cached.metadata.name);
+        assert_eq!(queued.metadata.namespace, cached.metadata.namespace);
     }
 
     #[test]

@@ -628,7 +628,7 @@ impl Job<'_> {
         status.revision += 1;
         let mut note = None;
         if let Some(granted) = minted.granted {
-            status.permissions = granted.permissions;
+            status.permissions = granted.permissions.into();
             status.repositories = granted.repositories;
             status.personal_access_token_source = granted.pat_source;
             note = granted.note;

@@ -196,7 +196,10 @@ pub async fn cleanup(token: &VcsAuthToken, ctx: &Context) -> Result<(), Error> {
     revoke_current(token, ctx).await?;
     let namespace = token.namespace().unwrap_or_default();
     (ctx.telemetry.metrics).token_expiry(&namespace, &token.name_any(), None);
-    ctx.remember_bundle(super::status::token_key(token), None);
+    // Nothing kept for the token outlives it: its CA bundle, backoff and dead end go too.
+    let key = super::status::token_key(token);
+    ctx.remember_bundle(key.clone(), None);
+    ctx.succeeded(&key);
     Ok(())
 }
 

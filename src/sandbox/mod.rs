@@ -277,6 +277,7 @@ impl Sandbox {
             namespace_selector: None,
             superseded_grace: std::time::Duration::from_secs(120),
             allowed_endpoints: Default::default(),
+            count_reconciles: false,
         };
         let always = controller::Leadership::always();
         let client = self.backend.operator();

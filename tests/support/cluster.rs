@@ -352,6 +352,7 @@ fn options(id: &str, allow_default_chain: bool, grace: Duration) -> Options {
         allow_default_credential_chain: allow_default_chain,
         namespace_selector: Some(format!("{TEST_LABEL}={id}")),
         superseded_grace: grace,
+        count_reconciles: true,
     }
 }
 
