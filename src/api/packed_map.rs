@@ -53,6 +53,7 @@ impl From<BTreeMap<String, String>> for PackedMap {
     }
 }
 
+#[cfg(test)]
 impl<const N: usize> From<[(&str, &str); N]> for PackedMap {
     fn from(pairs: [(&str, &str); N]) -> Self {
         let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));

@@ -154,6 +154,13 @@ pub fn error_policy(token: Arc<VcsAuthToken>, error: &Error, ctx: Arc<Context>) 
     Action::requeue(delay)
 }
 
+/// A reference to token `t` for the controller's queue: its namespace and name only. One made
+/// with `ObjectRef::from_obj` also carries its resourceVersion and uid, which the queue does not
+/// use and its scheduler keeps until the token's renewal (see `name_only` in `mod.rs`).
+fn queued(t: &VcsAuthToken) -> ObjectRef<VcsAuthToken> {
+    ObjectRef::new(&t.name_any()).within(&t.namespace().unwrap_or_default())
+}
+
 /// The tokens a change to Connection `conn` may affect: those naming it in its namespace's
 /// subtree.
 pub fn tokens_for_connection(
@@ -172,7 +179,7 @@ pub fn tokens_for_connection(
         .filter(|t| {
             t.spec.connection == name && t.namespace().is_some_and(|n| subtree.contains(&n))
         })
-        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .map(|t| queued(t))
         .collect()
 }
 
@@ -205,7 +212,7 @@ fn tokens_for_grant(
     };
     (tokens.state().iter())
         .filter(|t| grant_is(t))
-        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .map(|t| queued(t))
         .collect()
 }
 
@@ -223,7 +230,7 @@ pub fn tokens_for_namespace(
         .state()
         .iter()
         .filter(|t| t.namespace().is_some_and(|n| subtree.contains(&n)))
-        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .map(|t| queued(t))
         .collect()
 }
 

@@ -358,19 +358,11 @@ impl GithubClient {
                 message: "an empty token".into(),
             });
         }
-        let repositories = body["repositories"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .filter_map(|r| r["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(Minted {
             token,
             expires_at,
             permissions: string_map(&body["permissions"]),
-            repositories,
+            repositories: repository_names(&body["repositories"]),
         })
     }
 
@@ -429,14 +421,34 @@ fn now() -> i64 {
     Timestamp::now().as_second()
 }
 
+/// The most permissions kept of an answer: GitHub has about fifty. What a server says it
+/// granted goes into the token's status, cached for as long as the token lives; a server that
+/// names thousands must not grow every token it answers for.
+const MAX_PERMISSIONS: usize = 100;
+/// The most repositories kept of an answer: a token names at most 500 (`spec.github`).
+const MAX_REPOSITORIES: usize = 500;
+/// The longest name kept (permission, level, repository), in characters; GitHub's repository
+/// names have at most 100.
+const MAX_NAME_CHARS: usize = 100;
+
+/// The string entries of a `permissions` object, at most [`MAX_PERMISSIONS`], names cut to
+/// [`MAX_NAME_CHARS`] printable characters.
 fn string_map(v: &Value) -> std::collections::BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    let name = |s: &str| crate::providers::http::printable(s, MAX_NAME_CHARS);
+    (v.as_object().into_iter().flatten())
+        .filter_map(|(k, v)| Some((name(k), name(v.as_str()?))))
+        .take(MAX_PERMISSIONS)
+        .collect()
+}
+
+/// The `name`s of a `repositories` array, at most [`MAX_REPOSITORIES`], cut like
+/// [`string_map`]'s.
+fn repository_names(v: &Value) -> Vec<String> {
+    (v.as_array().into_iter().flatten())
+        .filter_map(|r| r["name"].as_str())
+        .map(|s| crate::providers::http::printable(s, MAX_NAME_CHARS))
+        .take(MAX_REPOSITORIES)
+        .collect()
 }
 
 /// What a call looked up, to word a 404.
@@ -528,6 +540,34 @@ async fn ok_json(response: Response, lookup: Lookup) -> Result<Value, GithubErro
 mod tests {
     use super::*;
     use testkit::keys::RsaKey;
+
+    #[test]
+    fn a_server_naming_thousands_of_permissions_and_repositories_grows_no_status_beyond_the_caps() {
+        let long = "x".repeat(5_000);
+        let permissions: serde_json::Map<String, Value> = (0..5_000)
+            .map(|i| (format!("perm-{i}"), Value::from(long.as_str())))
+            .chain([("nested".to_string(), json!({"a": "b"}))])
+            .collect();
+        let map = string_map(&Value::Object(permissions));
+        assert_eq!(map.len(), MAX_PERMISSIONS);
+        assert!(map.values().all(|v| v.chars().count() == MAX_NAME_CHARS));
+        let repositories: Vec<Value> = (0..5_000)
+            .map(|i| json!({"name": format!("{long}-{i}")}))
+            .chain([json!({"id": 1}), json!("app")])
+            .collect();
+        let names = repository_names(&Value::Array(repositories));
+        assert_eq!(names.len(), MAX_REPOSITORIES);
+        assert!(names.iter().all(|n| n.chars().count() == MAX_NAME_CHARS));
+    }
+
+    #[test]
+    fn github_s_own_answer_is_kept_as_it_is() {
+        let map = string_map(&json!({"contents": "read", "metadata": "read"}));
+        assert_eq!(map.get("contents").map(String::as_str), Some("read"));
+        assert_eq!(map.len(), 2);
+        let names = repository_names(&json!([{"name": "app", "id": 1}, {"name": "lib"}]));
+        assert_eq!(names, ["app", "lib"]);
+    }
 
     fn app(key: &RsaKey) -> App {
         let pem = key.private_pkcs8_pem().as_bytes();
