@@ -431,22 +431,26 @@ const MAX_REPOSITORIES: usize = 500;
 /// names have at most 100.
 const MAX_NAME_CHARS: usize = 100;
 
-/// The string entries of a `permissions` object, at most [`MAX_PERMISSIONS`], names cut to
-/// [`MAX_NAME_CHARS`] printable characters.
+/// A granted name as it is kept: printable characters, at most [`MAX_NAME_CHARS`].
+fn granted_name(s: &str) -> String {
+    crate::providers::http::printable(s, MAX_NAME_CHARS)
+}
+
+/// The string entries of a `permissions` object, at most [`MAX_PERMISSIONS`], each name and
+/// level a [`granted_name`].
 fn string_map(v: &Value) -> std::collections::BTreeMap<String, String> {
-    let name = |s: &str| crate::providers::http::printable(s, MAX_NAME_CHARS);
     (v.as_object().into_iter().flatten())
-        .filter_map(|(k, v)| Some((name(k), name(v.as_str()?))))
+        .filter_map(|(k, v)| Some((granted_name(k), granted_name(v.as_str()?))))
         .take(MAX_PERMISSIONS)
         .collect()
 }
 
-/// The `name`s of a `repositories` array, at most [`MAX_REPOSITORIES`], cut like
-/// [`string_map`]'s.
+/// The `name`s of a `repositories` array, at most [`MAX_REPOSITORIES`], each a
+/// [`granted_name`].
 fn repository_names(v: &Value) -> Vec<String> {
     (v.as_array().into_iter().flatten())
         .filter_map(|r| r["name"].as_str())
-        .map(|s| crate::providers::http::printable(s, MAX_NAME_CHARS))
+        .map(granted_name)
         .take(MAX_REPOSITORIES)
         .collect()
 }
