@@ -423,6 +423,11 @@ pub struct VcsAuthTokenStatus {
     /// Name of the Secret holding the credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// The resourceVersion of the Secret as patchbay last wrote it (or found it holding the
+    /// current credential). While the Secret watch reports the Secret at this version, the
+    /// Secret is as the status describes it and a look at the token reads nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_resource_version: Option<String>,
     /// Where the current credential was minted, and so where it is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<Issuer>,

@@ -509,8 +509,8 @@ async fn run_controllers<N, O, C>(
             watcher::Config::default(),
         )
         .default_backoff()
-        .modify(secret_key_only)
         .inspect_ok(move |event| keep_current(&kept, &names, event))
+        .modify(secret_key_only)
         .touched_objects(),
         secrets,
     ));
@@ -569,8 +569,25 @@ fn secret_key_only(secret: &mut SecretMeta) {
     };
 }
 
+/// What renewal reads of a watched Secret: its version, its token label, and the hashes and
+/// renewal request its annotations record.
+fn output_state(secret: &SecretMeta) -> secret_names::OutputState<'_> {
+    use crate::output::annotations;
+    let meta = &secret.metadata;
+    let note = |key: &str| (meta.annotations.as_ref()?.get(key)).map(String::as_str);
+    secret_names::OutputState {
+        resource_version: meta.resource_version.as_deref().unwrap_or_default(),
+        token: (meta.labels.as_ref())
+            .and_then(|l| l.get(crate::output::TOKEN_LABEL).map(String::as_str)),
+        request_hash: note(annotations::REQUEST_HASH),
+        connection_hash: note(annotations::CONNECTION_HASH),
+        renew_requested_at: note(annotations::RENEW_REQUESTED_AT),
+    }
+}
+
 /// Drops the Secret data kept in memory that a watch event says is out of date, and keeps the
-/// list of the Secrets that exist.
+/// list of the Secrets that exist and what renewal reads of each (before the event is cut to
+/// its key).
 fn keep_current(
     kept: &secret_cache::SecretCache,
     names: &secret_names::SecretNames,
@@ -583,7 +600,7 @@ fn keep_current(
         watcher::Event::Apply(s) | watcher::Event::InitApply(s) => {
             if let Some((ns, name)) = key(s) {
                 kept.observe(ns, name, s.metadata.resource_version.as_deref());
-                names.seen(ns, name);
+                names.seen(ns, name, &output_state(s));
             }
         }
         watcher::Event::Delete(s) => {
@@ -760,6 +777,42 @@ mod tests {
                 "message": message, "lastTransitionTime": "2026-12-02T10:00:00Z"}]},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_secret_watch_remembers_an_output_secret_s_version_and_renewal_annotations() {
+        use crate::output::annotations;
+        let secret: SecretMeta = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "out", "namespace": "team", "resourceVersion": "7",
+                "labels": {crate::output::TOKEN_LABEL: "build"},
+                "annotations": {annotations::REQUEST_HASH: "r1", annotations::CONNECTION_HASH: "c1",
+                    annotations::RENEW_REQUESTED_AT: "now", annotations::TOKEN_ID: "sha256:ab"}},
+        }))
+        .unwrap();
+        let (kept, names) = (
+            secret_cache::SecretCache::default(),
+            secret_names::SecretNames::default(),
+        );
+        keep_current(&kept, &names, &watcher::Event::Init);
+        keep_current(&kept, &names, &watcher::Event::InitApply(secret.clone()));
+        keep_current(&kept, &names, &watcher::Event::InitDone);
+        let expected = secret_names::OutputState {
+            resource_version: "7",
+            token: Some("build"),
+            request_hash: Some("r1"),
+            connection_hash: Some("c1"),
+            renew_requested_at: Some("now"),
+        };
+        assert!(names.unchanged("team", "out", &expected));
+        let renewal_asked_again = secret_names::OutputState {
+            renew_requested_at: Some("later"),
+            ..expected
+        };
+        assert!(!names.unchanged("team", "out", &renewal_asked_again));
+        keep_current(&kept, &names, &watcher::Event::Delete(secret));
+        assert!(!names.unchanged("team", "out", &expected));
+        assert!(names.absent("team", "out"));
     }
 
     #[test]

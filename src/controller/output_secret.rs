@@ -130,6 +130,8 @@ pub struct Current {
     pub data: BTreeMap<String, Vec<u8>>,
     /// The Secret's annotations.
     pub annotations: BTreeMap<String, String>,
+    /// The Secret's resourceVersion.
+    pub resource_version: Option<String>,
 }
 
 impl Current {
@@ -151,6 +153,7 @@ impl Current {
             has_credential: output::has_credential(secret, format),
             data: data.unwrap_or_default(),
             annotations: secret.metadata.annotations.clone().unwrap_or_default(),
+            resource_version: secret.metadata.resource_version.clone(),
         }
     }
 
@@ -241,6 +244,11 @@ pub async fn fresh_status(
         fresh.issued_at = facts.issued_at.map(Time).or(fresh.issued_at);
         fresh.expires_at = facts.expires_at.map(Time);
         fresh.renew_at = None;
+        // The status now describes this version of the Secret, if it holds a credential and
+        // says when it was issued; otherwise the next look reads the Secret again.
+        fresh.secret_resource_version = current
+            .filter(|c| c.has_credential && facts.issued_at.is_some())
+            .and_then(|c| c.resource_version.clone());
         fresh.revision += 1;
     }
     Ok(Some(fresh))

@@ -6,6 +6,11 @@
 //!  plan ─▶ owned Secret? ─▶ inputs (Secrets, hashes) ─▶ decide ─┬─ Keep ─▶ report
 //!                                                               └─ Mint ─▶ held? ─▶ mint ─▶ write ─▶ revoke old ─▶ report
 //! ```
+//!
+//! A token whose Secret the Secret watch reports exactly as the last mint wrote it (the
+//! version the status records, the hashes its annotations record) is decided first without
+//! reading the Secret: renewal then rests on the status's times, and a credential kept costs
+//! no read; anything else goes the whole way above.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +28,7 @@ use super::error::Error;
 use super::output_secret::{self, Current, format_of, fresh_status, output_name};
 use super::own_writes;
 use super::report::{Outcome, failed, keep_recorded, report};
+use super::secret_names::OutputState;
 use super::secrets;
 use super::status::token_key;
 use super::waiting::key_of;
@@ -34,7 +40,7 @@ use crate::providers::{
     self, Env, Lifetime, Minted, Plan, Provider, ProviderError, Request, SecretValues, SharedGrant,
     oauth,
 };
-use crate::renewal::{self, Decision, Observed};
+use crate::renewal::{self, Decision, Observed, SecretFacts};
 use crate::telemetry::Call;
 
 /// The longest a provider may take to mint, all its calls together.
@@ -50,6 +56,9 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// When a token waiting for a call of its connection is looked at again if no call's end woke
 /// it first ([`super::waiting`]).
 const SLOT_FALLBACK: Duration = Duration::from_secs(5);
+/// The longest a look at a token waits for the Secret watch's list (after a start or a relist)
+/// before it reads the token's Secret instead.
+const LIST_WAIT: Duration = Duration::from_secs(5);
 
 /// One token's way through the pipeline: what it asks for and where it goes.
 struct Job<'a> {
@@ -138,6 +147,19 @@ pub async fn run(
     let secret_name = output_name(token);
     let mut status = status;
     withdrawal::retire_renamed(ctx, token, &mut status, &secret_name).await?;
+    let inputs = Inputs {
+        provider,
+        at: &at,
+        conn: &conn,
+        env: &env,
+        format,
+    };
+    if let Ok((job, _)) = prepare(ctx, token, &inputs, &plan, secret_name.clone()).await
+        && let Some((renew_at, expires_at)) = job.unchanged(&plan, &status).await
+    {
+        status.connection_ref = Some(at.clone());
+        return job.keep(status, plan.lifetime, renew_at, expires_at).await;
+    }
     let (api, existing) = match output_secret::owned(ctx, token, &secret_name, never_minted).await?
     {
         Ok(found) => found,
@@ -172,25 +194,9 @@ pub async fn run(
     };
     status.connection_ref = Some(at.clone());
     status.secret_name = Some(secret_name.clone());
-    let here = token.namespace().unwrap_or_default();
-    let mut values = SecretValues::seen_from(at.namespace.clone(), here);
-    let read = input_parts(ctx, provider, &conn, &env, plan.grant.as_ref(), &mut values);
-    let input_parts = match read.await {
-        Ok(parts) => parts,
+    let (job, values) = match prepare(ctx, token, &inputs, &plan, secret_name).await {
+        Ok(prepared) => prepared,
         Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
-    };
-    let connection_hash = connection_hash(&input_parts, &values, plan.grant.as_ref());
-    let job = Job {
-        ctx,
-        token,
-        provider,
-        at: &at,
-        format,
-        request_hash: request_hash(&at, format, &secret_name, &plan),
-        secret_name,
-        connection_hash,
-        input_parts,
-        late: plan.late,
     };
     // A superseded credential whose grace has passed is revoked now.
     revocation::revoke_superseded(ctx, token, &mut status, current.as_ref(), false).await;
@@ -201,6 +207,51 @@ pub async fn run(
         slot,
     };
     job.decide(&request, &plan, values, found, status).await
+}
+
+/// What a token's job is made from, besides its plan: the provider, the connection it resolved
+/// to, the environment its plan was made in, and the output format.
+struct Inputs<'a> {
+    provider: &'static dyn Provider,
+    at: &'a ConnectionRef,
+    conn: &'a Connection,
+    env: &'a Env<'a>,
+    format: SecretFormat,
+}
+
+/// Reads the connection's inputs for `plan` and makes the token's job: where its Secret goes
+/// and the hashes that say whether the credential in it still answers the request.
+async fn prepare<'a>(
+    ctx: &'a Context,
+    token: &'a VcsAuthToken,
+    inputs: &Inputs<'a>,
+    plan: &Plan,
+    secret_name: String,
+) -> Result<(Job<'a>, SecretValues), ProviderError> {
+    let Inputs {
+        provider,
+        at,
+        conn,
+        env,
+        format,
+    } = *inputs;
+    let here = token.namespace().unwrap_or_default();
+    let mut values = SecretValues::seen_from(at.namespace.clone(), here);
+    let input_parts =
+        input_parts(ctx, provider, conn, env, plan.grant.as_ref(), &mut values).await?;
+    let job = Job {
+        ctx,
+        token,
+        provider,
+        at,
+        format,
+        request_hash: request_hash(at, format, &secret_name, plan),
+        secret_name,
+        connection_hash: connection_hash(&input_parts, &values, plan.grant.as_ref()),
+        input_parts,
+        late: plan.late,
+    };
+    Ok((job, values))
 }
 
 /// A write-back that failed: the provider's answer is kept in memory and stored before the
@@ -279,11 +330,11 @@ impl Job<'_> {
     fn observe<'b>(
         &'b self,
         status: &VcsAuthTokenStatus,
-        current: Option<&'b Current>,
+        facts: Option<SecretFacts<'b>>,
         lifetime: Lifetime,
         now: Timestamp,
     ) -> Observed<'b> {
-        let mut facts = current.map(Current::facts);
+        let mut facts = facts;
         if let (Lifetime::LongLived(_), Some(f)) = (lifetime, facts.as_mut()) {
             let century = SignedDuration::from_hours(24 * 365 * 100);
             f.expires_at = now.checked_add(century).ok();
@@ -295,9 +346,7 @@ impl Job<'_> {
             secret: facts,
             request_hash: &self.request_hash,
             connection_hash: &self.connection_hash,
-            renew_requested_at: (self.token.annotations())
-                .get(annotations::RENEW_REQUESTED_AT)
-                .map(String::as_str),
+            renew_requested_at: self.renew_requested_at(),
             last_mint: status.issued_at.as_ref().map(|t| t.0),
             renew_before: (spec.renew_before.as_deref())
                 .and_then(|d| renewal::parse_go_duration(d).ok())
@@ -333,6 +382,61 @@ impl Job<'_> {
         self.ctx.spend(connection)
     }
 
+    /// The renewal request the token carries now.
+    fn renew_requested_at(&self) -> Option<&str> {
+        (self.token.annotations())
+            .get(annotations::RENEW_REQUESTED_AT)
+            .map(String::as_str)
+    }
+
+    /// When the Secret watch reports the token's Secret exactly as the mint the status records
+    /// wrote it (that version, this request's hashes and renewal request) and renewal keeps
+    /// the credential: when to renew it and when it expires, decided on the status's times
+    /// with no read of the Secret. `None`: the way through the Secret decides.
+    async fn unchanged(
+        &self,
+        plan: &Plan,
+        status: &VcsAuthTokenStatus,
+    ) -> Option<(Timestamp, Timestamp)> {
+        let written = status.secret_resource_version.as_deref()?;
+        let now = Timestamp::now();
+        let grace_due = (status.superseded.as_ref()).is_some_and(|s| s.revoke_at.0 <= now);
+        if grace_due || status.secret_name.as_deref() != Some(self.secret_name.as_str()) {
+            return None;
+        }
+        let name = self.token.name_any();
+        let expected = OutputState {
+            resource_version: written,
+            token: Some(&name),
+            request_hash: Some(&self.request_hash),
+            connection_hash: Some(&self.connection_hash),
+            renew_requested_at: self.renew_requested_at(),
+        };
+        let names = &self.ctx.secret_names;
+        names.settled(LIST_WAIT).await;
+        let namespace = self.token.namespace().unwrap_or_default();
+        if !names.unchanged(&namespace, &self.secret_name, &expected) {
+            return None;
+        }
+        // The Secret is as that mint wrote it: its credential, and the times the status
+        // recorded with it.
+        let facts = SecretFacts {
+            has_credential: true,
+            request_hash: expected.request_hash,
+            connection_hash: expected.connection_hash,
+            renew_requested_at: expected.renew_requested_at,
+            issued_at: status.issued_at.as_ref().map(|t| t.0),
+            expires_at: status.expires_at.as_ref().map(|t| t.0),
+        };
+        match renewal::decide(&self.observe(status, Some(facts), plan.lifetime, now)) {
+            Decision::Keep {
+                renew_at,
+                expires_at,
+            } => Some((renew_at, expires_at)),
+            Decision::Mint { .. } => None,
+        }
+    }
+
     fn via(&self) -> String {
         format!("via {}/{}", self.at.namespace, self.at.name)
     }
@@ -347,7 +451,8 @@ impl Job<'_> {
         status: VcsAuthTokenStatus,
     ) -> Result<Action, Error> {
         let now = Timestamp::now();
-        let observed = self.observe(&status, found.current.as_ref(), plan.lifetime, now);
+        let facts = found.current.as_ref().map(Current::facts);
+        let observed = self.observe(&status, facts, plan.lifetime, now);
         let (reason, why) = match renewal::decide(&observed) {
             Decision::Keep {
                 renew_at,
@@ -592,13 +697,19 @@ impl Job<'_> {
         if (ctx.own_writes).wrote(&namespace, &self.secret_name, outcome) {
             ctx.waiting.wake(key_of(token));
         }
-        if let Err(e) = written {
-            // Nothing holds the new credential: revoke it rather than leave it live and unknown.
-            let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
-            let endpoint = minted.endpoint.as_deref();
-            revocation::unsaved(ctx, token, self.provider, &data, endpoint).await;
-            return Err(Error::kube("write Secret", &self.secret_name, e));
-        }
+        let version = match written {
+            Ok(version) => version,
+            Err(e) => {
+                // Nothing holds the new credential: revoke it rather than leave it live and
+                // unknown.
+                let data = fresh.into_iter().map(|(k, v)| (k, v.0)).collect();
+                let endpoint = minted.endpoint.as_deref();
+                revocation::unsaved(ctx, token, self.provider, &data, endpoint).await;
+                return Err(Error::kube("write Secret", &self.secret_name, e));
+            }
+        };
+        // The version the status vouches for: while the watch reports it, a look reads nothing.
+        status.secret_resource_version = version;
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = replaced.filter(|_| !kept) {
             revocation::superseded(ctx, token, old_issuer.as_ref(), old).await;

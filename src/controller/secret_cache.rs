@@ -8,6 +8,10 @@
 //! [`MAX_SECRET_BYTES`], none older than [`MAX_AGE`] (a watch that is down cannot keep a copy
 //! forever); what does not fit is read each time, as without the cache. A tenant cannot grow
 //! the operator by pointing connections at many or large Secrets.
+//!
+//! One read at a time per Secret: while a read is on its way, others who need the same Secret
+//! wait for its answer ([`Lookup::Wait`]) instead of reading it too; a restart's ten thousand
+//! reconciles of one connection's tokens read its key once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -36,8 +40,12 @@ pub struct Kept {
 
 enum Entry {
     /// A read is on its way; `stale` once the watch reported a change meanwhile (the answer
-    /// may then predate it, and is not kept).
-    Reading { stale: bool },
+    /// may then predate it, and is not kept). `done` is dropped when the read's answer is
+    /// stored or given up, which wakes those waiting for it.
+    Reading {
+        stale: bool,
+        done: tokio::sync::watch::Sender<()>,
+    },
     Held {
         resource_version: String,
         kept: Kept,
@@ -53,12 +61,32 @@ pub struct SecretCache {
 }
 
 /// What a read of a Secret should do.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Lookup {
     /// The kept copy is current.
     Hit(Kept),
     /// Read it; hand the answer to [`SecretCache::store`].
     Miss,
+    /// Another read of it is on its way: its end changes (or closes) this receiver; look up
+    /// again then.
+    Wait(tokio::sync::watch::Receiver<()>),
+}
+
+impl PartialEq for Lookup {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Hit(a), Self::Hit(b)) => a == b,
+            (Self::Miss, Self::Miss) | (Self::Wait(_), Self::Wait(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+fn reading() -> Entry {
+    Entry::Reading {
+        stale: false,
+        done: tokio::sync::watch::Sender::new(()),
+    }
 }
 
 impl SecretCache {
@@ -68,8 +96,9 @@ impl SecretCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The kept copy of Secret `namespace/name`, or a miss (from then on, a change the watch
-    /// reports before [`Self::store`] keeps the answer out).
+    /// The kept copy of Secret `namespace/name`; a wait when another read of it is on its
+    /// way; or a miss (from then on, a change the watch reports before [`Self::store`] keeps
+    /// the answer out, and others wait for that answer).
     pub fn lookup(&self, namespace: &str, name: &str, now: Instant) -> Lookup {
         let mut entries = self.lock();
         let key = (namespace.to_string(), name.to_string());
@@ -79,11 +108,11 @@ impl SecretCache {
             {
                 return Lookup::Hit(kept.clone());
             }
-            Some(Entry::Reading { .. }) => return Lookup::Miss,
+            Some(Entry::Reading { done, .. }) => return Lookup::Wait(done.subscribe()),
             _ => {}
         }
         if entries.len() < MAX_ENTRIES || entries.contains_key(&key) {
-            entries.insert(key, Entry::Reading { stale: false });
+            entries.insert(key, reading());
         }
         Lookup::Miss
     }
@@ -93,7 +122,7 @@ impl SecretCache {
     pub fn store(&self, namespace: &str, name: &str, found: Option<(&str, &Kept)>, now: Instant) {
         let mut entries = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let Some(Entry::Reading { stale: false }) = entries.get(&key) else {
+        let Some(Entry::Reading { stale: false, .. }) = entries.get(&key) else {
             if matches!(entries.get(&key), Some(Entry::Reading { .. })) {
                 entries.remove(&key);
             }
@@ -137,7 +166,7 @@ impl SecretCache {
                 resource_version: held,
                 ..
             }) if resource_version == Some(held.as_str()) => {}
-            Some(Entry::Reading { stale }) => *stale = true,
+            Some(Entry::Reading { stale, .. }) => *stale = true,
             Some(Entry::Held { .. }) => {
                 entries.remove(&key);
             }
@@ -155,7 +184,9 @@ impl SecretCache {
         let mut entries = self.lock();
         entries.retain(|_, e| matches!(e, Entry::Reading { .. }));
         for entry in entries.values_mut() {
-            *entry = Entry::Reading { stale: true };
+            if let Entry::Reading { stale, .. } = entry {
+                *stale = true;
+            }
         }
     }
 
@@ -224,6 +255,49 @@ mod tests {
         cache.store("ci", "app-key", Some(("8", &kept("three"))), now);
         cache.clear();
         assert_eq!(cache.lookup("ci", "app-key", now), Lookup::Miss);
+    }
+
+    #[test]
+    fn while_a_secret_is_being_read_others_wait_for_that_read_instead_of_reading_it_too() {
+        let (cache, now) = (SecretCache::default(), Instant::now());
+        assert_eq!(cache.lookup("ci", "app-key", now), Lookup::Miss);
+        let Lookup::Wait(waiting) = cache.lookup("ci", "app-key", now) else {
+            panic!("a second reader should wait for the first");
+        };
+        assert!(waiting.has_changed().is_ok(), "not woken before the answer");
+        cache.store("ci", "app-key", Some(("5", &kept("one"))), now);
+        assert!(
+            waiting.has_changed().is_err(),
+            "the answer wakes the waiter"
+        );
+        assert_eq!(cache.lookup("ci", "app-key", now), Lookup::Hit(kept("one")));
+    }
+
+    #[test]
+    fn a_read_that_found_nothing_or_failed_wakes_its_waiters_who_then_read_themselves() {
+        let (cache, now) = (SecretCache::default(), Instant::now());
+        assert_eq!(cache.lookup("ci", "gone", now), Lookup::Miss);
+        let Lookup::Wait(waiting) = cache.lookup("ci", "gone", now) else {
+            panic!("a second reader should wait for the first");
+        };
+        cache.store("ci", "gone", None, now);
+        assert!(waiting.has_changed().is_err());
+        assert_eq!(cache.lookup("ci", "gone", now), Lookup::Miss);
+        let Lookup::Wait(stale) = cache.lookup("ci", "gone", now) else {
+            panic!("the new read is waited for too");
+        };
+        cache.clear();
+        assert!(
+            stale.has_changed().is_ok(),
+            "a restarted watch does not end a read"
+        );
+        cache.store("ci", "gone", Some(("1", &kept("late"))), now);
+        assert!(stale.has_changed().is_err());
+        assert_eq!(
+            cache.lookup("ci", "gone", now),
+            Lookup::Miss,
+            "an answer begun before the watch restarted is not kept"
+        );
     }
 
     #[test]

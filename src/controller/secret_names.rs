@@ -1,38 +1,85 @@
 //! Which Secrets exist, as the Secret metadata watch the controllers already run reports them,
 //! so that a token's first mint need not read its output Secret only to learn that it is not
-//! there yet. Pure bookkeeping: the watch is the caller's.
+//! there yet, and a token looked at again (a restart looks at every one) need not read a Secret
+//! the watch reports exactly as patchbay last wrote it. Pure bookkeeping: the watch is the
+//! caller's.
 //!
-//! Only a complete answer counts: until the watch's list has ended (and again while it lists
-//! anew) nothing is known to be absent, and the caller reads as before. A Secret that the watch
-//! has not brought yet looks absent for a moment; the caller only ever creates on that answer,
-//! which the API server refuses over an existing Secret (the write then reads it and never
-//! overwrites a Secret patchbay does not own).
+//! Only a complete answer counts for absence: until the watch's list has ended (and again
+//! while it lists anew) nothing is known to be absent, and the caller reads as before. A Secret
+//! that the watch has not brought yet looks absent for a moment; the caller only ever creates
+//! on that answer, which the API server refuses over an existing Secret (the write then reads
+//! it and never overwrites a Secret patchbay does not own).
 //!
-//! Lean and bounded: a keyed 64-bit digest per Secret (no names kept; a collision only costs a
-//! read), at most [`MAX_NAMES`] of them; past that everything is forgotten until the next list,
-//! which costs reads, nothing else.
+//! What renewal reads of an output Secret ([`OutputState`]: its resourceVersion, the token it
+//! was written for, and the hashes and renewal request its annotations record) is kept as one
+//! digest per Secret. A caller that knows the version it wrote and the hashes it would compare
+//! learns from [`SecretNames::unchanged`] whether the Secret still is that version with those
+//! annotations; anything else (another version, a digest collision, a Secret not yet reported)
+//! answers no, and the caller reads the Secret as before.
+//!
+//! Lean and bounded: two keyed 64-bit digests per Secret (no names kept; a collision only
+//! costs a read), at most [`MAX_NAMES`] of them; past that everything is forgotten until the
+//! next list, which costs reads, nothing else.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
+use std::time::Duration;
 
-/// The most Secrets remembered (about 4 MiB of digests at most).
+use tokio::sync::watch;
+
+/// The most Secrets remembered (about 8 MiB of digests at most).
 pub const MAX_NAMES: usize = 262_144;
+
+/// Where the watch's account of the Secrets stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Phase {
+    /// A list is on its way (or none has begun): nothing is known to be absent.
+    #[default]
+    Listing,
+    /// The list has ended; every Secret that exists has been reported.
+    Complete,
+    /// Past [`MAX_NAMES`]: nothing is remembered until the next list.
+    Forgotten,
+}
 
 #[derive(Default)]
 struct State {
-    digests: HashSet<u64>,
-    /// A list has ended and nothing was forgotten since.
-    complete: bool,
-    /// Past [`MAX_NAMES`]: nothing is remembered until the next list.
-    forgotten: bool,
+    /// The digest of each Secret's namespace and name, and of its [`OutputState`].
+    digests: HashMap<u64, u64>,
+    phase: Phase,
+}
+
+/// What renewal reads of an output Secret, as the watch reports it or as a token expects it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq)]
+pub struct OutputState<'a> {
+    /// The Secret's resourceVersion.
+    pub resource_version: &'a str,
+    /// The token it was written for (its token label).
+    pub token: Option<&'a str>,
+    /// The request hash its annotations record.
+    pub request_hash: Option<&'a str>,
+    /// The connection hash its annotations record.
+    pub connection_hash: Option<&'a str>,
+    /// The renewal request its annotations record.
+    pub renew_requested_at: Option<&'a str>,
 }
 
 /// The Secrets of the cluster, by digest of namespace and name.
-#[derive(Default)]
 pub struct SecretNames {
     keys: RandomState,
     state: Mutex<State>,
+    phase: watch::Sender<Phase>,
+}
+
+impl Default for SecretNames {
+    fn default() -> Self {
+        Self {
+            keys: RandomState::new(),
+            state: Mutex::default(),
+            phase: watch::Sender::new(Phase::Listing),
+        }
+    }
 }
 
 impl SecretNames {
@@ -42,54 +89,75 @@ impl SecretNames {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn digest(&self, namespace: &str, name: &str) -> u64 {
-        self.keys.hash_one((namespace, name))
+    fn digest(&self, what: impl Hash) -> u64 {
+        self.keys.hash_one(what)
+    }
+
+    /// Moves to `phase`, telling those who wait in [`Self::settled`].
+    fn enter(&self, state: &mut State, phase: Phase) {
+        state.phase = phase;
+        self.phase.send_replace(phase);
     }
 
     /// The watch starts a list: nothing is known until it ends.
     pub fn listing(&self) {
-        *self.lock() = State::default();
+        let mut state = self.lock();
+        *state = State::default();
+        self.enter(&mut state, Phase::Listing);
     }
 
-    /// The watch reports Secret `namespace/name` (listed, created or changed).
-    pub fn seen(&self, namespace: &str, name: &str) {
-        let digest = self.digest(namespace, name);
+    /// The watch reports Secret `namespace/name` (listed, created or changed) as `output`.
+    pub fn seen(&self, namespace: &str, name: &str, output: &OutputState<'_>) {
+        let (key, value) = (self.digest((namespace, name)), self.digest(output));
         let mut state = self.lock();
-        if state.digests.len() >= MAX_NAMES {
-            // Forget all until the next list: absent is then never answered.
-            *state = State {
-                forgotten: true,
-                ..State::default()
-            };
+        if state.digests.len() >= MAX_NAMES && !state.digests.contains_key(&key) {
+            // Forget all until the next list: absent or unchanged is then never answered.
+            *state = State::default();
+            self.enter(&mut state, Phase::Forgotten);
         }
-        if !state.forgotten {
-            state.digests.insert(digest);
+        if state.phase != Phase::Forgotten {
+            state.digests.insert(key, value);
         }
     }
 
     /// The watch reports Secret `namespace/name` deleted.
     pub fn deleted(&self, namespace: &str, name: &str) {
-        let digest = self.digest(namespace, name);
-        self.lock().digests.remove(&digest);
+        let key = self.digest((namespace, name));
+        self.lock().digests.remove(&key);
     }
 
     /// The watch's list has ended: from now on a Secret it has not reported is absent.
     pub fn listed(&self) {
         let mut state = self.lock();
-        state.complete = !state.forgotten;
+        if state.phase == Phase::Listing {
+            self.enter(&mut state, Phase::Complete);
+        }
     }
 
     /// Forgets everything (a new leadership term starts its own watch).
     pub fn clear(&self) {
-        *self.lock() = State::default();
+        self.listing();
+    }
+
+    /// Waits until the watch's list has ended (or nothing will be remembered until the next
+    /// one), at most `max`.
+    pub async fn settled(&self, max: Duration) {
+        let mut phase = self.phase.subscribe();
+        let _ = tokio::time::timeout(max, phase.wait_for(|p| *p != Phase::Listing)).await;
     }
 
     /// Whether Secret `namespace/name` is known not to exist: the watch's list is complete and
     /// has not reported it.
     pub fn absent(&self, namespace: &str, name: &str) -> bool {
-        let digest = self.digest(namespace, name);
+        let key = self.digest((namespace, name));
         let state = self.lock();
-        state.complete && !state.digests.contains(&digest)
+        state.phase == Phase::Complete && !state.digests.contains_key(&key)
+    }
+
+    /// Whether the watch last reported Secret `namespace/name` as exactly `expected`.
+    pub fn unchanged(&self, namespace: &str, name: &str, expected: &OutputState<'_>) -> bool {
+        let (key, value) = (self.digest((namespace, name)), self.digest(expected));
+        self.lock().digests.get(&key) == Some(&value)
     }
 }
 
@@ -97,11 +165,22 @@ impl SecretNames {
 mod tests {
     use super::*;
 
+    /// A Secret at version `rv` with no annotations patchbay reads.
+    fn at(rv: &str) -> OutputState<'_> {
+        OutputState {
+            resource_version: rv,
+            token: None,
+            request_hash: None,
+            connection_hash: None,
+            renew_requested_at: None,
+        }
+    }
+
     fn listed(names: &[(&str, &str)]) -> SecretNames {
         let secrets = SecretNames::default();
         secrets.listing();
         for (ns, name) in names {
-            secrets.seen(ns, name);
+            secrets.seen(ns, name, &at("1"));
         }
         secrets.listed();
         secrets
@@ -112,7 +191,7 @@ mod tests {
         let secrets = SecretNames::default();
         assert!(!secrets.absent("team", "build"));
         secrets.listing();
-        secrets.seen("team", "other");
+        secrets.seen("team", "other", &at("1"));
         assert!(!secrets.absent("team", "build"), "the list is still going");
         secrets.listed();
         assert!(secrets.absent("team", "build"));
@@ -122,7 +201,7 @@ mod tests {
     fn a_listed_or_created_secret_is_present_until_it_is_deleted() {
         let secrets = listed(&[("team", "key")]);
         assert!(!secrets.absent("team", "key"));
-        secrets.seen("team", "build");
+        secrets.seen("team", "build", &at("1"));
         assert!(!secrets.absent("team", "build"));
         secrets.deleted("team", "build");
         assert!(secrets.absent("team", "build"));
@@ -159,14 +238,97 @@ mod tests {
     fn past_the_bound_nothing_is_absent_until_the_next_list() {
         let secrets = listed(&[]);
         for n in 0..MAX_NAMES {
-            secrets.seen("team", &n.to_string());
+            secrets.seen("team", &n.to_string(), &at("1"));
         }
         assert!(secrets.absent("team", "unseen"));
-        secrets.seen("team", "one-more");
+        secrets.seen("team", "one-more", &at("1"));
         assert!(!secrets.absent("team", "unseen"));
         assert!(secrets.lock().digests.len() <= 1, "the digests are freed");
         secrets.listing();
         secrets.listed();
         assert!(secrets.absent("team", "unseen"));
+    }
+
+    /// An output Secret of token `build` as patchbay writes it at version `rv`.
+    fn output<'a>(rv: &'a str, request_hash: &'a str, renew: Option<&'a str>) -> OutputState<'a> {
+        OutputState {
+            resource_version: rv,
+            token: Some("build"),
+            request_hash: Some(request_hash),
+            connection_hash: Some("c1"),
+            renew_requested_at: renew,
+        }
+    }
+
+    #[test]
+    fn an_output_secret_is_unchanged_only_at_the_version_and_annotations_the_watch_last_reported() {
+        let secrets = listed(&[]);
+        secrets.seen("team", "build", &output("5", "r1", None));
+        assert!(secrets.unchanged("team", "build", &output("5", "r1", None)));
+        for other in [
+            output("6", "r1", None),
+            output("5", "r2", None),
+            output("5", "r1", Some("2026-12-04T10:00:00Z")),
+            OutputState {
+                token: Some("other"),
+                ..output("5", "r1", None)
+            },
+            OutputState {
+                connection_hash: Some("c2"),
+                ..output("5", "r1", None)
+            },
+        ] {
+            assert!(!secrets.unchanged("team", "build", &other), "{other:?}");
+        }
+        assert!(!secrets.unchanged("ci", "build", &output("5", "r1", None)));
+        secrets.seen("team", "build", &output("6", "r1", None));
+        assert!(
+            !secrets.unchanged("team", "build", &output("5", "r1", None)),
+            "edited since"
+        );
+        secrets.deleted("team", "build");
+        assert!(!secrets.unchanged("team", "build", &output("6", "r1", None)));
+    }
+
+    #[test]
+    fn a_new_list_or_term_knows_no_secret_unchanged_until_the_watch_reports_it_again() {
+        let secrets = listed(&[]);
+        secrets.seen("team", "build", &output("5", "r1", None));
+        secrets.listing();
+        assert!(!secrets.unchanged("team", "build", &output("5", "r1", None)));
+        secrets.seen("team", "build", &output("5", "r1", None));
+        assert!(secrets.unchanged("team", "build", &output("5", "r1", None)));
+        secrets.clear();
+        assert!(!secrets.unchanged("team", "build", &output("5", "r1", None)));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_list_ends_when_it_is_complete_or_forgotten_or_at_the_limit() {
+        let secrets = std::sync::Arc::new(SecretNames::default());
+        let begun = std::time::Instant::now();
+        secrets.settled(Duration::from_millis(200)).await;
+        assert!(begun.elapsed() >= Duration::from_millis(200), "no list yet");
+        let listing = secrets.clone();
+        let lists = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            listing.listed();
+        });
+        let begun = std::time::Instant::now();
+        secrets.settled(Duration::from_secs(30)).await;
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "woken by the list's end"
+        );
+        lists.await.unwrap();
+        secrets.listing();
+        for n in 0..=MAX_NAMES {
+            secrets.seen("team", &n.to_string(), &at("1"));
+        }
+        let begun = std::time::Instant::now();
+        secrets.settled(Duration::from_secs(30)).await;
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "past the bound, waiting for the list helps nothing"
+        );
     }
 }

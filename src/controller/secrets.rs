@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use sha2::{Digest, Sha256};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::context::Context;
 use super::error::Error;
@@ -100,11 +100,23 @@ async fn fetch(ctx: &Context, read: &SecretRead) -> Result<Option<(String, Kept)
     }))
 }
 
-/// Secret `read` from memory when kept and current, else from the API server (and kept).
+/// The longest a read waits for another read of the same Secret before it reads itself.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+/// Secret `read` from memory when kept and current, else from the API server (and kept). While
+/// another read of it is on its way, waits for that one's answer first (and for the next one's,
+/// when that answer could not be kept), at most [`READ_WAIT`] in all.
 async fn fetch_kept(ctx: &Context, read: &SecretRead) -> Result<Option<Kept>, Error> {
     let (namespace, name) = (&read.namespace, &read.name);
-    if let Lookup::Hit(kept) = ctx.secret_cache.lookup(namespace, name, Instant::now()) {
-        return Ok(Some(kept));
+    let deadline = tokio::time::Instant::now() + READ_WAIT;
+    loop {
+        match ctx.secret_cache.lookup(namespace, name, Instant::now()) {
+            Lookup::Hit(kept) => return Ok(Some(kept)),
+            Lookup::Wait(mut done) if tokio::time::Instant::now() < deadline => {
+                let _ = tokio::time::timeout_at(deadline, done.changed()).await;
+            }
+            Lookup::Wait(_) | Lookup::Miss => break,
+        }
     }
     let found = fetch(ctx, read).await;
     let answer = found.as_ref().ok().and_then(Option::as_ref);

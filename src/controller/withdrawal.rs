@@ -59,6 +59,7 @@ fn forget(status: &mut VcsAuthTokenStatus) {
     status.repositories.clear();
     status.personal_access_token_source = None;
     status.superseded = None;
+    status.secret_resource_version = None;
 }
 
 /// After a permanent refusal (`problem`): withdraws what the token holds and reports
