@@ -569,14 +569,17 @@ fn secret_key_only(secret: &mut SecretMeta) {
     };
 }
 
-/// What renewal reads of a watched Secret: its version, its token label, and the hashes and
-/// renewal request its annotations record.
+/// What renewal reads of a watched Secret: its version, its token label, the uid of the token
+/// it belongs to (its controller's, else its owner-uid annotation), and the hashes and renewal
+/// request its annotations record.
 fn output_state(secret: &SecretMeta) -> secret_names::OutputState<'_> {
     use crate::output::annotations;
     let meta = &secret.metadata;
     let note = |key: &str| (meta.annotations.as_ref()?.get(key)).map(String::as_str);
+    let controller = (meta.owner_references.iter().flatten()).find(|r| r.controller == Some(true));
     secret_names::OutputState {
         resource_version: meta.resource_version.as_deref().unwrap_or_default(),
+        owner: controller.map_or_else(|| note(annotations::OWNER_UID), |r| Some(r.uid.as_str())),
         token: (meta.labels.as_ref())
             .and_then(|l| l.get(crate::output::TOKEN_LABEL).map(String::as_str)),
         request_hash: note(annotations::REQUEST_HASH),
@@ -786,6 +789,8 @@ mod tests {
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "out", "namespace": "team", "resourceVersion": "7",
                 "labels": {crate::output::TOKEN_LABEL: "build"},
+                "ownerReferences": [{"apiVersion": "patchbay.dev/v1alpha1", "kind": "VcsAuthToken",
+                    "name": "build", "uid": "uid-1", "controller": true}],
                 "annotations": {annotations::REQUEST_HASH: "r1", annotations::CONNECTION_HASH: "c1",
                     annotations::RENEW_REQUESTED_AT: "now", annotations::TOKEN_ID: "sha256:ab"}},
         }))
@@ -800,6 +805,7 @@ mod tests {
         let expected = secret_names::OutputState {
             resource_version: "7",
             token: Some("build"),
+            owner: Some("uid-1"),
             request_hash: Some("r1"),
             connection_hash: Some("c1"),
             renew_requested_at: Some("now"),
@@ -810,6 +816,11 @@ mod tests {
             ..expected
         };
         assert!(!names.unchanged("team", "out", &renewal_asked_again));
+        let another_owner = secret_names::OutputState {
+            owner: Some("uid-2"),
+            ..expected
+        };
+        assert!(!names.unchanged("team", "out", &another_owner));
         keep_current(&kept, &names, &watcher::Event::Delete(secret));
         assert!(!names.unchanged("team", "out", &expected));
         assert!(names.absent("team", "out"));

@@ -154,11 +154,17 @@ pub async fn run(
         env: &env,
         format,
     };
-    if let Ok((job, _)) = prepare(ctx, token, &inputs, &plan, secret_name.clone()).await
-        && let Some((renew_at, expires_at)) = job.unchanged(&plan, &status).await
-    {
-        status.connection_ref = Some(at.clone());
-        return job.keep(status, plan.lifetime, renew_at, expires_at).await;
+    // A token whose status vouches for its Secret's version is decided first without reading
+    // the Secret; what that look prepared serves the whole way too, unless the plan changes.
+    let mut prepared = None;
+    if vouched_for(&status, &secret_name, Timestamp::now()) {
+        let made = prepare(ctx, token, &inputs, &plan, secret_name.clone()).await;
+        if let Ok((job, _)) = &made
+            && let Some((renew_at, expires_at)) = job.unchanged(&plan, &status).await
+        {
+            return job.keep(status, plan.lifetime, renew_at, expires_at).await;
+        }
+        prepared = Some(made);
     }
     let (api, existing) = match output_secret::owned(ctx, token, &secret_name, never_minted).await?
     {
@@ -176,7 +182,8 @@ pub async fn run(
     // credential: plan again with what the status really records (what was minted, and where,
     // decides what a plan may do, e.g. where a user's token may go).
     let caught_up;
-    let (request, plan) = if token.status.as_ref() != Some(&status) {
+    let replanned = token.status.as_ref() != Some(&status);
+    let (request, plan) = if replanned {
         caught_up = VcsAuthToken {
             status: Some(status.clone()),
             ..token.clone()
@@ -194,8 +201,12 @@ pub async fn run(
     };
     status.connection_ref = Some(at.clone());
     status.secret_name = Some(secret_name.clone());
-    let (job, values) = match prepare(ctx, token, &inputs, &plan, secret_name).await {
-        Ok(prepared) => prepared,
+    let made = match prepared.filter(|_| !replanned) {
+        Some(made) => made,
+        None => prepare(ctx, token, &inputs, &plan, secret_name).await,
+    };
+    let (job, values) = match made {
+        Ok(made) => made,
         Err(e) => return failed(ctx, token, status, e, current.as_ref()).await,
     };
     // A superseded credential whose grace has passed is revoked now.
@@ -217,6 +228,16 @@ struct Inputs<'a> {
     conn: &'a Connection,
     env: &'a Env<'a>,
     format: SecretFormat,
+}
+
+/// Whether `status` vouches for the token's Secret `secret_name` as the last mint wrote it (or
+/// an adoption found it), with no superseded credential due for revocation at `now`: only then
+/// may a look decide without reading the Secret ([`Job::unchanged`]).
+fn vouched_for(status: &VcsAuthTokenStatus, secret_name: &str, now: Timestamp) -> bool {
+    let grace_due = (status.superseded.as_ref()).is_some_and(|s| s.revoke_at.0 <= now);
+    status.secret_resource_version.is_some()
+        && status.secret_name.as_deref() == Some(secret_name)
+        && !grace_due
 }
 
 /// Reads the connection's inputs for `plan` and makes the token's job: where its Secret goes
@@ -398,26 +419,30 @@ impl Job<'_> {
         plan: &Plan,
         status: &VcsAuthTokenStatus,
     ) -> Option<(Timestamp, Timestamp)> {
-        let written = status.secret_resource_version.as_deref()?;
-        let now = Timestamp::now();
-        let grace_due = (status.superseded.as_ref()).is_some_and(|s| s.revoke_at.0 <= now);
-        if grace_due || status.secret_name.as_deref() != Some(self.secret_name.as_str()) {
+        if !vouched_for(status, &self.secret_name, Timestamp::now()) {
             return None;
         }
-        let name = self.token.name_any();
+        let (name, uid) = (self.token.name_any(), self.token.uid());
         let expected = OutputState {
-            resource_version: written,
+            resource_version: status.secret_resource_version.as_deref()?,
             token: Some(&name),
+            owner: uid.as_deref(),
             request_hash: Some(&self.request_hash),
             connection_hash: Some(&self.connection_hash),
-            renew_requested_at: self.renew_requested_at(),
+            // A token that asks for no renewal does not care which request the Secret answered.
+            renew_requested_at: self.renew_requested_at().filter(|v| !v.trim().is_empty()),
         };
         let names = &self.ctx.secret_names;
-        names.settled(LIST_WAIT).await;
         let namespace = self.token.namespace().unwrap_or_default();
-        if !names.unchanged(&namespace, &self.secret_name, &expected) {
-            return None;
+        let unchanged = || names.unchanged(&namespace, &self.secret_name, &expected);
+        if !unchanged() {
+            // Not reported (yet): after a start or a relist, wait for the watch's list once.
+            names.settled(LIST_WAIT).await;
+            if !unchanged() {
+                return None;
+            }
         }
+        let now = Timestamp::now();
         // The Secret is as that mint wrote it: its credential, and the times the status
         // recorded with it.
         let facts = SecretFacts {
@@ -685,6 +710,7 @@ impl Job<'_> {
         let old_issuer = status.issuer.clone();
         let fresh = secret.data.clone().unwrap_or_default();
         let namespace = token.namespace().unwrap_or_default();
+        let complete = output::has_credential(&secret, self.format);
         ctx.own_writes.writing(&namespace, &self.secret_name);
         let written =
             output_secret::write(&found.api, token, found.existing.as_ref(), secret).await;
@@ -709,7 +735,7 @@ impl Job<'_> {
             }
         };
         // The version the status vouches for: while the watch reports it, a look reads nothing.
-        status.secret_resource_version = version;
+        status.secret_resource_version = version.filter(|_| complete);
         // The new credential is in place: the one it replaces can go.
         if let Some(old) = replaced.filter(|_| !kept) {
             revocation::superseded(ctx, token, old_issuer.as_ref(), old).await;
@@ -816,5 +842,46 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn only_a_status_recording_the_secret_s_version_and_name_with_no_revocation_due_skips_the_read()
+    {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let recorded = VcsAuthTokenStatus {
+            secret_name: Some("out".into()),
+            secret_resource_version: Some("7".into()),
+            ..VcsAuthTokenStatus::default()
+        };
+        assert!(vouched_for(&recorded, "out", now));
+        assert!(!vouched_for(&recorded, "renamed", now), "a renamed Secret");
+        let unrecorded = VcsAuthTokenStatus {
+            secret_resource_version: None,
+            ..recorded.clone()
+        };
+        assert!(
+            !vouched_for(&unrecorded, "out", now),
+            "minted before the version was kept"
+        );
+        let superseded = |revoke_at: Timestamp| VcsAuthTokenStatus {
+            superseded: Some(Box::new(crate::api::token::Superseded {
+                token_id: "sha256:old".into(),
+                issuer: Issuer {
+                    kind: "githubApp".into(),
+                    endpoint: None,
+                },
+                revoke_at: Time(revoke_at),
+            })),
+            ..recorded.clone()
+        };
+        let later = now.checked_add(SignedDuration::from_secs(60)).unwrap();
+        assert!(
+            vouched_for(&superseded(later), "out", now),
+            "grace still running"
+        );
+        assert!(
+            !vouched_for(&superseded(now), "out", now),
+            "a superseded credential due for revocation needs the Secret's copy of it"
+        );
     }
 }

@@ -11,13 +11,14 @@
 //! it and never overwrites a Secret patchbay does not own).
 //!
 //! What renewal reads of an output Secret ([`OutputState`]: its resourceVersion, the token it
-//! was written for, and the hashes and renewal request its annotations record) is kept as one
-//! digest per Secret. A caller that knows the version it wrote and the hashes it would compare
+//! was written for and its owner's uid, the hashes and the renewal request its annotations
+//! record) is kept as two digests per Secret (the renewal request apart: a token that asks for
+//! none does not care which one the Secret last answered). A caller that knows the version it wrote and the hashes it would compare
 //! learns from [`SecretNames::unchanged`] whether the Secret still is that version with those
 //! annotations; anything else (another version, a digest collision, a Secret not yet reported)
 //! answers no, and the caller reads the Secret as before.
 //!
-//! Lean and bounded: two keyed 64-bit digests per Secret (no names kept; a collision only
+//! Lean and bounded: three keyed 64-bit digests per Secret (no names kept; a collision only
 //! costs a read), at most [`MAX_NAMES`] of them; past that everything is forgotten until the
 //! next list, which costs reads, nothing else.
 
@@ -26,9 +27,11 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio::sync::watch;
 
-/// The most Secrets remembered (about 8 MiB of digests at most).
+/// The most Secrets remembered (about 10 MiB of digests at most).
 pub const MAX_NAMES: usize = 262_144;
 
 /// Where the watch's account of the Secrets stands.
@@ -45,9 +48,12 @@ enum Phase {
 
 #[derive(Default)]
 struct State {
-    /// The digest of each Secret's namespace and name, and of its [`OutputState`].
-    digests: HashMap<u64, u64>,
+    /// By the digest of each Secret's namespace and name: the digests of its [`OutputState`]
+    /// without and of its renewal request.
+    digests: HashMap<u64, (u64, u64)>,
     phase: Phase,
+    /// When the current list began.
+    since: Option<Instant>,
 }
 
 /// What renewal reads of an output Secret, as the watch reports it or as a token expects it.
@@ -57,6 +63,8 @@ pub struct OutputState<'a> {
     pub resource_version: &'a str,
     /// The token it was written for (its token label).
     pub token: Option<&'a str>,
+    /// The uid of the token it belongs to: its controller's, else its owner-uid annotation.
+    pub owner: Option<&'a str>,
     /// The request hash its annotations record.
     pub request_hash: Option<&'a str>,
     /// The connection hash its annotations record.
@@ -93,6 +101,26 @@ impl SecretNames {
         self.keys.hash_one(what)
     }
 
+    /// The digests of `output` without and of its renewal request.
+    fn digests(&self, output: &OutputState<'_>) -> (u64, u64) {
+        let OutputState {
+            resource_version,
+            token,
+            owner,
+            request_hash,
+            connection_hash,
+            renew_requested_at,
+        } = *output;
+        let written = (
+            resource_version,
+            token,
+            owner,
+            request_hash,
+            connection_hash,
+        );
+        (self.digest(written), self.digest(renew_requested_at))
+    }
+
     /// Moves to `phase`, telling those who wait in [`Self::settled`].
     fn enter(&self, state: &mut State, phase: Phase) {
         state.phase = phase;
@@ -102,13 +130,16 @@ impl SecretNames {
     /// The watch starts a list: nothing is known until it ends.
     pub fn listing(&self) {
         let mut state = self.lock();
-        *state = State::default();
+        *state = State {
+            since: Some(Instant::now()),
+            ..State::default()
+        };
         self.enter(&mut state, Phase::Listing);
     }
 
     /// The watch reports Secret `namespace/name` (listed, created or changed) as `output`.
     pub fn seen(&self, namespace: &str, name: &str, output: &OutputState<'_>) {
-        let (key, value) = (self.digest((namespace, name)), self.digest(output));
+        let (key, value) = (self.digest((namespace, name)), self.digests(output));
         let mut state = self.lock();
         if state.digests.len() >= MAX_NAMES && !state.digests.contains_key(&key) {
             // Forget all until the next list: absent or unchanged is then never answered.
@@ -140,10 +171,19 @@ impl SecretNames {
     }
 
     /// Waits until the watch's list has ended (or nothing will be remembered until the next
-    /// one), at most `max`.
+    /// one), at most until `max` after the list began: a list that takes longer (or keeps
+    /// failing) delays each caller once, not each call.
     pub async fn settled(&self, max: Duration) {
         let mut phase = self.phase.subscribe();
-        let _ = tokio::time::timeout(max, phase.wait_for(|p| *p != Phase::Listing)).await;
+        let since = {
+            let state = self.lock();
+            if state.phase != Phase::Listing {
+                return;
+            }
+            state.since.unwrap_or_else(Instant::now)
+        };
+        let listed = phase.wait_for(|p| *p != Phase::Listing);
+        let _ = tokio::time::timeout_at(since + max, listed).await;
     }
 
     /// Whether Secret `namespace/name` is known not to exist: the watch's list is complete and
@@ -154,10 +194,14 @@ impl SecretNames {
         state.phase == Phase::Complete && !state.digests.contains_key(&key)
     }
 
-    /// Whether the watch last reported Secret `namespace/name` as exactly `expected`.
+    /// Whether the watch last reported Secret `namespace/name` as exactly `expected`; a
+    /// renewal request of `None` matches whatever request the Secret records.
     pub fn unchanged(&self, namespace: &str, name: &str, expected: &OutputState<'_>) -> bool {
-        let (key, value) = (self.digest((namespace, name)), self.digest(expected));
-        self.lock().digests.get(&key) == Some(&value)
+        let key = self.digest((namespace, name));
+        let (written, renewal) = self.digests(expected);
+        let any_renewal = expected.renew_requested_at.is_none();
+        (self.lock().digests.get(&key))
+            .is_some_and(|&(w, r)| w == written && (any_renewal || r == renewal))
     }
 }
 
@@ -170,6 +214,7 @@ mod tests {
         OutputState {
             resource_version: rv,
             token: None,
+            owner: None,
             request_hash: None,
             connection_hash: None,
             renew_requested_at: None,
@@ -254,6 +299,7 @@ mod tests {
         OutputState {
             resource_version: rv,
             token: Some("build"),
+            owner: Some("uid-1"),
             request_hash: Some(request_hash),
             connection_hash: Some("c1"),
             renew_requested_at: renew,
@@ -271,6 +317,10 @@ mod tests {
             output("5", "r1", Some("2026-12-04T10:00:00Z")),
             OutputState {
                 token: Some("other"),
+                ..output("5", "r1", None)
+            },
+            OutputState {
+                owner: Some("uid-of-a-token-deleted-since"),
                 ..output("5", "r1", None)
             },
             OutputState {
@@ -329,6 +379,30 @@ mod tests {
         assert!(
             begun.elapsed() < Duration::from_secs(10),
             "past the bound, waiting for the list helps nothing"
+        );
+    }
+
+    #[test]
+    fn a_token_that_asks_for_no_renewal_does_not_care_which_request_the_secret_answered_last() {
+        let secrets = listed(&[]);
+        let answered = Some("2026-12-04T10:00:00Z");
+        secrets.seen("team", "build", &output("5", "r1", answered));
+        assert!(secrets.unchanged("team", "build", &output("5", "r1", None)));
+        assert!(secrets.unchanged("team", "build", &output("5", "r1", answered)));
+        let asked_again = Some("2026-12-04T11:00:00Z");
+        assert!(!secrets.unchanged("team", "build", &output("5", "r1", asked_again)));
+    }
+
+    #[tokio::test]
+    async fn a_list_that_takes_long_delays_each_look_only_until_the_limit_after_it_began() {
+        let secrets = SecretNames::default();
+        secrets.listing();
+        secrets.settled(Duration::from_millis(200)).await;
+        let begun = std::time::Instant::now();
+        secrets.settled(Duration::from_millis(200)).await;
+        assert!(
+            begun.elapsed() < Duration::from_millis(150),
+            "the list began more than the limit ago: no more waiting"
         );
     }
 }

@@ -109,21 +109,46 @@ const READ_WAIT: Duration = Duration::from_secs(5);
 async fn fetch_kept(ctx: &Context, read: &SecretRead) -> Result<Option<Kept>, Error> {
     let (namespace, name) = (&read.namespace, &read.name);
     let deadline = tokio::time::Instant::now() + READ_WAIT;
-    loop {
+    let started = loop {
         match ctx.secret_cache.lookup(namespace, name, Instant::now()) {
             Lookup::Hit(kept) => return Ok(Some(kept)),
             Lookup::Wait(mut done) if tokio::time::Instant::now() < deadline => {
                 let _ = tokio::time::timeout_at(deadline, done.changed()).await;
             }
-            Lookup::Wait(_) | Lookup::Miss => break,
+            Lookup::Wait(_) => break false,
+            Lookup::Miss => break true,
         }
-    }
+    };
+    let mut reading = Reading {
+        cache: &ctx.secret_cache,
+        namespace,
+        name,
+        armed: started,
+    };
     let found = fetch(ctx, read).await;
     let answer = found.as_ref().ok().and_then(Option::as_ref);
     let version = answer.map(|(v, k)| (v.as_str(), k));
+    reading.armed = false;
     ctx.secret_cache
         .store(namespace, name, version, Instant::now());
     Ok(found?.map(|(_, kept)| kept))
+}
+
+/// A read of a Secret this reconcile started: if the reconcile is dropped before the answer is
+/// stored (cancelled at shutdown), the read is given up, which wakes those waiting for it.
+struct Reading<'a> {
+    cache: &'a super::secret_cache::SecretCache,
+    namespace: &'a str,
+    name: &'a str,
+    armed: bool,
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            (self.cache).store(self.namespace, self.name, None, Instant::now());
+        }
+    }
 }
 
 /// How often a write-back is tried again after the API server answered 409 Conflict (the
