@@ -273,8 +273,14 @@ fn hash_changed(
     (recorded != Some(now)).then(|| (reason, message()))
 }
 
+/// The renewal a token's `patchbay.dev/renew-requested-at` value asks for: none when it is
+/// absent or blank.
+pub fn renewal_request(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
 fn renewal_requested(o: &Observed<'_>) -> Option<(Reason, String)> {
-    let requested = o.renew_requested_at.filter(|v| !v.trim().is_empty())?;
+    let requested = renewal_request(o.renew_requested_at)?;
     let honoured = o.secret.as_ref()?.renew_requested_at;
     let message = || format!("patchbay.dev/renew-requested-at is now {requested:?}");
     (honoured != Some(requested)).then(|| (Reason::RenewalRequested, message()))

@@ -413,15 +413,13 @@ impl Job<'_> {
     /// When the Secret watch reports the token's Secret exactly as the mint the status records
     /// wrote it (that version, this request's hashes and renewal request) and renewal keeps
     /// the credential: when to renew it and when it expires, decided on the status's times
-    /// with no read of the Secret. `None`: the way through the Secret decides.
+    /// with no read of the Secret. `None`: the way through the Secret decides. For a status
+    /// that [`vouched_for`] the Secret.
     async fn unchanged(
         &self,
         plan: &Plan,
         status: &VcsAuthTokenStatus,
     ) -> Option<(Timestamp, Timestamp)> {
-        if !vouched_for(status, &self.secret_name, Timestamp::now()) {
-            return None;
-        }
         let (name, uid) = (self.token.name_any(), self.token.uid());
         let expected = OutputState {
             resource_version: status.secret_resource_version.as_deref()?,
@@ -430,7 +428,7 @@ impl Job<'_> {
             request_hash: Some(&self.request_hash),
             connection_hash: Some(&self.connection_hash),
             // A token that asks for no renewal does not care which request the Secret answered.
-            renew_requested_at: self.renew_requested_at().filter(|v| !v.trim().is_empty()),
+            renew_requested_at: renewal::renewal_request(self.renew_requested_at()),
         };
         let names = &self.ctx.secret_names;
         let namespace = self.token.namespace().unwrap_or_default();
