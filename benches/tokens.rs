@@ -8,8 +8,8 @@
 //! ```text
 //!   this process: API server          ◀──kubeconfig── patchbay run (child process)
 //!                 GithubSim (GHES)      ◀──HTTP─────────┘
-//!                 poller: lists VcsAuthTokens every 250 ms, samples the child's RSS,
-//!                 reads the child's /metrics
+//!                 observer: counts Ready VcsAuthTokens by a watch, samples the child's
+//!                 RSS and the CPU time of every process, reads the child's /metrics
 //! ```
 //!
 //! Phases: seed (namespace `ci` with the App key Secret and a githubApp Connection, M namespaces
@@ -23,6 +23,8 @@
 
 #[path = "../tests/support/fleet.rs"]
 mod fleet;
+#[path = "tokens/observe.rs"]
+mod observe;
 #[path = "tokens/server.rs"]
 mod server;
 
@@ -40,6 +42,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::api::{Api, PostParams};
+use observe::{Cpu, ReadyWatch};
 use patchbay::api::{PARENT_LABEL, VcsAuthToken};
 use serde_json::json;
 use server::Server;
@@ -176,11 +179,19 @@ async fn main() -> Result<(), BoxError> {
 
     // Phase 1: a fresh operator against N unminted tokens.
     let timeline = Timeline::default();
+    let ready_watch = ReadyWatch::start(&client);
+    if !ready_watch.listed(Duration::from_secs(60)).await {
+        return Err("the watch of VcsAuthTokens did not list them within 60 s".into());
+    }
     server.reset_counters().await;
     sim.reset_counters();
+    let cpu_at_start = Cpu::now();
     let first = start_operator(&kubeconfig, &dir.join("operator-1.log"), &timeline)?;
     timeline.mark("operator started");
-    let ready = wait_all_ready(&client, &server, &sim, &first, args.tokens, &timeline).await;
+    let ready = wait_all_ready(&ready_watch, &server, &sim, &first, args.tokens, &timeline).await;
+    let cpu_to_ready = Cpu::now().since(&cpu_at_start);
+    // Only this phase counts Ready by the watch; no later phase pays for it.
+    drop(ready_watch);
     let at_ready = Snapshot::take(&server, &sim).await;
     let Some(ready_after) = ready else {
         let log = first.log.clone();
@@ -201,10 +212,12 @@ async fn main() -> Result<(), BoxError> {
     server.reset_counters().await;
     sim.reset_counters();
     timeline.mark("restart");
+    let cpu_at_restart = Cpu::now();
     let second = start_operator(&kubeconfig, &dir.join("operator-2.log"), &timeline)?;
     let taken_over = second
         .wait_reconciled(args.tokens as u64, SETTLE_TIMEOUT)
         .await;
+    let cpu_to_taken_over = Cpu::now().since(&cpu_at_restart);
     let settle2 = wait_settled(&server, &second).await;
     let after_restart = Snapshot::take(&server, &sim).await;
     let still_ready = count_ready(&client).await.unwrap_or(0);
@@ -231,11 +244,13 @@ async fn main() -> Result<(), BoxError> {
         finalizer_at_admission,
         machine: &machine,
         ready_after,
+        cpu_to_ready: &cpu_to_ready,
         at_ready: &at_ready,
         settle1: &settle1,
         at_settle: &at_settle,
         rss1: &rss1,
         taken_over,
+        cpu_to_taken_over: &cpu_to_taken_over,
         settle2: &settle2,
         after_restart: &after_restart,
         steady2,
@@ -278,7 +293,7 @@ fn start_operator(
 
 /// Polls until every token is Ready; the time since the operator started, or None on timeout.
 async fn wait_all_ready(
-    client: &Client,
+    ready_watch: &ReadyWatch,
     server: &Server,
     sim: &GithubSim,
     operator: &Operator,
@@ -288,13 +303,7 @@ async fn wait_all_ready(
     let mut last_progress = Instant::now();
     loop {
         let elapsed = operator.started.elapsed();
-        let ready = match count_ready(client).await {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("listing VcsAuthTokens failed: {e}");
-                0
-            }
-        };
+        let ready = ready_watch.ready().unwrap_or(0);
         timeline.ready(ready);
         if ready >= total {
             eprintln!(
@@ -692,6 +701,8 @@ struct Unrelated {
     after_kib: Option<u64>,
     /// Operator requests while they were created and after (reads and writes).
     operator_requests: u64,
+    /// Those requests by verb and resource.
+    requests_by_kind: BTreeMap<String, u64>,
 }
 
 /// Creates `count` unrelated 32 KiB Secrets in namespace `unrelated`, lets the operator settle,
@@ -721,11 +732,19 @@ async fn unrelated_secrets(
     let all: u64 = c.0.values().sum();
     // Everything but the bench's own creates and its namespace create.
     let operator_requests = all.saturating_sub(created + c.get("create", "namespaces"));
+    let requests_by_kind = (c.0.iter())
+        .filter(|(k, n)| {
+            **n > 0
+                && !(k.verb == "create" && matches!(k.resource.as_str(), "secrets" | "namespaces"))
+        })
+        .map(|(k, n)| (format!("{} {}", k.verb, k.resource), *n))
+        .collect();
     Ok(Unrelated {
         count,
         before_kib,
         after_kib: operator.rss_kib(),
         operator_requests,
+        requests_by_kind,
     })
 }
 
@@ -908,11 +927,15 @@ struct Report<'a> {
     finalizer_at_admission: bool,
     machine: &'a Machine,
     ready_after: Duration,
+    /// CPU time of each process from the operator's start to all Ready.
+    cpu_to_ready: &'a Cpu,
     at_ready: &'a Snapshot,
     settle1: &'a Settle,
     at_settle: &'a Snapshot,
     rss1: &'a Rss,
     taken_over: Option<Duration>,
+    /// CPU time of each process from the restart until every token was looked at.
+    cpu_to_taken_over: &'a Cpu,
     settle2: &'a Settle,
     after_restart: &'a Snapshot,
     steady2: Option<u64>,
@@ -1232,6 +1255,16 @@ impl Report<'_> {
         );
         println!("| time from operator start until all Ready | {secs:.2} s |");
         println!("| tokens Ready per second | {:.0} |", n as f64 / secs);
+        println!(
+            "| CPU until all Ready: {:.1} s of the {:.1} s the machine had | {} |",
+            self.cpu_to_ready.total(),
+            secs * self.machine.cpus as f64,
+            self.cpu_to_ready.describe()
+        );
+        println!(
+            "| CPU from the restart until every token was looked at | {} |",
+            self.cpu_to_taken_over.describe()
+        );
         println!("| operator peak RSS (VmHWM) | {} |", mib(self.rss1.hwm_kib));
         println!(
             "| operator peak RSS (VmRSS, 200 ms samples) | {} |",
@@ -1310,6 +1343,11 @@ impl Report<'_> {
         print_rows(
             "provider calls after the restart",
             &self.after_restart.provider_by_route,
+        );
+        print_rows(
+            "requests while unrelated Secrets were created, but their creates (the real \
+             server counts its own too)",
+            &self.unrelated.requests_by_kind,
         );
     }
 }
