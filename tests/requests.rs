@@ -142,6 +142,9 @@ fn figures(emu: &Emulator, sim: &GithubSim, mints_before: u64) -> Vec<(&'static 
         ),
         ("GET connections", c.get("get", "connections.patchbay.dev")),
         ("Events written", writes(&c, "events")),
+        // The operator's watches stream their lists; the test never lists these two.
+        ("LIST secrets", c.get("list", "secrets")),
+        ("LIST namespaces", c.get("list", "namespaces")),
     ]
 }
 
@@ -161,6 +164,14 @@ fn figure(figures: &[(&'static str, u64)], what: &str) -> u64 {
     figures.iter().find(|(w, _)| *w == what).map_or(0, |f| f.1)
 }
 
+/// The operator's watches of Secrets and namespaces filled their caches from streamed lists
+/// (the emulator streams them, as Kubernetes 1.32 and later do), not from paged ones.
+fn assert_lists_streamed(figure: &impl Fn(&str) -> u64) {
+    for what in ["LIST secrets", "LIST namespaces"] {
+        assert_eq!(figure(what), 0, "{what}: the watch streams its list");
+    }
+}
+
 #[tokio::test]
 async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watch_holds() {
     let Minted {
@@ -171,6 +182,7 @@ async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watc
         ..
     } = minted("requests").await;
     let n = TOKENS as u64;
+    let figures = figures(&emu, &sim, 0);
     let secrets: Api<Secret> = Api::all(client.clone());
     let written = (secrets
         .list(&ListParams::default().labels("app.kubernetes.io/managed-by=patchbay")))
@@ -178,7 +190,6 @@ async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watc
     .expect("the Secrets list")
     .items
     .len();
-    let figures = figures(&emu, &sim, 0);
     print_figures(
         &format!("{TOKENS} tokens applied to a running operator"),
         &figures,
@@ -198,6 +209,7 @@ async fn a_fleet_of_first_mints_costs_three_writes_each_and_reads_nothing_a_watc
         "one finalizer write per token"
     );
     assert_eq!(figure("GET vcsauthtokens"), 0, "the token watch holds them");
+    assert_lists_streamed(&figure);
     assert_eq!(
         figure("GET connections"),
         0,
@@ -282,6 +294,7 @@ async fn a_restarted_operator_reads_and_renews_only_the_output_secrets_changed_w
         "finalizers are in place"
     );
     assert_eq!(figure("GET vcsauthtokens"), 0, "the token watch holds them");
+    assert_lists_streamed(&figure);
     // The App key (read once while the other reads wait, again when that read overlapped the
     // Secret watch's first list), and each changed Secret: read when its token is looked at,
     // and once more when a second look (the App key's listing wakes every token of the

@@ -26,6 +26,7 @@ mod secret_cache;
 mod secret_names;
 mod secrets;
 mod status;
+mod streaming;
 pub mod token;
 pub mod token_status;
 mod waiting;
@@ -45,7 +46,7 @@ use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
 use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::watcher;
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -253,7 +254,7 @@ where
 {
     let (reader, writer) = reflector::store();
     let quiet = Quiet::default();
-    let own = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+    let own = streaming::watch(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(lean)
         .inspect_ok(quiet.judge(reader.clone(), matters))
@@ -354,7 +355,7 @@ pub fn start_elected(
         None => watcher::Config::default(),
     };
     let (namespaces, ns_triggers, ns_feeder) = shared_cache(
-        watcher(
+        streaming::watch(
             Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
             namespace_watch,
         ),
@@ -362,7 +363,7 @@ pub fn start_elected(
         labels_changed,
     );
     let (connections, conn_triggers, conn_feeder) = shared_cache(
-        watcher(
+        streaming::watch(
             Api::<Connection>::all(client.clone()),
             watcher::Config::default(),
         ),
@@ -504,7 +505,7 @@ async fn run_controllers<N, O, C>(
     ctx.forget_connection_writes();
     let (kept, names) = (ctx.secret_cache.clone(), ctx.secret_names.clone());
     let secret_feeder = tokio::spawn(feed(
-        watcher(
+        streaming::watch(
             Api::<SecretMeta>::all(client.clone()),
             watcher::Config::default(),
         )

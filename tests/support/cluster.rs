@@ -72,9 +72,22 @@ impl Cluster {
         Self::start_configured(false, grace).await
     }
 
+    /// Starts a cluster with default operator options on `server`: a server of the test's
+    /// own, started with flags the shared one does not have.
+    pub async fn start_on(server: TestServer) -> Self {
+        Self::start_on_configured(server, false, Duration::ZERO).await
+    }
+
     async fn start_configured(allow_default_chain: bool, grace: Duration) -> Self {
+        Self::start_on_configured(TestServer::start().await, allow_default_chain, grace).await
+    }
+
+    async fn start_on_configured(
+        server: TestServer,
+        allow_default_chain: bool,
+        grace: Duration,
+    ) -> Self {
         init_logging();
-        let server = TestServer::start().await;
         let client = server.client(Identity::Admin).await;
         install(&server, &client).await;
         let id = testkit::envtest::unique_id("t");

@@ -143,9 +143,15 @@ impl ApiServer {
 
     /// Starts etcd and kube-apiserver from `assets`, the API server on `port` (0: a free one).
     pub fn start_with(assets: &Path, port: u16) -> io::Result<ApiServer> {
+        Self::start_with_flags(assets, port, &[])
+    }
+
+    /// Like [`Self::start_with`], with `flags` added to kube-apiserver's command line (a
+    /// feature gate turned off, an audit log): for a test that needs a server of its own.
+    pub fn start_with_flags(assets: &Path, port: u16, flags: &[String]) -> io::Result<ApiServer> {
         let mut last = None;
         for _ in 0..3 {
-            match Self::spawn(assets, port) {
+            match Self::spawn(assets, port, flags) {
                 Ok(server) => return Ok(server),
                 Err(e) => last = Some(e),
             }
@@ -153,7 +159,7 @@ impl ApiServer {
         Err(last.expect("tried at least once"))
     }
 
-    fn spawn(assets: &Path, port: u16) -> io::Result<ApiServer> {
+    fn spawn(assets: &Path, port: u16, flags: &[String]) -> io::Result<ApiServer> {
         let dir = tempdir()?;
         let [etcd_port, peer_port, free_port] = free_ports()?;
         let api_port = if port == 0 { free_port } else { port };
@@ -194,7 +200,7 @@ impl ApiServer {
         let sa_key = dir.join("sa.key");
         std::fs::write(&sa_key, crate::keys::RsaKey::generate().private_pkcs1_pem())?;
         let certs = dir.join("certs");
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
             format!("--cert-dir={}", certs.display()),
             format!("--secure-port={api_port}"),
@@ -215,6 +221,7 @@ impl ApiServer {
             "--enable-admission-plugins=OwnerReferencesPermissionEnforcement".into(),
             "--v=1".into(),
         ];
+        args.extend(flags.iter().cloned());
         watchdogs.push(guarded(
             &assets.join("kube-apiserver"),
             &args,
