@@ -8,87 +8,46 @@
 //! what a user's `kubectl get -w` or a GitOps tool costs it.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use futures::StreamExt;
-use kube::runtime::watcher::{self, Event};
+use futures::{FutureExt, StreamExt};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use patchbay::api::VcsAuthToken;
 
 use super::fleet::is_ready;
 
-/// The number of Ready tokens, kept by a watch of every VcsAuthToken of the cluster.
+/// Every VcsAuthToken of the cluster, kept by a watch (kube-runtime's reflector, with its
+/// default backoff), from which the Ready ones are counted.
 pub struct ReadyWatch {
-    ready: Arc<AtomicUsize>,
-    listed: Arc<AtomicUsize>,
+    store: Store<VcsAuthToken>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl ReadyWatch {
-    /// Starts watching; the count is 0 until the watch's first list is complete.
+    /// Starts watching.
     pub fn start(client: &Client) -> Self {
-        let ready = Arc::new(AtomicUsize::new(0));
-        let listed = Arc::new(AtomicUsize::new(0));
+        let (store, writer) = reflector::store();
         let api: Api<VcsAuthToken> = Api::all(client.clone());
-        let (count, lists) = (ready.clone(), listed.clone());
-        let task = tokio::spawn(async move {
-            let mut current: HashSet<(String, String)> = HashSet::new();
-            let mut listing: HashSet<(String, String)> = HashSet::new();
-            let mut events = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
-            while let Some(event) = events.next().await {
-                match event {
-                    Ok(Event::Init) => listing.clear(),
-                    Ok(Event::InitApply(t)) => {
-                        if is_ready(&t) {
-                            listing.insert(key(&t));
-                        }
-                    }
-                    Ok(Event::InitDone) => {
-                        current = std::mem::take(&mut listing);
-                        lists.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Event::Apply(t)) => {
-                        if is_ready(&t) {
-                            current.insert(key(&t));
-                        } else {
-                            current.remove(&key(&t));
-                        }
-                    }
-                    Ok(Event::Delete(t)) => {
-                        current.remove(&key(&t));
-                    }
-                    // The watcher retries by itself; a relist ends in InitDone.
-                    Err(_) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                        continue;
-                    }
-                }
-                count.store(current.len(), Ordering::Relaxed);
-            }
-        });
-        Self {
-            ready,
-            listed,
-            task,
-        }
+        let events = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|t| t.managed_fields_mut().clear())
+            .reflect(writer);
+        let task = tokio::spawn(events.for_each(|_| futures::future::ready(())));
+        Self { store, task }
     }
 
     /// Tokens Ready as the watch last reported them; None before its first list is complete.
     pub fn ready(&self) -> Option<usize> {
-        (self.listed.load(Ordering::Relaxed) > 0).then(|| self.ready.load(Ordering::Relaxed))
+        self.store.wait_until_ready().now_or_never()?.ok()?;
+        Some(self.store.state().iter().filter(|t| is_ready(t)).count())
     }
 
     /// Waits until the watch's first list is complete (at most `limit`).
-    pub async fn listed(&self, limit: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self.ready().is_none() {
-            if tokio::time::Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        true
+    pub async fn listed(&self, limit: Duration) -> bool {
+        let listed = tokio::time::timeout(limit, self.store.wait_until_ready()).await;
+        listed.is_ok_and(|done| done.is_ok())
     }
 }
 
@@ -96,10 +55,6 @@ impl Drop for ReadyWatch {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-fn key(t: &VcsAuthToken) -> (String, String) {
-    (t.namespace().unwrap_or_default(), t.name_any())
 }
 
 /// CPU seconds (user and system) by process name: this process ("bench": the emulator and the
