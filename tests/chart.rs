@@ -44,7 +44,7 @@ const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// A GitHub App at the simulator (a GHES behind a private CA); and the CA's certificate.
 async fn github() -> (GithubSim, RsaKey, String) {
     let ca = TestCa::new("chart test CA");
-    let (sim, key) = support::ghes::behind(&ca).await;
+    let (sim, key) = support::github::behind(&ca).await;
     (sim, key, ca.pem().to_string())
 }
 

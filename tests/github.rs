@@ -10,6 +10,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use patchbay::api::{ConditionStatus, Connection, VcsAuthToken};
 use serde_json::{Value, json};
 use support::cluster::{Cluster, ROOT, eventually, reason};
+use support::github::github_app;
 use testkit::github::{
     AccountType, AppSpec, Fault, GithubSim, InstallationSpec, Role, SimConfig, route,
 };
@@ -59,17 +60,14 @@ async fn world(lifetime: Duration) -> World {
             &[("private-key.pem", &key.private_pkcs1_pem())],
         )
         .await;
+    let mut spec = github_app(&sim.ghes_url(), APP_ID, "acme-github-app");
+    spec["githubApp"]["maxPermissions"] =
+        json!({"contents": "write", "pull_requests": "read", "metadata": "read"});
+    spec["githubApp"]["allowedRepositories"] = json!(["app", "lib*"]);
     cluster
         .apply(json!({
             "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
-            "metadata": {"name": "acme-github", "namespace": ROOT},
-            "spec": {"githubApp": {
-                "serverUrl": sim.ghes_url(), "appId": APP_ID.to_string(),
-                "privateKey": {"name": "acme-github-app", "key": "private-key.pem"},
-                "ownerUrl": format!("{}/acme", sim.ghes_url()),
-                "maxPermissions": {"contents": "write", "pull_requests": "read", "metadata": "read"},
-                "allowedRepositories": ["app", "lib*"],
-            }},
+            "metadata": {"name": "acme-github", "namespace": ROOT}, "spec": spec,
         }))
         .await;
     World { cluster, sim }

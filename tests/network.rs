@@ -22,7 +22,7 @@ use testkit::tls::TestCa;
 
 /// A GHES simulator behind `ca`, with App 7 installed on `acme` (repository `app`).
 async fn ghes(ca: &TestCa) -> (GithubSim, RsaKey) {
-    support::ghes::behind(ca).await
+    support::github::behind(ca).await
 }
 
 /// The githubApp block for the simulator, with the key in Secret `app-key`.

@@ -15,8 +15,7 @@ use patchbay::api::{ConditionStatus, VcsAuthToken};
 use serde_json::json;
 use support::cluster::{Cluster, OPERATOR_RBAC, ROOT, TEST_LABEL, eventually, manifests};
 use testkit::envtest::{Identity, TestServer};
-use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
-use testkit::keys::RsaKey;
+use testkit::github::{GithubSim, SimConfig};
 
 /// Skips (with a note) when the tests run on the emulator, which enforces no RBAC.
 fn real(cluster: &Cluster) -> bool {
@@ -47,11 +46,7 @@ async fn the_operator_binary_does_its_whole_job_with_only_the_install_rbac() {
     cluster.stop().await;
 
     let sim = GithubSim::start(SimConfig::default()).await.unwrap();
-    let key = RsaKey::generate();
-    sim.add_app(AppSpec::new(7, "acme-ci", &key));
-    sim.add_owner("acme", AccountType::Organization);
-    sim.add_repo("acme", "app");
-    sim.add_installation(InstallationSpec::new(7, "acme").permissions([("contents", "read")]));
+    let key = support::github::install_acme(&sim, 7);
 
     let Some(kubeconfig) = server.kubeconfig_path(Identity::Operator) else {
         eprintln!(

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use patchbay::api::{Condition, ConditionStatus, VcsAuthToken};
 use serde_json::{Value, json};
 use support::cluster::{Cluster, ROOT, eventually, reason};
-use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
+use support::github::{github_app, install_acme};
+use testkit::github::{AccountType, GithubSim, InstallationSpec, SimConfig};
 use testkit::hostile::{Behaviour, HostileServer};
 use testkit::keys::RsaKey;
 
@@ -46,14 +47,6 @@ fn connection(namespace: &str, name: &str, spec: Value) -> Value {
     })
 }
 
-fn github_app(server: &str, key_secret: &str) -> Value {
-    json!({"githubApp": {
-        "serverUrl": server, "appId": APP_ID.to_string(),
-        "privateKey": {"name": key_secret, "key": "private-key.pem"},
-        "ownerUrl": format!("{server}/acme"),
-    }})
-}
-
 fn message(t: &VcsAuthToken) -> String {
     let conditions = &t.status.as_ref().unwrap().conditions;
     let ready = conditions.iter().find(|c| c.type_ == "Ready").unwrap();
@@ -68,13 +61,9 @@ async fn world(lifetime: Duration) -> (Cluster, GithubSim) {
         ..SimConfig::default()
     };
     let sim = GithubSim::start(config).await.unwrap();
-    let key = RsaKey::generate();
-    sim.add_app(AppSpec::new(APP_ID, "acme-ci", &key));
-    sim.add_owner("acme", AccountType::Organization);
+    let key = install_acme(&sim, APP_ID);
     sim.add_owner("victim", AccountType::Organization);
-    sim.add_repo("acme", "app");
     sim.add_repo("victim", "app");
-    sim.add_installation(InstallationSpec::new(APP_ID, "acme").permissions([("contents", "read")]));
     sim.add_installation(
         InstallationSpec::new(APP_ID, "victim").permissions([("contents", "write")]),
     );
@@ -85,7 +74,7 @@ async fn world(lifetime: Duration) -> (Cluster, GithubSim) {
     cluster
         .secret(ROOT, "app-key", &[("private-key.pem", &pem)])
         .await;
-    let acme = github_app(&sim.ghes_url(), "app-key");
+    let acme = github_app(&sim.ghes_url(), APP_ID, "app-key");
     cluster.apply(connection(ROOT, "acme-github", acme)).await;
     (cluster, sim)
 }
@@ -123,7 +112,7 @@ async fn hostile_provider_servers_neither_stop_the_operator_nor_delay_other_tena
     let mut servers = Vec::new();
     for (name, behaviour) in behaviours {
         let server = HostileServer::start(behaviour).await.unwrap();
-        let spec = github_app(&server.url(), "evil-key");
+        let spec = github_app(&server.url(), APP_ID, "evil-key");
         cluster.apply(connection("evil", name, spec)).await;
         // More tokens on the hanging server than the operator has reconcile slots.
         let count = if name == "hang" { 40 } else { 1 };
@@ -395,7 +384,7 @@ async fn losing_the_right_to_a_credential_withdraws_it_and_a_renamed_secret_move
 
     // The owner tightens the connection's ceiling: the tokens it no longer allows lose what
     // they hold. (Same spec as in `world`, plus allowedRepositories.)
-    let mut tightened = github_app(&sim.ghes_url(), "app-key");
+    let mut tightened = github_app(&sim.ghes_url(), APP_ID, "app-key");
     tightened["githubApp"]["allowedRepositories"] = json!(["lib"]);
     cluster
         .apply(connection(ROOT, "acme-github", tightened))
@@ -445,7 +434,7 @@ async fn rapid_renew_requests_are_rationed_and_edits_that_change_no_credential_r
     assert_eq!(revision(&cluster, "build").await, 1);
 
     // Renaming the connection for the wiki, and labelling its key Secret, change no credential.
-    let mut renamed = github_app(&sim.ghes_url(), "app-key");
+    let mut renamed = github_app(&sim.ghes_url(), APP_ID, "app-key");
     renamed["displayName"] = json!("ACME CI (see the wiki)");
     cluster
         .apply(connection(ROOT, "acme-github", renamed))
@@ -491,18 +480,14 @@ async fn rapid_renew_requests_are_rationed_and_edits_that_change_no_credential_r
 async fn a_superseded_credential_stays_valid_for_the_grace_even_across_a_restart() {
     use kube::api::{Patch, PatchParams};
     let sim = GithubSim::start(SimConfig::default()).await.unwrap();
-    let key = RsaKey::generate();
-    sim.add_app(AppSpec::new(APP_ID, "acme-ci", &key));
-    sim.add_owner("acme", AccountType::Organization);
-    sim.add_repo("acme", "app");
-    sim.add_installation(InstallationSpec::new(APP_ID, "acme").permissions([("contents", "read")]));
+    let key = install_acme(&sim, APP_ID);
     let mut cluster = Cluster::start_with_grace(Duration::from_secs(6)).await;
     cluster.namespace("good", Some(ROOT)).await;
     let pem = key.private_pkcs1_pem();
     cluster
         .secret(ROOT, "app-key", &[("private-key.pem", &pem)])
         .await;
-    let app = github_app(&sim.ghes_url(), "app-key");
+    let app = github_app(&sim.ghes_url(), APP_ID, "app-key");
     cluster.apply(connection(ROOT, "acme-github", app)).await;
     let request = json!({"github": {"repositories": ["app"]}});
     cluster
@@ -582,7 +567,7 @@ async fn a_shadowing_connection_nearer_the_token_never_receives_its_user_token()
     cluster
         .secret("mid", "evil-key", &[("private-key.pem", &evil_key)])
         .await;
-    let spec = github_app(&shadow.url(), "evil-key");
+    let spec = github_app(&shadow.url(), APP_ID, "evil-key");
     cluster.apply(connection("mid", "acme-github", spec)).await;
     // Anything that would renew the token now resolves to the shadow: renew on purpose.
     let tokens = cluster.api::<VcsAuthToken>("team");

@@ -13,9 +13,9 @@ use std::time::Duration;
 use patchbay::api::ConditionStatus;
 use serde_json::{Value, json};
 use support::cluster::{Cluster, ROOT};
+use support::github::{github_app, install_acme};
 use testkit::envtest::{ApiServer, OPERATOR_USER, TestServer, unique_id};
-use testkit::github::{AccountType, AppSpec, GithubSim, InstallationSpec, SimConfig};
-use testkit::keys::RsaKey;
+use testkit::github::{GithubSim, SimConfig};
 
 const APP_ID: u64 = 42;
 
@@ -115,31 +115,27 @@ fn list_strategies(requests: &[Request]) -> BTreeMap<&'static str, (usize, usize
         .collect()
 }
 
-/// An App installed on `acme`, its key in `ci`, a Connection to it there, and a token in
-/// `team-a` (a child of `ci`) minted from it: Ready, its Secret holding a live token.
-async fn mint_a_token(cluster: &Cluster) {
+/// The list strategies of the operator's watches on a kube-apiserver of its own started with
+/// `flags`, once it has minted a token: App [`APP_ID`] installed on `acme`, its key and a
+/// Connection to it in the root, and a token in `team-a` (a child of the root), Ready, its
+/// Secret holding a live token.
+async fn strategies_minting_on(flags: &[&str]) -> BTreeMap<&'static str, (usize, usize, usize)> {
+    let (server, audit) = audited_server(flags).await;
+    let cluster = Cluster::start_on(server).await;
     let sim = GithubSim::start(SimConfig::default())
         .await
         .expect("the simulator starts");
-    let key = RsaKey::generate();
-    sim.add_app(AppSpec::new(APP_ID, "acme-ci", &key));
-    sim.add_owner("acme", AccountType::Organization);
-    sim.add_repo("acme", "app");
-    sim.add_installation(InstallationSpec::new(APP_ID, "acme").permissions([("contents", "read")]));
+    let key = install_acme(&sim, APP_ID);
     cluster.namespace("team-a", Some(ROOT)).await;
     let pem = key.private_pkcs1_pem();
     cluster
         .secret(ROOT, "acme-github-app", &[("private-key.pem", &pem)])
         .await;
+    let spec = github_app(&sim.ghes_url(), APP_ID, "acme-github-app");
     cluster
         .apply(json!({
             "apiVersion": "patchbay.dev/v1alpha1", "kind": "Connection",
-            "metadata": {"name": "acme-github", "namespace": ROOT},
-            "spec": {"githubApp": {
-                "serverUrl": sim.ghes_url(), "appId": APP_ID.to_string(),
-                "privateKey": {"name": "acme-github-app", "key": "private-key.pem"},
-                "ownerUrl": format!("{}/acme", sim.ghes_url()),
-            }},
+            "metadata": {"name": "acme-github", "namespace": ROOT}, "spec": spec,
         }))
         .await;
     cluster
@@ -158,37 +154,29 @@ async fn mint_a_token(cluster: &Cluster) {
         token.is_some_and(|t| sim.is_live(t)),
         "the Secret holds a live token"
     );
+    // The Secret watch starts with the controllers, after the caches synced.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(cluster.operator_running());
+    let strategies = list_strategies(&operator_requests(&audit));
+    println!("(paged lists, streamed lists, refused) by resource: {strategies:?}");
+    strategies
 }
 
 #[tokio::test]
 async fn where_the_server_streams_lists_every_watch_streams_its_list_and_nothing_is_paged() {
-    let (server, audit) = audited_server(&[]).await;
-    let cluster = Cluster::start_on(server).await;
-    mint_a_token(&cluster).await;
-    // The Secret watch starts with the controllers, after the caches synced.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let strategies = list_strategies(&operator_requests(&audit));
-    println!("(paged lists, streamed lists, refused) by resource: {strategies:?}");
-    for (resource, (lists, streamed, refused)) in strategies {
+    for (resource, (lists, streamed, refused)) in strategies_minting_on(&[]).await {
         assert_eq!(lists, 0, "{resource}: no paged list");
         assert_eq!(refused, 0, "{resource}: no streamed list refused");
         assert!(streamed >= 1, "{resource}: its watch streamed its list");
     }
-    assert!(cluster.operator_running());
 }
 
 #[tokio::test]
 async fn where_the_server_refuses_streamed_lists_each_watch_is_refused_once_and_lists_by_pages() {
-    let (server, audit) = audited_server(&["--feature-gates=WatchList=false"]).await;
-    let cluster = Cluster::start_on(server).await;
-    mint_a_token(&cluster).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let strategies = list_strategies(&operator_requests(&audit));
-    println!("(paged lists, streamed lists, refused) by resource: {strategies:?}");
-    for (resource, (lists, streamed, refused)) in strategies {
+    let flags = ["--feature-gates=WatchList=false"];
+    for (resource, (lists, streamed, refused)) in strategies_minting_on(&flags).await {
         assert_eq!(refused, 1, "{resource}: refused once, then paged for good");
         assert_eq!(streamed, 0, "{resource}: nothing streamed");
         assert!(lists >= 1, "{resource}: listed by pages");
     }
-    assert!(cluster.operator_running());
 }

@@ -4,7 +4,7 @@
 pub mod chart;
 pub mod cluster;
 pub mod fleet;
-pub mod ghes;
+pub mod github;
 
 /// A child process (`patchbay run`, `patchbay sandbox`) killed when dropped, so a failing test
 /// leaves no operator behind; with a log file, a failing test prints it.
