@@ -1,19 +1,24 @@
 //! The API server a benchmark run measures: patchbay's emulator, or a real kube-apiserver with
 //! etcd (`--server apiserver`, the one the end-to-end tests run, from `scripts/envtest`). Both
 //! give request counters per verb and resource: the emulator counts itself; the real server's
-//! come from its `/metrics` (`apiserver_request_total`), counted from the last reset.
+//! come from its `/metrics` (`apiserver_request_total`), counted from the last reset. The real
+//! server's operator has an identity of its own, and the server audits its requests, so the
+//! operator's own requests can be told from the server's and the bench's (see
+//! [`Server::operator_requests`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use patchbay::api::VcsAuthToken;
 use testkit::apiserver::{Counters, Emulator, EmulatorOptions, RequestKind};
-use testkit::envtest::{ApiServer, Identity};
+use testkit::envtest::{ApiServer, Identity, OPERATOR_USER};
 
 use super::fleet::BoxError;
 
@@ -22,17 +27,46 @@ pub enum Server {
     /// The in-process emulator.
     Emulator(Emulator),
     /// A kube-apiserver and etcd as child processes, ending with this process.
-    Real {
-        server: ApiServer,
-        client: Client,
-        /// The counters at the last reset.
-        baseline: Mutex<Counters>,
-    },
+    Real(Box<Real>),
+}
+
+/// A real kube-apiserver, its administrator's client and what counts its requests.
+pub struct Real {
+    server: ApiServer,
+    client: Client,
+    /// The counters at the last reset.
+    baseline: Mutex<Counters>,
+    /// The server's audit log of the operator's requests.
+    audit: PathBuf,
+    /// Its length at the last reset.
+    audit_offset: Mutex<u64>,
+}
+
+/// What the real server audits, at the Metadata level (no bodies): every read of the
+/// operator's (cheap: a watch answers nearly all of them), and every request of its in
+/// `namespace`. Not its writes elsewhere: 20,000 of them in a 10,000-token run would load the
+/// server the run times.
+fn audit_policy(namespace: &str) -> String {
+    format!(
+        r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    users: ["{OPERATOR_USER}"]
+    verbs: ["get", "list", "watch"]
+  - level: Metadata
+    users: ["{OPERATOR_USER}"]
+    namespaces: ["{namespace}"]
+  - level: None
+"#
+    )
 }
 
 impl Server {
-    /// Starts the emulator, or with `real` a kube-apiserver.
-    pub async fn start(real: bool) -> Result<Self, BoxError> {
+    /// Starts the emulator, or with `real` a kube-apiserver that audits every read of the
+    /// operator's and every request of its in `audited_namespace`.
+    pub async fn start(real: bool, audited_namespace: &str) -> Result<Self, BoxError> {
         if !real {
             let emu = Emulator::start(EmulatorOptions {
                 // Room for every change of a 10,000-token run, so a re-watch never has to relist.
@@ -42,20 +76,46 @@ impl Server {
             .await?;
             return Ok(Server::Emulator(emu));
         }
-        let server = tokio::task::spawn_blocking(ApiServer::start).await??;
+        let dir = std::env::temp_dir().join(format!("patchbay-bench-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let policy = dir.join("policy.yaml");
+        std::fs::write(&policy, audit_policy(audited_namespace))?;
+        let audit = dir.join("audit.log");
+        let flags = vec![
+            format!("--audit-policy-file={}", policy.display()),
+            format!("--audit-log-path={}", audit.display()),
+        ];
+        let server = tokio::task::spawn_blocking(move || {
+            ApiServer::start_with_flags(&ApiServer::assets()?, 0, &flags)
+        })
+        .await??;
         let client = server.client(Identity::Admin).await;
-        Ok(Server::Real {
+        // The operator's identity may do anything (the chart's narrower rights are the
+        // end-to-end tests' subject, not the bench's).
+        let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "patchbay-bench-operator"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": OPERATOR_USER}],
+        }))?;
+        Api::<ClusterRoleBinding>::all(client.clone())
+            .create(&PostParams::default(), &binding)
+            .await?;
+        Ok(Server::Real(Box::new(Real {
             server,
             client,
             baseline: Mutex::new(Counters::default()),
-        })
+            audit,
+            audit_offset: Mutex::new(0),
+        })))
     }
 
     /// What the report calls it.
     pub fn describe(&self) -> &'static str {
         match self {
             Server::Emulator(_) => "patchbay's API emulator",
-            Server::Real { .. } => "a real kube-apiserver with etcd (scripts/envtest)",
+            Server::Real(_) => "a real kube-apiserver with etcd (scripts/envtest)",
         }
     }
 
@@ -63,16 +123,17 @@ impl Server {
     pub fn client(&self) -> Client {
         match self {
             Server::Emulator(emu) => emu.client(),
-            Server::Real { client, .. } => client.clone(),
+            Server::Real(real) => real.client.clone(),
         }
     }
 
-    /// Writes an administrator's kubeconfig to `path`.
-    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), BoxError> {
+    /// Writes the operator's kubeconfig to `path`: an administrator's on the emulator, the
+    /// operator's own identity on the real server.
+    pub fn write_operator_kubeconfig(&self, path: &Path) -> Result<(), BoxError> {
         match self {
             Server::Emulator(emu) => emu.write_kubeconfig(path)?,
-            Server::Real { server, .. } => {
-                std::fs::copy(server.kubeconfig_path(Identity::Admin), path)?;
+            Server::Real(real) => {
+                std::fs::copy(real.server.kubeconfig_path(Identity::Operator), path)?;
             }
         }
         Ok(())
@@ -82,11 +143,9 @@ impl Server {
     pub async fn counters(&self) -> Counters {
         match self {
             Server::Emulator(emu) => emu.counters(),
-            Server::Real {
-                client, baseline, ..
-            } => {
-                let now = metrics(client).await.unwrap_or_default();
-                let base = baseline.lock().unwrap_or_else(|e| e.into_inner());
+            Server::Real(real) => {
+                let now = metrics(&real.client).await.unwrap_or_default();
+                let base = real.baseline.lock().unwrap_or_else(|e| e.into_inner());
                 let since = now.0.into_iter().map(|(kind, n)| {
                     let before = base.0.get(&kind).copied().unwrap_or(0);
                     (kind, n.saturating_sub(before))
@@ -100,13 +159,65 @@ impl Server {
     pub async fn reset_counters(&self) {
         match self {
             Server::Emulator(emu) => emu.reset_counters(),
-            Server::Real {
-                client, baseline, ..
-            } => {
-                let now = metrics(client).await.unwrap_or_default();
-                *baseline.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            Server::Real(real) => {
+                let now = metrics(&real.client).await.unwrap_or_default();
+                *real.baseline.lock().unwrap_or_else(|e| e.into_inner()) = now;
+                let length = std::fs::metadata(&real.audit).map_or(0, |m| m.len());
+                *real.audit_offset.lock().unwrap_or_else(|e| e.into_inner()) = length;
             }
         }
+    }
+
+    /// On the real server, the operator's own audited requests since the last reset (see
+    /// [`audit_policy`]): each read, each list streamed by a watch (`watch` here), and each
+    /// request in the audited namespace; not a watch that resumes from a resource version,
+    /// which reads nothing again. None on the emulator, whose counters hold only the
+    /// operator's requests and the bench's creates.
+    pub fn operator_requests(&self) -> Option<Counters> {
+        let Server::Real(real) = self else {
+            return None;
+        };
+        let offset = *real.audit_offset.lock().unwrap_or_else(|e| e.into_inner());
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&real.audit) {
+            let _ = file.seek(SeekFrom::Start(offset));
+            let _ = file.read_to_string(&mut text);
+        }
+        let mut counters = Counters::default();
+        for event in text.lines() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(event) else {
+                continue;
+            };
+            if event["user"]["username"] != OPERATOR_USER {
+                continue;
+            }
+            let stage = event["stage"].as_str().unwrap_or_default();
+            let verb = event["verb"].as_str().unwrap_or_default();
+            let counted = if verb == "watch" {
+                // A streamed list, counted when its answer starts.
+                let uri = event["requestURI"].as_str().unwrap_or_default();
+                uri.contains("sendInitialEvents=true") && stage == "ResponseStarted"
+            } else {
+                stage == "ResponseComplete"
+            };
+            let Some(&verb) = VERBS.iter().find(|v| **v == verb) else {
+                continue;
+            };
+            if !counted {
+                continue;
+            }
+            let object = &event["objectRef"];
+            let text = |field: &str| object[field].as_str().unwrap_or_default().to_string();
+            let mut resource = text("resource");
+            if !text("apiGroup").is_empty() {
+                resource = format!("{resource}.{}", text("apiGroup"));
+            }
+            if !text("subresource").is_empty() {
+                resource = format!("{resource}/{}", text("subresource"));
+            }
+            counters.record(RequestKind { verb, resource });
+        }
+        Some(counters)
     }
 
     /// Installs the chart's MutatingAdmissionPolicy that sets the revocation finalizer in a
@@ -115,9 +226,10 @@ impl Server {
     /// `namespace`. Only on the real server: the emulator has no admission policies. Whether
     /// the policy is in force.
     pub async fn admit_finalizer(&self, namespace: &str) -> Result<bool, BoxError> {
-        let Server::Real { client, .. } = self else {
+        let Server::Real(real) = self else {
             return Ok(false);
         };
+        let client = &real.client;
         let rendered = tokio::task::spawn_blocking(render_finalizer_policy).await??;
         let documents: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&rendered)?;
         for document in documents.into_iter().filter(|d| !d.is_null()) {
@@ -190,6 +302,19 @@ fn render_finalizer_policy() -> Result<String, BoxError> {
     }
     Ok(String::from_utf8(out.stdout)?)
 }
+
+/// The verbs of the emulator's counters.
+const VERBS: [&str; 9] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "apply",
+    "delete",
+    "deletecollection",
+];
 
 /// What a kube-apiserver writes by itself.
 const OWN_RESOURCES: [&str; 3] = ["leases", "endpoints", "endpointslices"];
